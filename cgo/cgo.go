@@ -1,0 +1,30 @@
+// Package cgo is go-rdma's thin raw layer over rdma-core: the only package that
+// imports "C". It wraps libibverbs and librdmacm calls one to one, copies C
+// structures into plain Go values, and captures errno in the same cgo call that
+// failed. Safety (closed objects, nil arguments, lifetimes) is the job of the
+// packages above it, verbs and rdmacm.
+package cgo
+
+/*
+#cgo LDFLAGS: -libverbs
+#include <errno.h>
+*/
+import "C"
+
+import "syscall"
+
+// errnoOf turns the result of a C call that reports failure through its return
+// value into an error. Many verbs return a positive errno on failure; others
+// return -1 and set errno, which cgo hands back as callErr.
+func errnoOf(rc C.int, callErr error) error {
+	switch {
+	case rc == 0:
+		return nil
+	case rc > 0:
+		return syscall.Errno(rc)
+	case callErr != nil:
+		return callErr
+	default:
+		return syscall.Errno(-rc)
+	}
+}

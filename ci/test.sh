@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The project's test command (README.md): prepares the test bed, checks formatting
+# and vet, runs every package's tests natively (device tests skip there), checks the
+# bed itself, then runs every package's tests inside the soft-RDMA guest, once on
+# rxe and once on siw, and prints the counts per transport.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. hack/lib.sh
+start=$SECONDS
+
+hack/setup.sh
+command -v go >/dev/null || die "go not found (expected in PATH or /usr/local/go/bin)"
+
+echo "== gofmt, go vet"
+bad=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.cache/*'))
+[ -z "$bad" ] || die "gofmt would change: $bad"
+go vet ./...
+
+echo "== native: go test ./... (device tests skip outside the test bed)"
+go test -count=1 ./...
+
+echo "== test bed self-test"
+ci/testbed-selftest.sh
+
+summary=$(mktemp "$CACHE/runs/summary.XXXXXX")
+status=0
+for transport in rxe siw; do
+	echo "== in the guest on $transport: go test -exec hack/vm-exec ./..."
+	RDMA_TEST_TRANSPORT=$transport RDMA_TEST_SUMMARY=$summary \
+		go test -count=1 -p 1 -exec "$REPO/hack/vm-exec" ./... || status=1
+done
+
+echo "== device tests per transport (tests and subtests; skips are transport limitations)"
+total_pass=0 total_fail=0 total_skip=0
+for transport in rxe siw; do
+	read -r p f s n < <(awk -v t="$transport" '$1 == t { p += $3; f += $4; s += $5; n++ } END { print p+0, f+0, s+0, n+0 }' "$summary")
+	if [ "$n" = 0 ] || [ "$p" = 0 ]; then
+		echo "$transport: no test ran in the guest"
+		status=1
+	fi
+	echo "$transport: $p passed, $f failed, $s skipped ($n packages)"
+	total_pass=$((total_pass + p)) total_fail=$((total_fail + f)) total_skip=$((total_skip + s))
+done
+rm -f "$summary"
+echo "test command took $((SECONDS - start)) s"
+echo "total: $total_pass passed, $total_fail failed, $total_skip skipped"
+exit $status

@@ -1,0 +1,85 @@
+// Package testbed selects the RDMA device that device tests run on and
+// enforces the rules of the soft-RDMA test bed (see README.md):
+//
+//   - outside the bed, with no device named, device tests skip and say how to
+//     run them;
+//   - inside the bed (RDMA_VM=1) a device test must not skip, except through
+//     Limitation for a documented transport limitation, which hack/vm-exec
+//     checks.
+//
+// The device under test comes from the environment: RDMA_TEST_DEVICE (e.g.
+// rxe0, siw0, mlx5_0), RDMA_TEST_ADDR (an IP address on its netdev) and
+// RDMA_TEST_NETDEV. hack/vm-run sets them from RDMA_TEST_TRANSPORT=rxe|siw.
+package testbed
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// LimitationsFile is the file, in the run folder RDMA_VM_OUT, where Limitation
+// records the tests it skipped, one name a line.
+const LimitationsFile = "limitations"
+
+// InVM reports whether the test runs inside the test-bed guest.
+func InVM() bool { return os.Getenv("RDMA_VM") == "1" }
+
+const howToRun = "device test: no RDMA device selected; run ./ci/test.sh to run it in the soft-RDMA VM " +
+	"on rxe and siw, or set RDMA_TEST_DEVICE (and RDMA_TEST_ADDR, RDMA_TEST_NETDEV) on a host with RDMA"
+
+// Device returns the name of the RDMA device under test. With none selected it
+// skips t outside the bed and fails it inside.
+func Device(t testing.TB) string {
+	t.Helper()
+	return need(t, "RDMA_TEST_DEVICE")
+}
+
+// Addr returns the IP address of the device under test's netdev.
+func Addr(t testing.TB) string {
+	t.Helper()
+	return need(t, "RDMA_TEST_ADDR")
+}
+
+// Netdev returns the name of the netdev the device under test is bound to.
+func Netdev(t testing.TB) string {
+	t.Helper()
+	return need(t, "RDMA_TEST_NETDEV")
+}
+
+func need(t testing.TB, name string) string {
+	t.Helper()
+	v := os.Getenv(name)
+	if v != "" {
+		return v
+	}
+	if InVM() {
+		t.Fatalf("%s is not set inside the test VM: run the tests with RDMA_TEST_TRANSPORT=rxe|siw", name)
+	}
+	t.Skip(howToRun)
+	return ""
+}
+
+// Limitation skips t because the transport under test lacks what t needs. The
+// reason must name the missing capability (e.g. "siw0: atomic_cap is
+// ATOMIC_NONE"). Inside the bed the skip is recorded so that hack/vm-exec
+// accepts it; any other skip there fails the run.
+func Limitation(t testing.TB, format string, args ...any) {
+	t.Helper()
+	reason := fmt.Sprintf(format, args...)
+	if dir := os.Getenv("RDMA_VM_OUT"); InVM() && dir != "" {
+		f, err := os.OpenFile(filepath.Join(dir, LimitationsFile), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+		if err != nil {
+			t.Fatalf("recording the transport limitation: %v", err)
+		}
+		_, err = fmt.Fprintln(f, t.Name())
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			t.Fatalf("recording the transport limitation: %v", err)
+		}
+	}
+	t.Skip("transport limitation: " + reason)
+}

@@ -1,0 +1,150 @@
+package verbs
+
+import (
+	"fmt"
+	"sync"
+	"syscall"
+
+	"github.com/go-rdma/rdma/cgo"
+)
+
+// maxGIDs is the most valid GID entries GIDTable reads: the uverbs ioctl
+// carries the output buffer's length in 16 bits, so 65535/32 entries fit.
+// Only valid entries count; real devices have a handful per port.
+const maxGIDs = 65535 / 32
+
+// Context is an open RDMA device (struct ibv_context).
+type Context struct {
+	name string
+	mu   sync.RWMutex // held for reading by calls, for writing by Close
+	raw  cgo.Context
+	open bool
+}
+
+// Open opens the RDMA device named name (ibv_open_device). An unknown name
+// fails with an error wrapping syscall.ENODEV.
+func Open(name string) (*Context, error) {
+	if name == "" {
+		return nil, opError("ibv_open_device", "", fmt.Errorf("empty device name: %w", syscall.ENODEV))
+	}
+	raw, err := cgo.OpenDevice(name)
+	if err != nil {
+		return nil, opError("ibv_open_device", name, err)
+	}
+	return &Context{name: name, raw: raw, open: true}, nil
+}
+
+// Name returns the device's name; it stays valid after Close.
+func (c *Context) Name() string {
+	if c == nil {
+		return ""
+	}
+	return c.name
+}
+
+// Close closes the device. Closing twice returns an error wrapping ErrClosed.
+func (c *Context) Close() error {
+	if c == nil {
+		return opError("ibv_close_device", "", ErrClosed)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.open {
+		return opError("ibv_close_device", c.name, ErrClosed)
+	}
+	c.open = false
+	return opError("ibv_close_device", c.name, c.raw.Close())
+}
+
+// use runs f with the raw context while it is guaranteed to stay open.
+func (c *Context) use(op, object string, f func(cgo.Context) error) error {
+	if c == nil {
+		return opError(op, object, ErrClosed)
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if !c.open {
+		return opError(op, c.name+object, ErrClosed)
+	}
+	return opError(op, c.name+object, f(c.raw))
+}
+
+// QueryDevice returns the device's attributes and limits (ibv_query_device_ex).
+func (c *Context) QueryDevice() (*DeviceAttr, error) {
+	var a DeviceAttr
+	err := c.use("ibv_query_device_ex", "", func(raw cgo.Context) (err error) {
+		a, err = raw.QueryDevice()
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &a, nil
+}
+
+// QueryPort returns the attributes of port, counted from 1 (ibv_query_port).
+func (c *Context) QueryPort(port int) (*PortAttr, error) {
+	var a PortAttr
+	err := c.use("ibv_query_port", fmt.Sprintf(" port %d", port), func(raw cgo.Context) (err error) {
+		if err := checkPort(port); err != nil {
+			return err
+		}
+		a, err = raw.QueryPort(uint8(port))
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &a, nil
+}
+
+// GIDTable returns the valid entries of every port's GID table, with their
+// types (ibv_query_gid_table).
+func (c *Context) GIDTable() ([]GIDEntry, error) {
+	var t []GIDEntry
+	err := c.use("ibv_query_gid_table", "", func(raw cgo.Context) (err error) {
+		t, err = raw.QueryGIDTable(maxGIDs)
+		return err
+	})
+	return t, err
+}
+
+// QueryGID returns entry index of port's GID table (ibv_query_gid). An unused
+// slot gives the zero GID.
+func (c *Context) QueryGID(port, index int) (GID, error) {
+	var g GID
+	err := c.use("ibv_query_gid", fmt.Sprintf(" port %d index %d", port, index), func(raw cgo.Context) (err error) {
+		if err := checkPort(port); err != nil {
+			return err
+		}
+		if index < 0 {
+			return fmt.Errorf("negative GID index: %w", syscall.EINVAL)
+		}
+		g, err = raw.QueryGID(uint8(port), index)
+		return err
+	})
+	return g, err
+}
+
+// QueryPKey returns entry index of port's P_Key table (ibv_query_pkey).
+func (c *Context) QueryPKey(port, index int) (uint16, error) {
+	var p uint16
+	err := c.use("ibv_query_pkey", fmt.Sprintf(" port %d index %d", port, index), func(raw cgo.Context) (err error) {
+		if err := checkPort(port); err != nil {
+			return err
+		}
+		if index < 0 {
+			return fmt.Errorf("negative P_Key index: %w", syscall.EINVAL)
+		}
+		p, err = raw.QueryPKey(uint8(port), index)
+		return err
+	})
+	return p, err
+}
+
+func checkPort(port int) error {
+	if port < 1 || port > 255 {
+		return fmt.Errorf("port %d out of range 1..255: %w", port, syscall.EINVAL)
+	}
+	return nil
+}

@@ -1,0 +1,111 @@
+// Package verbs is the Go binding of libibverbs: devices, contexts, ports and
+// GID tables.
+//
+// Every object is safe for concurrent use. Methods on a closed or nil object
+// return an *OpError wrapping ErrClosed; errors from libibverbs wrap the
+// syscall.Errno captured in the failing call, so errors.Is(err, syscall.ENODEV)
+// and errors.As(err, &opErr) work.
+package verbs
+
+import "github.com/go-rdma/rdma/cgo"
+
+// The plain data types are defined once, in the raw layer, and named here.
+type (
+	// Device is an RDMA device found by Devices.
+	Device = cgo.Device
+	// NodeType is the kind of node a device is (enum ibv_node_type).
+	NodeType = cgo.NodeType
+	// Transport is a device's transport (enum ibv_transport_type); RoCE
+	// devices report TransportIB.
+	Transport = cgo.Transport
+	// DeviceAttr holds a device's attributes and limits (struct ibv_device_attr_ex).
+	DeviceAttr = cgo.DeviceAttr
+	// PortAttr holds a port's attributes (struct ibv_port_attr).
+	PortAttr = cgo.PortAttr
+	// PortState is a port's logical state (enum ibv_port_state).
+	PortState = cgo.PortState
+	// MTU is a path MTU code (enum ibv_mtu); Bytes gives its size.
+	MTU = cgo.MTU
+	// LinkLayer is a port's link layer: InfiniBand or Ethernet (RoCE, iWARP).
+	LinkLayer = cgo.LinkLayer
+	// GIDType is the type of a GID table entry: IB, RoCE v1 or RoCE v2.
+	GIDType = cgo.GIDType
+	// AtomicCap tells which atomic operations a device supports.
+	AtomicCap = cgo.AtomicCap
+	// GID is a 128-bit global identifier; String formats it as ibv_devinfo does.
+	GID = cgo.GID
+	// GIDEntry is one valid entry of a port's GID table.
+	GIDEntry = cgo.GIDEntry
+)
+
+// Node types.
+const (
+	NodeUnknown     = cgo.NodeUnknown
+	NodeCA          = cgo.NodeCA
+	NodeSwitch      = cgo.NodeSwitch
+	NodeRouter      = cgo.NodeRouter
+	NodeRNIC        = cgo.NodeRNIC
+	NodeUSNIC       = cgo.NodeUSNIC
+	NodeUSNICUDP    = cgo.NodeUSNICUDP
+	NodeUnspecified = cgo.NodeUnspecified
+)
+
+// Transports.
+const (
+	TransportUnknown     = cgo.TransportUnknown
+	TransportIB          = cgo.TransportIB
+	TransportIWARP       = cgo.TransportIWARP
+	TransportUSNIC       = cgo.TransportUSNIC
+	TransportUSNICUDP    = cgo.TransportUSNICUDP
+	TransportUnspecified = cgo.TransportUnspecified
+)
+
+// Port states.
+const (
+	PortNop         = cgo.PortNop
+	PortDown        = cgo.PortDown
+	PortInit        = cgo.PortInit
+	PortArmed       = cgo.PortArmed
+	PortActive      = cgo.PortActive
+	PortActiveDefer = cgo.PortActiveDefer
+)
+
+// MTUs.
+const (
+	MTU256  = cgo.MTU256
+	MTU512  = cgo.MTU512
+	MTU1024 = cgo.MTU1024
+	MTU2048 = cgo.MTU2048
+	MTU4096 = cgo.MTU4096
+)
+
+// Link layers.
+const (
+	LinkLayerUnspecified = cgo.LinkLayerUnspecified
+	LinkLayerInfiniBand  = cgo.LinkLayerInfiniBand
+	LinkLayerEthernet    = cgo.LinkLayerEthernet
+)
+
+// GID types.
+const (
+	GIDTypeIB     = cgo.GIDTypeIB
+	GIDTypeRoCEv1 = cgo.GIDTypeRoCEv1
+	GIDTypeRoCEv2 = cgo.GIDTypeRoCEv2
+)
+
+// Atomic capabilities.
+const (
+	AtomicNone = cgo.AtomicNone
+	AtomicHCA  = cgo.AtomicHCA
+	AtomicGlob = cgo.AtomicGlob
+)
+
+// MTUFromBytes returns the MTU code for a size in bytes, and false when the
+// size is not one of 256, 512, 1024, 2048, 4096.
+func MTUFromBytes(n int) (MTU, bool) { return cgo.MTUFromBytes(n) }
+
+// Devices lists the RDMA devices of this host (ibv_get_device_list).
+func Devices() ([]Device, error) {
+	devs, err := cgo.DeviceList()
+	return devs, opError("ibv_get_device_list", "", err)
+}

@@ -1,0 +1,37 @@
+package verbs
+
+import (
+	"errors"
+	"fmt"
+)
+
+// ErrClosed is returned (wrapped in an *OpError) by every method called on a
+// closed or nil object, like net.ErrClosed for network connections.
+var ErrClosed = errors.New("use of closed RDMA object")
+
+// OpError describes a failed verbs operation: which operation, on which object,
+// and why. Err is the cause: a syscall.Errno captured from libibverbs in the
+// failing call, ErrClosed, or a validation error; errors.Is and errors.As see
+// through it.
+type OpError struct {
+	Op     string // libibverbs call or method, e.g. "ibv_query_port"
+	Object string // what it was applied to, e.g. "rxe0 port 1"
+	Err    error
+}
+
+func (e *OpError) Error() string {
+	if e.Object == "" {
+		return fmt.Sprintf("verbs: %s: %v", e.Op, e.Err)
+	}
+	return fmt.Sprintf("verbs: %s %s: %v", e.Op, e.Object, e.Err)
+}
+
+// Unwrap returns the cause.
+func (e *OpError) Unwrap() error { return e.Err }
+
+func opError(op, object string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &OpError{Op: op, Object: object, Err: err}
+}
