@@ -2,7 +2,6 @@ package verbs
 
 import (
 	"fmt"
-	"sync"
 	"syscall"
 
 	"github.com/go-rdma/rdma/cgo"
@@ -15,10 +14,9 @@ const maxGIDs = 65535 / 32
 
 // Context is an open RDMA device (struct ibv_context).
 type Context struct {
+	life
 	name string
-	mu   sync.RWMutex // held for reading by calls, for writing by Close
 	raw  cgo.Context
-	open bool
 }
 
 // Open opens the RDMA device named name (ibv_open_device). An unknown name
@@ -31,7 +29,7 @@ func Open(name string) (*Context, error) {
 	if err != nil {
 		return nil, opError("ibv_open_device", name, err)
 	}
-	return &Context{name: name, raw: raw, open: true}, nil
+	return &Context{name: name, raw: raw}, nil
 }
 
 // Name returns the device's name; it stays valid after Close.
@@ -42,18 +40,13 @@ func (c *Context) Name() string {
 	return c.name
 }
 
-// Close closes the device. Closing twice returns an error wrapping ErrClosed.
+// Close closes the device. It fails with EBUSY while objects made from it
+// (PDs, CQs, …) are open, and with ErrClosed the second time.
 func (c *Context) Close() error {
 	if c == nil {
 		return opError("ibv_close_device", "", ErrClosed)
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !c.open {
-		return opError("ibv_close_device", c.name, ErrClosed)
-	}
-	c.open = false
-	return opError("ibv_close_device", c.name, c.raw.Close())
+	return opError("ibv_close_device", c.name, c.close(c.raw.Close))
 }
 
 // use runs f with the raw context while it is guaranteed to stay open.
@@ -61,11 +54,10 @@ func (c *Context) use(op, object string, f func(cgo.Context) error) error {
 	if c == nil {
 		return opError(op, object, ErrClosed)
 	}
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	if !c.open {
+	if !c.acquire() {
 		return opError(op, c.name+object, ErrClosed)
 	}
+	defer c.release()
 	return opError(op, c.name+object, f(c.raw))
 }
 

@@ -1,0 +1,246 @@
+package cgo
+
+/*
+#include <stdlib.h>
+#include <infiniband/verbs.h>
+
+// go_wc is struct ibv_wc without unions, immediate data in host order; it has
+// the layout of the Go type WC.
+typedef struct {
+	uint64_t wr_id;
+	uint32_t status, opcode, vendor_err, byte_len, imm, qp_num, src_qp, wc_flags;
+	uint16_t pkey_index, slid;
+	uint8_t sl, dlid_path_bits;
+} go_wc;
+
+// go_poll_cq polls up to n completions into out, through the scratch array wc.
+static inline int go_poll_cq(struct ibv_cq *cq, int n, struct ibv_wc *wc, go_wc *out) {
+	int got = ibv_poll_cq(cq, n, wc);
+	for (int i = 0; i < got; i++) {
+		out[i].wr_id = wc[i].wr_id;
+		out[i].status = wc[i].status;
+		out[i].opcode = wc[i].opcode;
+		out[i].vendor_err = wc[i].vendor_err;
+		out[i].byte_len = wc[i].byte_len;
+		out[i].imm = (wc[i].wc_flags & IBV_WC_WITH_IMM) ? be32toh(wc[i].imm_data) : wc[i].invalidated_rkey;
+		out[i].qp_num = wc[i].qp_num;
+		out[i].src_qp = wc[i].src_qp;
+		out[i].wc_flags = wc[i].wc_flags;
+		out[i].pkey_index = wc[i].pkey_index;
+		out[i].slid = wc[i].slid;
+		out[i].sl = wc[i].sl;
+		out[i].dlid_path_bits = wc[i].dlid_path_bits;
+	}
+	return got;
+}
+
+static inline int go_req_notify_cq(struct ibv_cq *cq, int solicited_only) {
+	return ibv_req_notify_cq(cq, solicited_only);
+}
+
+// go_get_cq_event reads one event from a (non-blocking) channel and acks it.
+// Returns the CQ it was for, or NULL with errno set (EAGAIN: none pending).
+static inline struct ibv_cq *go_get_cq_event(struct ibv_comp_channel *ch) {
+	struct ibv_cq *cq;
+	void *ctx;
+	if (ibv_get_cq_event(ch, &cq, &ctx))
+		return NULL;
+	ibv_ack_cq_events(cq, 1);
+	return cq;
+}
+*/
+import "C"
+
+import (
+	"fmt"
+	"syscall"
+	"unsafe"
+)
+
+// WC is a work completion (struct ibv_wc, flattened). Its layout is go_wc's.
+type WC struct {
+	WRID         uint64
+	Status       WCStatus
+	Opcode       WCOpcode
+	VendorErr    uint32
+	ByteLen      uint32
+	Imm          uint32 // immediate data in host order (or the invalidated rkey)
+	QPNum        uint32
+	SrcQP        uint32
+	Flags        WCFlags
+	PKeyIndex    uint16
+	SLID         uint16
+	SL           uint8
+	DLIDPathBits uint8
+}
+
+// The Go and C layouts must agree: these fail to compile otherwise.
+var (
+	_ [unsafe.Sizeof(WC{}) - C.sizeof_go_wc]byte
+	_ [C.sizeof_go_wc - unsafe.Sizeof(WC{})]byte
+)
+
+// CompChannel is a completion event channel (struct ibv_comp_channel *).
+type CompChannel struct{ p *C.struct_ibv_comp_channel }
+
+// CreateCompChannel creates a completion channel (ibv_create_comp_channel).
+func (c Context) CreateCompChannel() (CompChannel, error) {
+	ch, err := C.ibv_create_comp_channel(c.p)
+	if ch == nil {
+		return CompChannel{}, nonNil(err)
+	}
+	return CompChannel{p: ch}, nil
+}
+
+// FD is the channel's file descriptor.
+func (ch CompChannel) FD() int { return int(ch.p.fd) }
+
+// Destroy destroys the channel (ibv_destroy_comp_channel).
+func (ch CompChannel) Destroy() error {
+	rc, err := C.ibv_destroy_comp_channel(ch.p)
+	return errnoOf(rc, err)
+}
+
+// GetEvent reads and acks one pending event; EAGAIN when there is none.
+func (ch CompChannel) GetEvent() (CQ, error) {
+	cq, err := C.go_get_cq_event(ch.p)
+	if cq == nil {
+		return CQ{}, nonNil(err)
+	}
+	return CQ{p: cq}, nil
+}
+
+// CQ is a completion queue (struct ibv_cq *) with a C scratch array for polling.
+type CQ struct {
+	p       *C.struct_ibv_cq
+	scratch *C.struct_ibv_wc
+	max     int
+}
+
+// CreateCQ creates a CQ of at least cqe entries bound to ch (may be the zero
+// CompChannel), polled at most batch completions per call.
+func (c Context) CreateCQ(cqe int, ch CompChannel, vector int, batch int) (CQ, error) {
+	if batch <= 0 {
+		return CQ{}, syscall.EINVAL
+	}
+	scratch := (*C.struct_ibv_wc)(C.calloc(C.size_t(batch), C.sizeof_struct_ibv_wc))
+	if scratch == nil {
+		return CQ{}, syscall.ENOMEM
+	}
+	cq, err := C.ibv_create_cq(c.p, C.int(cqe), nil, ch.p, C.int(vector))
+	if cq == nil {
+		C.free(unsafe.Pointer(scratch))
+		return CQ{}, nonNil(err)
+	}
+	return CQ{p: cq, scratch: scratch, max: batch}, nil
+}
+
+// Destroy destroys the CQ (ibv_destroy_cq) and frees its scratch memory.
+func (cq CQ) Destroy() error {
+	rc, err := C.ibv_destroy_cq(cq.p)
+	if rc == 0 {
+		C.free(unsafe.Pointer(cq.scratch))
+	}
+	return errnoOf(rc, err)
+}
+
+// Same reports whether two handles name the same CQ.
+func (cq CQ) Same(o CQ) bool { return cq.p == o.p }
+
+// CQE is the CQ's actual size.
+func (cq CQ) CQE() int { return int(cq.p.cqe) }
+
+// Poll polls up to len(wcs) completions (at most the CQ's batch) in one call.
+func (cq CQ) Poll(wcs []WC) (int, error) {
+	n := min(len(wcs), cq.max)
+	if n == 0 {
+		return 0, nil
+	}
+	got := C.go_poll_cq(cq.p, C.int(n), cq.scratch, (*C.go_wc)(unsafe.Pointer(&wcs[0])))
+	if got < 0 {
+		return 0, syscall.EIO // ibv_poll_cq gives no errno
+	}
+	return int(got), nil
+}
+
+// ReqNotify arms the CQ (ibv_req_notify_cq).
+func (cq CQ) ReqNotify(solicitedOnly bool) error {
+	so := C.int(0)
+	if solicitedOnly {
+		so = 1
+	}
+	return errnoOf(C.go_req_notify_cq(cq.p, so), nil)
+}
+
+// WCStatus is a work completion's status (enum ibv_wc_status).
+type WCStatus uint32
+
+// Work completion statuses most programs test for; the rest keep their numbers.
+const (
+	WCSuccess        WCStatus = 0
+	WCLocLenErr      WCStatus = 1
+	WCLocProtErr     WCStatus = 4
+	WCWRFlushErr     WCStatus = 5
+	WCRemAccessErr   WCStatus = 10
+	WCRetryExcErr    WCStatus = 12
+	WCRNRRetryExcErr WCStatus = 13
+)
+
+// String is ibv_wc_status_str, e.g. "transport retry counter exceeded".
+func (s WCStatus) String() string {
+	return C.GoString(C.ibv_wc_status_str(C.enum_ibv_wc_status(s)))
+}
+
+// WCOpcode is the operation a completion is for (enum ibv_wc_opcode).
+type WCOpcode uint32
+
+// Work completion opcodes.
+const (
+	WCSend            WCOpcode = 0
+	WCRDMAWrite       WCOpcode = 1
+	WCRDMARead        WCOpcode = 2
+	WCCompSwap        WCOpcode = 3
+	WCFetchAdd        WCOpcode = 4
+	WCBindMW          WCOpcode = 5
+	WCLocalInv        WCOpcode = 6
+	WCRecv            WCOpcode = 1 << 7
+	WCRecvRDMAWithImm WCOpcode = WCRecv + 1
+)
+
+var wcOpcodeNames = map[WCOpcode]string{
+	WCSend: "SEND", WCRDMAWrite: "RDMA_WRITE", WCRDMARead: "RDMA_READ", WCCompSwap: "COMP_SWAP",
+	WCFetchAdd: "FETCH_ADD", WCBindMW: "BIND_MW", WCLocalInv: "LOCAL_INV", WCRecv: "RECV",
+	WCRecvRDMAWithImm: "RECV_RDMA_WITH_IMM",
+}
+
+func (o WCOpcode) String() string { return enumName(wcOpcodeNames, o) }
+
+// WCFlags are a completion's flags (enum ibv_wc_flags).
+type WCFlags uint32
+
+// Work completion flags.
+const (
+	WCWithGRH WCFlags = 1 << 0
+	WCWithImm WCFlags = 1 << 1
+	WCWithInv WCFlags = 1 << 3
+)
+
+// WCError is the error of a completion whose status is not success.
+type WCError struct {
+	WRID      uint64
+	Status    WCStatus
+	Opcode    WCOpcode
+	VendorErr uint32
+}
+
+func (e *WCError) Error() string {
+	return fmt.Sprintf("work request %d: %s (status %d, vendor error 0x%x)", e.WRID, e.Status, uint32(e.Status), e.VendorErr)
+}
+
+// Err returns nil for a successful completion, a *WCError otherwise.
+func (wc *WC) Err() error {
+	if wc.Status == WCSuccess {
+		return nil
+	}
+	return &WCError{WRID: wc.WRID, Status: wc.Status, Opcode: wc.Opcode, VendorErr: wc.VendorErr}
+}

@@ -1,0 +1,71 @@
+package cgo
+
+/*
+#include <infiniband/verbs.h>
+*/
+import "C"
+
+import (
+	"syscall"
+	"unsafe"
+)
+
+// PD is a protection domain (struct ibv_pd *).
+type PD struct{ p *C.struct_ibv_pd }
+
+// AllocPD allocates a protection domain (ibv_alloc_pd).
+func (c Context) AllocPD() (PD, error) {
+	pd, err := C.ibv_alloc_pd(c.p)
+	if pd == nil {
+		return PD{}, nonNil(err)
+	}
+	return PD{p: pd}, nil
+}
+
+// Dealloc frees the protection domain (ibv_dealloc_pd).
+func (pd PD) Dealloc() error {
+	rc, err := C.ibv_dealloc_pd(pd.p)
+	return errnoOf(rc, err)
+}
+
+// Handle is the kernel's handle of the PD.
+func (pd PD) Handle() uint32 { return uint32(pd.p.handle) }
+
+// MR is a registered memory region (struct ibv_mr *).
+type MR struct{ p *C.struct_ibv_mr }
+
+// RegMR registers length bytes at addr (ibv_reg_mr). The memory must not be
+// managed by Go's garbage collector: mmap'd or C-allocated.
+func (pd PD) RegMR(addr unsafe.Pointer, length int, access int) (MR, error) {
+	mr, err := C.ibv_reg_mr(pd.p, addr, C.size_t(length), C.int(access))
+	if mr == nil {
+		return MR{}, nonNil(err)
+	}
+	return MR{p: mr}, nil
+}
+
+// Dereg deregisters the region (ibv_dereg_mr).
+func (mr MR) Dereg() error {
+	rc, err := C.ibv_dereg_mr(mr.p)
+	return errnoOf(rc, err)
+}
+
+// LKey is the region's local key.
+func (mr MR) LKey() uint32 { return uint32(mr.p.lkey) }
+
+// RKey is the region's remote key.
+func (mr MR) RKey() uint32 { return uint32(mr.p.rkey) }
+
+// Addr is the region's start address.
+func (mr MR) Addr() uint64 { return uint64(uintptr(mr.p.addr)) }
+
+// Length is the region's length in bytes.
+func (mr MR) Length() int { return int(mr.p.length) }
+
+// nonNil returns err, or EIO when a C call failed without setting errno.
+func nonNil(err error) error {
+	if err == nil {
+		return syscall.EIO
+	}
+	return err
+}

@@ -1,0 +1,452 @@
+package cgo
+
+/*
+#include <stdlib.h>
+#include <string.h>
+#include <infiniband/verbs.h>
+
+// go_send_wr is struct ibv_send_wr without unions or pointers to Go memory:
+// the Go side fills an array of these in C memory, go_post_send builds the
+// chain and posts it in one call.
+typedef struct {
+	uint64_t wr_id, remote_addr, compare_add, swap;
+	struct ibv_ah *ah;
+	uint32_t opcode, send_flags, imm, rkey, remote_qpn, remote_qkey, num_sge, pad;
+} go_send_wr;
+
+// go_post_send posts in[0..n); request i's scatter/gather entries start at
+// sges[i*stride]. On failure *bad is the index of the failing request.
+static inline int go_post_send(struct ibv_qp *qp, go_send_wr *in, int n, struct ibv_sge *sges, int stride,
+		struct ibv_send_wr *wrs, int *bad) {
+	struct ibv_send_wr *bad_wr = NULL;
+	memset(wrs, 0, sizeof(*wrs) * n);
+	for (int i = 0; i < n; i++) {
+		struct ibv_send_wr *w = &wrs[i];
+		w->wr_id = in[i].wr_id;
+		w->next = i + 1 < n ? &wrs[i + 1] : NULL;
+		w->sg_list = &sges[i * stride];
+		w->num_sge = in[i].num_sge;
+		w->opcode = in[i].opcode;
+		w->send_flags = in[i].send_flags;
+		switch (in[i].opcode) {
+		case IBV_WR_SEND_WITH_IMM:
+			w->imm_data = htobe32(in[i].imm);
+			break;
+		case IBV_WR_RDMA_WRITE_WITH_IMM:
+			w->imm_data = htobe32(in[i].imm);
+			// fall through
+		case IBV_WR_RDMA_WRITE:
+		case IBV_WR_RDMA_READ:
+			w->wr.rdma.remote_addr = in[i].remote_addr;
+			w->wr.rdma.rkey = in[i].rkey;
+			break;
+		case IBV_WR_ATOMIC_CMP_AND_SWP:
+		case IBV_WR_ATOMIC_FETCH_AND_ADD:
+			w->wr.atomic.remote_addr = in[i].remote_addr;
+			w->wr.atomic.rkey = in[i].rkey;
+			w->wr.atomic.compare_add = in[i].compare_add;
+			w->wr.atomic.swap = in[i].swap;
+			break;
+		}
+		if (in[i].ah) {
+			w->wr.ud.ah = in[i].ah;
+			w->wr.ud.remote_qpn = in[i].remote_qpn;
+			w->wr.ud.remote_qkey = in[i].remote_qkey;
+		}
+	}
+	int rc = ibv_post_send(qp, wrs, &bad_wr);
+	*bad = bad_wr ? (int)(bad_wr - wrs) : 0;
+	return rc;
+}
+
+typedef struct {
+	uint64_t wr_id;
+	uint32_t num_sge, pad;
+} go_recv_wr;
+
+static inline int go_post_recv(struct ibv_qp *qp, go_recv_wr *in, int n, struct ibv_sge *sges, int stride,
+		struct ibv_recv_wr *wrs, int *bad) {
+	struct ibv_recv_wr *bad_wr = NULL;
+	for (int i = 0; i < n; i++) {
+		wrs[i].wr_id = in[i].wr_id;
+		wrs[i].next = i + 1 < n ? &wrs[i + 1] : NULL;
+		wrs[i].sg_list = &sges[i * stride];
+		wrs[i].num_sge = in[i].num_sge;
+	}
+	int rc = ibv_post_recv(qp, wrs, &bad_wr);
+	*bad = bad_wr ? (int)(bad_wr - wrs) : 0;
+	return rc;
+}
+*/
+import "C"
+
+import (
+	"syscall"
+	"unsafe"
+)
+
+// QPCap mirrors struct ibv_qp_cap.
+type QPCap struct {
+	MaxSendWR     uint32
+	MaxRecvWR     uint32
+	MaxSendSGE    uint32
+	MaxRecvSGE    uint32
+	MaxInlineData uint32
+}
+
+// GlobalRoute mirrors struct ibv_global_route.
+type GlobalRoute struct {
+	DGID         GID
+	FlowLabel    uint32
+	SGIDIndex    uint8
+	HopLimit     uint8
+	TrafficClass uint8
+}
+
+// AHAttr mirrors struct ibv_ah_attr.
+type AHAttr struct {
+	GRH         GlobalRoute
+	DLID        uint16
+	SL          uint8
+	SrcPathBits uint8
+	StaticRate  uint8
+	IsGlobal    bool
+	PortNum     uint8
+}
+
+// QPAttr mirrors struct ibv_qp_attr.
+type QPAttr struct {
+	State            int // enum ibv_qp_state
+	CurState         int
+	PathMTU          MTU
+	PathMigState     int
+	QKey             uint32
+	RQPSN            uint32
+	SQPSN            uint32
+	DestQPNum        uint32
+	AccessFlags      int // enum ibv_access_flags
+	Cap              QPCap
+	AHAttr           AHAttr
+	AltAHAttr        AHAttr
+	PKeyIndex        uint16
+	AltPKeyIndex     uint16
+	EnSQDAsyncNotify bool
+	SQDraining       bool
+	MaxRdAtomic      uint8
+	MaxDestRdAtomic  uint8
+	MinRNRTimer      uint8
+	PortNum          uint8
+	Timeout          uint8
+	RetryCnt         uint8
+	RNRRetry         uint8
+	AltPortNum       uint8
+	AltTimeout       uint8
+	RateLimit        uint32
+}
+
+// QPInit is what CreateQP needs (struct ibv_qp_init_attr).
+type QPInit struct {
+	Type      int // enum ibv_qp_type
+	SendCQ    CQ
+	RecvCQ    CQ
+	Cap       QPCap
+	SignalAll bool
+}
+
+// QP is a queue pair (struct ibv_qp *) with C scratch memory for posting
+// chains of up to batch work requests in one call.
+type QP struct {
+	p    *C.struct_ibv_qp
+	post *postScratch
+}
+
+type postScratch struct {
+	batch, maxSendSGE, maxRecvSGE int
+	send                          *C.go_send_wr
+	sendSGE                       *C.struct_ibv_sge
+	sendWR                        *C.struct_ibv_send_wr
+	recv                          *C.go_recv_wr
+	recvSGE                       *C.struct_ibv_sge
+	recvWR                        *C.struct_ibv_recv_wr
+	bad                           *C.int
+}
+
+// allocs are freed together; calloc failure frees what was taken.
+func newPostScratch(batch int, c QPCap) (*postScratch, error) {
+	s := &postScratch{batch: batch, maxSendSGE: max(int(c.MaxSendSGE), 1), maxRecvSGE: max(int(c.MaxRecvSGE), 1)}
+	s.send = (*C.go_send_wr)(C.calloc(C.size_t(batch), C.sizeof_go_send_wr))
+	s.sendSGE = (*C.struct_ibv_sge)(C.calloc(C.size_t(batch*s.maxSendSGE), C.sizeof_struct_ibv_sge))
+	s.sendWR = (*C.struct_ibv_send_wr)(C.calloc(C.size_t(batch), C.sizeof_struct_ibv_send_wr))
+	s.recv = (*C.go_recv_wr)(C.calloc(C.size_t(batch), C.sizeof_go_recv_wr))
+	s.recvSGE = (*C.struct_ibv_sge)(C.calloc(C.size_t(batch*s.maxRecvSGE), C.sizeof_struct_ibv_sge))
+	s.recvWR = (*C.struct_ibv_recv_wr)(C.calloc(C.size_t(batch), C.sizeof_struct_ibv_recv_wr))
+	s.bad = (*C.int)(C.calloc(1, C.sizeof_int))
+	if s.send == nil || s.sendSGE == nil || s.sendWR == nil || s.recv == nil || s.recvSGE == nil || s.recvWR == nil || s.bad == nil {
+		s.free()
+		return nil, syscall.ENOMEM
+	}
+	return s, nil
+}
+
+func (s *postScratch) free() {
+	for _, p := range []unsafe.Pointer{unsafe.Pointer(s.send), unsafe.Pointer(s.sendSGE), unsafe.Pointer(s.sendWR),
+		unsafe.Pointer(s.recv), unsafe.Pointer(s.recvSGE), unsafe.Pointer(s.recvWR), unsafe.Pointer(s.bad)} {
+		C.free(p)
+	}
+}
+
+// CreateQP creates a queue pair (ibv_create_qp); batch bounds the work
+// requests one Post call hands to the provider.
+func (pd PD) CreateQP(init QPInit, batch int) (QP, QPCap, error) {
+	var a C.struct_ibv_qp_init_attr
+	a.send_cq = init.SendCQ.p
+	a.recv_cq = init.RecvCQ.p
+	a.cap = capToC(init.Cap)
+	a.qp_type = C.enum_ibv_qp_type(init.Type)
+	if init.SignalAll {
+		a.sq_sig_all = 1
+	}
+	qp, err := C.ibv_create_qp(pd.p, &a)
+	if qp == nil {
+		return QP{}, QPCap{}, nonNil(err)
+	}
+	got := capFromC(a.cap)
+	s, err := newPostScratch(batch, got)
+	if err != nil {
+		C.ibv_destroy_qp(qp)
+		return QP{}, QPCap{}, err
+	}
+	return QP{p: qp, post: s}, got, nil
+}
+
+// Destroy destroys the QP (ibv_destroy_qp) and frees its scratch memory.
+func (qp QP) Destroy() error {
+	rc, err := C.ibv_destroy_qp(qp.p)
+	if rc == 0 {
+		qp.post.free()
+	}
+	return errnoOf(rc, err)
+}
+
+// Num is the QP number.
+func (qp QP) Num() uint32 { return uint32(qp.p.qp_num) }
+
+// State is the QP state libibverbs last saw.
+func (qp QP) State() int { return int(qp.p.state) }
+
+// Modify changes the attributes selected by mask (ibv_modify_qp).
+func (qp QP) Modify(attr *QPAttr, mask int) error {
+	a := qpAttrToC(attr)
+	rc, err := C.ibv_modify_qp(qp.p, &a, C.int(mask))
+	return errnoOf(rc, err)
+}
+
+// Query reads the attributes selected by mask and the creation capabilities
+// (ibv_query_qp).
+func (qp QP) Query(mask int) (QPAttr, QPCap, error) {
+	var a C.struct_ibv_qp_attr
+	var init C.struct_ibv_qp_init_attr
+	if rc, err := C.ibv_query_qp(qp.p, &a, C.int(mask), &init); rc != 0 {
+		return QPAttr{}, QPCap{}, errnoOf(rc, err)
+	}
+	return qpAttrFromC(&a), capFromC(init.cap), nil
+}
+
+// SendWR is one send work request, flattened (see go_send_wr).
+type SendWR struct {
+	ID         uint64
+	RemoteAddr uint64
+	CompareAdd uint64
+	Swap       uint64
+	AH         AH
+	Opcode     uint32 // enum ibv_wr_opcode
+	Flags      uint32 // enum ibv_send_flags
+	Imm        uint32 // host order
+	RKey       uint32
+	RemoteQPN  uint32
+	RemoteQKey uint32
+}
+
+// SGE mirrors struct ibv_sge; the two layouts are the same.
+type SGE struct {
+	Addr   uint64
+	Length uint32
+	LKey   uint32
+}
+
+var (
+	_ [unsafe.Sizeof(SGE{}) - C.sizeof_struct_ibv_sge]byte
+	_ [C.sizeof_struct_ibv_sge - unsafe.Sizeof(SGE{})]byte
+)
+
+// Batch returns how many work requests one post call takes, and the most
+// scatter/gather entries a send and a receive request may carry.
+func (qp QP) Batch() (n, maxSendSGE, maxRecvSGE int) {
+	return qp.post.batch, qp.post.maxSendSGE, qp.post.maxRecvSGE
+}
+
+// SetSend stores work request i of the next PostSend; sgl must hold at most
+// the QP's max send SGEs (checked by the caller).
+func (qp QP) SetSend(i int, wr *SendWR, sgl []SGE) {
+	s := qp.post
+	w := &unsafe.Slice(s.send, s.batch)[i]
+	w.wr_id = C.uint64_t(wr.ID)
+	w.remote_addr = C.uint64_t(wr.RemoteAddr)
+	w.compare_add = C.uint64_t(wr.CompareAdd)
+	w.swap = C.uint64_t(wr.Swap)
+	w.ah = wr.AH.p
+	w.opcode = C.uint32_t(wr.Opcode)
+	w.send_flags = C.uint32_t(wr.Flags)
+	w.imm = C.uint32_t(wr.Imm)
+	w.rkey = C.uint32_t(wr.RKey)
+	w.remote_qpn = C.uint32_t(wr.RemoteQPN)
+	w.remote_qkey = C.uint32_t(wr.RemoteQKey)
+	w.num_sge = C.uint32_t(len(sgl))
+	copy(unsafe.Slice((*SGE)(unsafe.Pointer(s.sendSGE)), s.batch*s.maxSendSGE)[i*s.maxSendSGE:], sgl)
+}
+
+// PostSend posts the first n requests stored with SetSend as one chain.
+// On failure it returns the index of the request the provider refused.
+func (qp QP) PostSend(n int) (int, error) {
+	s := qp.post
+	rc := C.go_post_send(qp.p, s.send, C.int(n), s.sendSGE, C.int(s.maxSendSGE), s.sendWR, s.bad)
+	return int(*s.bad), errnoOf(rc, nil)
+}
+
+// SetRecv stores receive request i of the next PostRecv.
+func (qp QP) SetRecv(i int, id uint64, sgl []SGE) {
+	s := qp.post
+	w := &unsafe.Slice(s.recv, s.batch)[i]
+	w.wr_id = C.uint64_t(id)
+	w.num_sge = C.uint32_t(len(sgl))
+	copy(unsafe.Slice((*SGE)(unsafe.Pointer(s.recvSGE)), s.batch*s.maxRecvSGE)[i*s.maxRecvSGE:], sgl)
+}
+
+// PostRecv posts the first n requests stored with SetRecv as one chain.
+func (qp QP) PostRecv(n int) (int, error) {
+	s := qp.post
+	rc := C.go_post_recv(qp.p, s.recv, C.int(n), s.recvSGE, C.int(s.maxRecvSGE), s.recvWR, s.bad)
+	return int(*s.bad), errnoOf(rc, nil)
+}
+
+func capToC(c QPCap) C.struct_ibv_qp_cap {
+	return C.struct_ibv_qp_cap{
+		max_send_wr:     C.uint32_t(c.MaxSendWR),
+		max_recv_wr:     C.uint32_t(c.MaxRecvWR),
+		max_send_sge:    C.uint32_t(c.MaxSendSGE),
+		max_recv_sge:    C.uint32_t(c.MaxRecvSGE),
+		max_inline_data: C.uint32_t(c.MaxInlineData),
+	}
+}
+
+func capFromC(c C.struct_ibv_qp_cap) QPCap {
+	return QPCap{
+		MaxSendWR:     uint32(c.max_send_wr),
+		MaxRecvWR:     uint32(c.max_recv_wr),
+		MaxSendSGE:    uint32(c.max_send_sge),
+		MaxRecvSGE:    uint32(c.max_recv_sge),
+		MaxInlineData: uint32(c.max_inline_data),
+	}
+}
+
+func ahAttrToC(a *AHAttr) C.struct_ibv_ah_attr {
+	var c C.struct_ibv_ah_attr
+	*(*GID)(unsafe.Pointer(&c.grh.dgid)) = a.GRH.DGID
+	c.grh.flow_label = C.uint32_t(a.GRH.FlowLabel)
+	c.grh.sgid_index = C.uint8_t(a.GRH.SGIDIndex)
+	c.grh.hop_limit = C.uint8_t(a.GRH.HopLimit)
+	c.grh.traffic_class = C.uint8_t(a.GRH.TrafficClass)
+	c.dlid = C.uint16_t(a.DLID)
+	c.sl = C.uint8_t(a.SL)
+	c.src_path_bits = C.uint8_t(a.SrcPathBits)
+	c.static_rate = C.uint8_t(a.StaticRate)
+	if a.IsGlobal {
+		c.is_global = 1
+	}
+	c.port_num = C.uint8_t(a.PortNum)
+	return c
+}
+
+func ahAttrFromC(c *C.struct_ibv_ah_attr) AHAttr {
+	return AHAttr{
+		GRH: GlobalRoute{
+			DGID:         *(*GID)(unsafe.Pointer(&c.grh.dgid)),
+			FlowLabel:    uint32(c.grh.flow_label),
+			SGIDIndex:    uint8(c.grh.sgid_index),
+			HopLimit:     uint8(c.grh.hop_limit),
+			TrafficClass: uint8(c.grh.traffic_class),
+		},
+		DLID:        uint16(c.dlid),
+		SL:          uint8(c.sl),
+		SrcPathBits: uint8(c.src_path_bits),
+		StaticRate:  uint8(c.static_rate),
+		IsGlobal:    c.is_global != 0,
+		PortNum:     uint8(c.port_num),
+	}
+}
+
+func qpAttrToC(a *QPAttr) C.struct_ibv_qp_attr {
+	var c C.struct_ibv_qp_attr
+	c.qp_state = C.enum_ibv_qp_state(a.State)
+	c.cur_qp_state = C.enum_ibv_qp_state(a.CurState)
+	c.path_mtu = C.enum_ibv_mtu(a.PathMTU)
+	c.path_mig_state = C.enum_ibv_mig_state(a.PathMigState)
+	c.qkey = C.uint32_t(a.QKey)
+	c.rq_psn = C.uint32_t(a.RQPSN)
+	c.sq_psn = C.uint32_t(a.SQPSN)
+	c.dest_qp_num = C.uint32_t(a.DestQPNum)
+	c.qp_access_flags = C.uint(a.AccessFlags)
+	c.cap = capToC(a.Cap)
+	c.ah_attr = ahAttrToC(&a.AHAttr)
+	c.alt_ah_attr = ahAttrToC(&a.AltAHAttr)
+	c.pkey_index = C.uint16_t(a.PKeyIndex)
+	c.alt_pkey_index = C.uint16_t(a.AltPKeyIndex)
+	if a.EnSQDAsyncNotify {
+		c.en_sqd_async_notify = 1
+	}
+	c.max_rd_atomic = C.uint8_t(a.MaxRdAtomic)
+	c.max_dest_rd_atomic = C.uint8_t(a.MaxDestRdAtomic)
+	c.min_rnr_timer = C.uint8_t(a.MinRNRTimer)
+	c.port_num = C.uint8_t(a.PortNum)
+	c.timeout = C.uint8_t(a.Timeout)
+	c.retry_cnt = C.uint8_t(a.RetryCnt)
+	c.rnr_retry = C.uint8_t(a.RNRRetry)
+	c.alt_port_num = C.uint8_t(a.AltPortNum)
+	c.alt_timeout = C.uint8_t(a.AltTimeout)
+	c.rate_limit = C.uint32_t(a.RateLimit)
+	return c
+}
+
+func qpAttrFromC(c *C.struct_ibv_qp_attr) QPAttr {
+	return QPAttr{
+		State:            int(c.qp_state),
+		CurState:         int(c.cur_qp_state),
+		PathMTU:          MTU(c.path_mtu),
+		PathMigState:     int(c.path_mig_state),
+		QKey:             uint32(c.qkey),
+		RQPSN:            uint32(c.rq_psn),
+		SQPSN:            uint32(c.sq_psn),
+		DestQPNum:        uint32(c.dest_qp_num),
+		AccessFlags:      int(c.qp_access_flags),
+		Cap:              capFromC(c.cap),
+		AHAttr:           ahAttrFromC(&c.ah_attr),
+		AltAHAttr:        ahAttrFromC(&c.alt_ah_attr),
+		PKeyIndex:        uint16(c.pkey_index),
+		AltPKeyIndex:     uint16(c.alt_pkey_index),
+		EnSQDAsyncNotify: c.en_sqd_async_notify != 0,
+		SQDraining:       c.sq_draining != 0,
+		MaxRdAtomic:      uint8(c.max_rd_atomic),
+		MaxDestRdAtomic:  uint8(c.max_dest_rd_atomic),
+		MinRNRTimer:      uint8(c.min_rnr_timer),
+		PortNum:          uint8(c.port_num),
+		Timeout:          uint8(c.timeout),
+		RetryCnt:         uint8(c.retry_cnt),
+		RNRRetry:         uint8(c.rnr_retry),
+		AltPortNum:       uint8(c.alt_port_num),
+		AltTimeout:       uint8(c.alt_timeout),
+		RateLimit:        uint32(c.rate_limit),
+	}
+}
+
+// AH is an address handle (struct ibv_ah *); the zero AH is "none".
+type AH struct{ p *C.struct_ibv_ah }

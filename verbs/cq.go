@@ -1,0 +1,239 @@
+package verbs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/go-rdma/rdma/cgo"
+	"golang.org/x/sys/unix"
+)
+
+// Work completions and their parts; see cgo.WC for the fields.
+type (
+	// WorkCompletion is one polled completion (struct ibv_wc). Err returns
+	// a *WCError unless its status is success.
+	WorkCompletion = cgo.WC
+	// WCStatus is a completion's status; String gives ibv_wc_status_str.
+	WCStatus = cgo.WCStatus
+	// WCOpcode is the operation a completion is for.
+	WCOpcode = cgo.WCOpcode
+	// WCFlags are a completion's flags (immediate data present, GRH present…).
+	WCFlags = cgo.WCFlags
+	// WCError is a failed completion as an error.
+	WCError = cgo.WCError
+)
+
+// Completion statuses, opcodes and flags.
+const (
+	WCSuccess         = cgo.WCSuccess
+	WCLocLenErr       = cgo.WCLocLenErr
+	WCLocProtErr      = cgo.WCLocProtErr
+	WCWRFlushErr      = cgo.WCWRFlushErr
+	WCRemAccessErr    = cgo.WCRemAccessErr
+	WCRetryExcErr     = cgo.WCRetryExcErr
+	WCRNRRetryExcErr  = cgo.WCRNRRetryExcErr
+	WCSend            = cgo.WCSend
+	WCRDMAWrite       = cgo.WCRDMAWrite
+	WCRDMARead        = cgo.WCRDMARead
+	WCCompSwap        = cgo.WCCompSwap
+	WCFetchAdd        = cgo.WCFetchAdd
+	WCRecv            = cgo.WCRecv
+	WCRecvRDMAWithImm = cgo.WCRecvRDMAWithImm
+	WCWithGRH         = cgo.WCWithGRH
+	WCWithImm         = cgo.WCWithImm
+)
+
+// CQ is a completion queue (struct ibv_cq) with its own completion channel,
+// whose file descriptor is non-blocking and waited on by Go's netpoller.
+type CQ struct {
+	life
+	ctx  *Context
+	raw  cgo.CQ
+	ch   cgo.CompChannel
+	file *os.File // a dup of the channel fd, registered with the netpoller
+}
+
+// CQOptions tune CreateCQ.
+type CQOptions struct {
+	// Batch is the most completions one Poll call returns (default 64).
+	Batch int
+	// Vector is the completion vector (interrupt) to use (default 0).
+	Vector int
+}
+
+// CreateCQ creates a completion queue of at least cqe entries (ibv_create_cq)
+// and its completion channel.
+func (c *Context) CreateCQ(cqe int, opts *CQOptions) (*CQ, error) {
+	var o CQOptions
+	if opts != nil {
+		o = *opts
+	}
+	if o.Batch == 0 {
+		o.Batch = 64
+	}
+	var cq *CQ
+	err := c.use("ibv_create_cq", "", func(raw cgo.Context) error {
+		if cqe <= 0 || o.Batch < 0 || o.Vector < 0 {
+			return fmt.Errorf("cqe %d, batch %d, vector %d: %w", cqe, o.Batch, o.Vector, syscall.EINVAL)
+		}
+		ch, err := raw.CreateCompChannel()
+		if err != nil {
+			return err
+		}
+		file, err := pollable(ch.FD(), "comp_channel")
+		if err != nil {
+			ch.Destroy()
+			return err
+		}
+		r, err := raw.CreateCQ(cqe, ch, o.Vector, o.Batch)
+		if err != nil {
+			file.Close()
+			ch.Destroy()
+			return err
+		}
+		cq = &CQ{ctx: c, raw: r, ch: ch, file: file}
+		c.children.Add(1)
+		return nil
+	})
+	return cq, err
+}
+
+// pollable makes fd non-blocking and returns a dup of it that Go's netpoller
+// waits on; fd itself stays owned by libibverbs or librdmacm.
+func pollable(fd int, name string) (*os.File, error) {
+	if err := unix.SetNonblock(fd, true); err != nil {
+		return nil, err
+	}
+	dup, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	return os.NewFile(uintptr(dup), name), nil
+}
+
+// Close destroys the CQ and its channel; EBUSY while QPs use it. A Wait
+// blocked on the CQ returns ErrClosed.
+func (cq *CQ) Close() error {
+	if cq == nil {
+		return opError("ibv_destroy_cq", "", ErrClosed)
+	}
+	err := cq.close(func() error {
+		if err := cq.raw.Destroy(); err != nil {
+			return err
+		}
+		cq.file.Close()
+		return cq.ch.Destroy()
+	})
+	if err == nil {
+		cq.ctx.children.Add(-1)
+	}
+	return opError("ibv_destroy_cq", cq.ctx.name, err)
+}
+
+// Poll fills wcs with up to len(wcs) completions (at most the CQ's batch) in
+// one call and returns how many. It allocates nothing. A failed completion
+// is returned like any other; check WorkCompletion.Err.
+func (cq *CQ) Poll(wcs []WorkCompletion) (int, error) {
+	if cq == nil || !cq.acquire() {
+		return 0, cq.closedError("ibv_poll_cq")
+	}
+	n, err := cq.raw.Poll(wcs)
+	cq.release()
+	if err != nil {
+		return 0, opError("ibv_poll_cq", cq.ctx.name, err)
+	}
+	return n, nil
+}
+
+func (cq *CQ) closedError(op string) error {
+	if cq == nil {
+		return opError(op, "", ErrClosed)
+	}
+	return opError(op, cq.ctx.name, ErrClosed)
+}
+
+// Arm requests a completion event for the next completion (or the next
+// solicited one) (ibv_req_notify_cq).
+func (cq *CQ) Arm(solicitedOnly bool) error {
+	if cq == nil || !cq.acquire() {
+		return cq.closedError("ibv_req_notify_cq")
+	}
+	defer cq.release()
+	return opError("ibv_req_notify_cq", cq.ctx.name, cq.raw.ReqNotify(solicitedOnly))
+}
+
+// Wait blocks until the armed CQ signals a completion event, ctx is done, or
+// the CQ is closed. The event is acknowledged. No OS thread is blocked: the
+// channel's descriptor is waited on by Go's netpoller.
+func (cq *CQ) Wait(ctx context.Context) error {
+	if cq == nil || !cq.acquire() {
+		return cq.closedError("ibv_get_cq_event")
+	}
+	file, ch := cq.file, cq.ch
+	cq.release()
+	return opError("ibv_get_cq_event", cq.ctx.name, waitReadable(ctx, file, func() (bool, error) {
+		_, err := ch.GetEvent()
+		if errors.Is(err, syscall.EAGAIN) {
+			return false, nil
+		}
+		return true, err
+	}))
+}
+
+// waitReadable calls try each time file is readable until it reports done,
+// ctx is done, or file is closed.
+func waitReadable(ctx context.Context, file *os.File, try func() (done bool, err error)) error {
+	rc, err := file.SyscallConn()
+	if err != nil {
+		return err
+	}
+	stop := context.AfterFunc(ctx, func() { file.SetReadDeadline(time.Unix(1, 0)) })
+	defer stop()
+	for {
+		var tryErr error
+		err = rc.Read(func(uintptr) bool {
+			var done bool
+			done, tryErr = try()
+			return done
+		})
+		switch {
+		case ctx.Err() != nil:
+			file.SetReadDeadline(time.Time{})
+			return ctx.Err()
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			// Left by an earlier call's context; this one is still live.
+			file.SetReadDeadline(time.Time{})
+			continue
+		case errors.Is(err, os.ErrClosed):
+			return ErrClosed
+		case err != nil:
+			return err
+		}
+		return tryErr
+	}
+}
+
+// PollWait polls wcs; when the CQ is empty it arms it, polls once more (a
+// completion may have slipped in), and waits for the event. It returns as
+// soon as at least one completion is in wcs.
+func (cq *CQ) PollWait(ctx context.Context, wcs []WorkCompletion) (int, error) {
+	for {
+		n, err := cq.Poll(wcs)
+		if n > 0 || err != nil {
+			return n, err
+		}
+		if err := cq.Arm(false); err != nil {
+			return 0, err
+		}
+		if n, err := cq.Poll(wcs); n > 0 || err != nil {
+			return n, err
+		}
+		if err := cq.Wait(ctx); err != nil {
+			return 0, err
+		}
+	}
+}

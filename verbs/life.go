@@ -1,0 +1,46 @@
+package verbs
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"syscall"
+)
+
+// life is the lifecycle every verbs object shares: calls hold it for reading
+// while they use the C object, Close takes it for writing, and an object with
+// live children refuses to close (EBUSY) instead of freeing memory they use.
+type life struct {
+	mu       sync.RWMutex
+	closed   bool
+	children atomic.Int32
+}
+
+// acquire locks l for a call; false (and nothing held) when l is closed.
+func (l *life) acquire() bool {
+	l.mu.RLock()
+	if l.closed {
+		l.mu.RUnlock()
+		return false
+	}
+	return true
+}
+
+func (l *life) release() { l.mu.RUnlock() }
+
+// close runs destroy once, when no child is alive, and marks l closed.
+func (l *life) close(destroy func() error) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return ErrClosed
+	}
+	if n := l.children.Load(); n > 0 {
+		return fmt.Errorf("%d dependent objects still open: %w", n, syscall.EBUSY)
+	}
+	if err := destroy(); err != nil {
+		return err
+	}
+	l.closed = true
+	return nil
+}

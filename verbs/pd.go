@@ -1,0 +1,58 @@
+package verbs
+
+import "github.com/go-rdma/rdma/cgo"
+
+// PD is a protection domain (struct ibv_pd): memory regions and queue pairs
+// made from one PD may work together.
+type PD struct {
+	life
+	ctx *Context
+	raw cgo.PD
+}
+
+// AllocPD allocates a protection domain (ibv_alloc_pd).
+func (c *Context) AllocPD() (*PD, error) {
+	var pd *PD
+	err := c.use("ibv_alloc_pd", "", func(raw cgo.Context) error {
+		p, err := raw.AllocPD()
+		if err != nil {
+			return err
+		}
+		pd = &PD{ctx: c, raw: p}
+		c.children.Add(1)
+		return nil
+	})
+	return pd, err
+}
+
+// Context returns the device the PD belongs to.
+func (pd *PD) Context() *Context {
+	if pd == nil {
+		return nil
+	}
+	return pd.ctx
+}
+
+// Close frees the PD (ibv_dealloc_pd); EBUSY while its MRs or QPs are open.
+func (pd *PD) Close() error {
+	if pd == nil {
+		return opError("ibv_dealloc_pd", "", ErrClosed)
+	}
+	err := pd.close(pd.raw.Dealloc)
+	if err == nil {
+		pd.ctx.children.Add(-1)
+	}
+	return opError("ibv_dealloc_pd", pd.ctx.name, err)
+}
+
+// use runs f with the raw PD while it is guaranteed to stay open.
+func (pd *PD) use(op string, f func(cgo.PD) error) error {
+	if pd == nil {
+		return opError(op, "", ErrClosed)
+	}
+	if !pd.acquire() {
+		return opError(op, pd.ctx.name, ErrClosed)
+	}
+	defer pd.release()
+	return opError(op, pd.ctx.name, f(pd.raw))
+}

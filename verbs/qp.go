@@ -1,0 +1,247 @@
+package verbs
+
+import (
+	"fmt"
+	"sync"
+	"syscall"
+
+	"github.com/go-rdma/rdma/cgo"
+)
+
+// QPType is a queue pair's transport service (enum ibv_qp_type).
+type QPType int
+
+// QP types.
+const (
+	QPTypeRC QPType = 2
+	QPTypeUC QPType = 3
+	QPTypeUD QPType = 4
+)
+
+func (t QPType) String() string {
+	switch t {
+	case QPTypeRC:
+		return "RC"
+	case QPTypeUC:
+		return "UC"
+	case QPTypeUD:
+		return "UD"
+	}
+	return fmt.Sprintf("QP type %d", int(t))
+}
+
+// QPState is a queue pair's state (enum ibv_qp_state).
+type QPState int
+
+// QP states.
+const (
+	QPStateReset QPState = 0
+	QPStateInit  QPState = 1
+	QPStateRTR   QPState = 2
+	QPStateRTS   QPState = 3
+	QPStateSQD   QPState = 4
+	QPStateSQE   QPState = 5
+	QPStateErr   QPState = 6
+)
+
+func (s QPState) String() string {
+	names := [...]string{"RESET", "INIT", "RTR", "RTS", "SQD", "SQE", "ERR"}
+	if s >= 0 && int(s) < len(names) {
+		return names[s]
+	}
+	return fmt.Sprintf("QP state %d", int(s))
+}
+
+// QP attributes and their parts, as ibv_modify_qp and ibv_query_qp take them.
+type (
+	// QPAttr holds queue pair attributes (struct ibv_qp_attr); State and
+	// CurState hold QPState values, AccessFlags Access values.
+	QPAttr = cgo.QPAttr
+	// QPCap holds a queue pair's work request and SGE limits.
+	QPCap = cgo.QPCap
+	// AHAttr is an address vector (struct ibv_ah_attr).
+	AHAttr = cgo.AHAttr
+	// GlobalRoute is an address vector's GRH part (RoCE, routed IB).
+	GlobalRoute = cgo.GlobalRoute
+	// SGE is a scatter/gather entry: a piece of a registered memory region.
+	SGE = cgo.SGE
+)
+
+// QPAttrMask selects the QPAttr fields ModifyQP applies (enum ibv_qp_attr_mask).
+type QPAttrMask int
+
+// QP attribute mask bits.
+const (
+	QPAttrState            QPAttrMask = 1 << 0
+	QPAttrCurState         QPAttrMask = 1 << 1
+	QPAttrEnSQDAsyncNotify QPAttrMask = 1 << 2
+	QPAttrAccessFlags      QPAttrMask = 1 << 3
+	QPAttrPKeyIndex        QPAttrMask = 1 << 4
+	QPAttrPort             QPAttrMask = 1 << 5
+	QPAttrQKey             QPAttrMask = 1 << 6
+	QPAttrAV               QPAttrMask = 1 << 7
+	QPAttrPathMTU          QPAttrMask = 1 << 8
+	QPAttrTimeout          QPAttrMask = 1 << 9
+	QPAttrRetryCnt         QPAttrMask = 1 << 10
+	QPAttrRNRRetry         QPAttrMask = 1 << 11
+	QPAttrRQPSN            QPAttrMask = 1 << 12
+	QPAttrMaxQPRdAtomic    QPAttrMask = 1 << 13
+	QPAttrAltPath          QPAttrMask = 1 << 14
+	QPAttrMinRNRTimer      QPAttrMask = 1 << 15
+	QPAttrSQPSN            QPAttrMask = 1 << 16
+	QPAttrMaxDestRdAtomic  QPAttrMask = 1 << 17
+	QPAttrPathMigState     QPAttrMask = 1 << 18
+	QPAttrCap              QPAttrMask = 1 << 19
+	QPAttrDestQPN          QPAttrMask = 1 << 20
+	QPAttrRateLimit        QPAttrMask = 1 << 25
+)
+
+// QPInitAttr describes a queue pair to create.
+type QPInitAttr struct {
+	Type   QPType
+	SendCQ *CQ
+	RecvCQ *CQ
+	Cap    QPCap
+	// SignalAll makes every send request generate a completion; otherwise
+	// only those posted with SendSignaled do.
+	SignalAll bool
+	// Batch bounds the work requests handed to the provider in one call;
+	// longer lists are posted in several (default: min(MaxSendWR, 64)).
+	Batch int
+}
+
+// QP is a queue pair (struct ibv_qp).
+type QP struct {
+	life
+	pd             *PD
+	sendCQ, recvCQ *CQ
+	raw            cgo.QP
+	typ            QPType
+	cap            QPCap
+	num            uint32
+	postMu         sync.Mutex // serializes use of the raw QP's post scratch
+}
+
+// CreateQP creates a queue pair (ibv_create_qp). Cap comes back from the
+// provider possibly larger; QP.Cap reports it.
+func (pd *PD) CreateQP(attr *QPInitAttr) (*QP, error) {
+	var qp *QP
+	err := pd.use("ibv_create_qp", func(raw cgo.PD) error {
+		if attr == nil || attr.SendCQ == nil || attr.RecvCQ == nil {
+			return fmt.Errorf("QPInitAttr with send and receive CQs required: %w", syscall.EINVAL)
+		}
+		if attr.Batch < 0 {
+			return fmt.Errorf("negative batch: %w", syscall.EINVAL)
+		}
+		batch := attr.Batch
+		if batch == 0 {
+			batch = min(max(int(attr.Cap.MaxSendWR), int(attr.Cap.MaxRecvWR), 1), 64)
+		}
+		// Both CQs stay open while the QP lives.
+		cqs := []*CQ{attr.SendCQ, attr.RecvCQ}
+		for i, cq := range cqs {
+			if !cq.acquire() {
+				for _, held := range cqs[:i] {
+					held.release()
+				}
+				return fmt.Errorf("CQ: %w", ErrClosed)
+			}
+		}
+		defer attr.SendCQ.release()
+		defer attr.RecvCQ.release()
+		r, got, err := raw.CreateQP(cgo.QPInit{
+			Type:      int(attr.Type),
+			SendCQ:    attr.SendCQ.raw,
+			RecvCQ:    attr.RecvCQ.raw,
+			Cap:       attr.Cap,
+			SignalAll: attr.SignalAll,
+		}, batch)
+		if err != nil {
+			return err
+		}
+		qp = &QP{pd: pd, sendCQ: attr.SendCQ, recvCQ: attr.RecvCQ, raw: r, typ: attr.Type, cap: got, num: r.Num()}
+		pd.children.Add(1)
+		attr.SendCQ.children.Add(1)
+		attr.RecvCQ.children.Add(1)
+		return nil
+	})
+	return qp, err
+}
+
+// Num is the QP number a peer addresses.
+func (qp *QP) Num() uint32 {
+	if qp == nil {
+		return 0
+	}
+	return qp.num
+}
+
+// Type is the QP's transport service.
+func (qp *QP) Type() QPType { return qp.typ }
+
+// Cap is the QP's capabilities as the provider granted them.
+func (qp *QP) Cap() QPCap { return qp.cap }
+
+// PD returns the protection domain the QP was created in.
+func (qp *QP) PD() *PD { return qp.pd }
+
+// Close destroys the QP (ibv_destroy_qp).
+func (qp *QP) Close() error {
+	if qp == nil {
+		return opError("ibv_destroy_qp", "", ErrClosed)
+	}
+	err := qp.close(qp.raw.Destroy)
+	if err == nil {
+		qp.pd.children.Add(-1)
+		qp.sendCQ.children.Add(-1)
+		qp.recvCQ.children.Add(-1)
+	}
+	return opError("ibv_destroy_qp", qp.name(), err)
+}
+
+func (qp *QP) name() string {
+	if qp == nil {
+		return ""
+	}
+	return fmt.Sprintf("%s QP %d", qp.pd.ctx.name, qp.num)
+}
+
+func (qp *QP) use(op string, f func(cgo.QP) error) error {
+	if qp == nil || !qp.acquire() {
+		return opError(op, qp.name(), ErrClosed)
+	}
+	defer qp.release()
+	return opError(op, qp.name(), f(qp.raw))
+}
+
+// Modify applies the attributes selected by mask (ibv_modify_qp).
+func (qp *QP) Modify(attr *QPAttr, mask QPAttrMask) error {
+	return qp.use("ibv_modify_qp", func(raw cgo.QP) error {
+		if attr == nil {
+			return fmt.Errorf("nil QPAttr: %w", syscall.EINVAL)
+		}
+		return raw.Modify(attr, int(mask))
+	})
+}
+
+// Query returns the QP's current attributes (ibv_query_qp, all fields).
+func (qp *QP) Query() (*QPAttr, error) {
+	var a QPAttr
+	err := qp.use("ibv_query_qp", func(raw cgo.QP) (err error) {
+		a, _, err = raw.Query(int(allQPAttrs))
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &a, nil
+}
+
+// State is the QP's current state, as ibv_query_qp reports it.
+func (qp *QP) State() (QPState, error) {
+	a, err := qp.Query()
+	if err != nil {
+		return 0, err
+	}
+	return QPState(a.State), nil
+}
