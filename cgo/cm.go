@@ -1,0 +1,353 @@
+package cgo
+
+/*
+#cgo LDFLAGS: -lrdmacm
+#include <stdlib.h>
+#include <string.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <rdma/rdma_cma.h>
+
+// go_cm_event is one rdma_cm event copied out of librdmacm, so that the event
+// can be acked at once; it has the layout of the Go type CMEvent.
+typedef struct {
+	struct rdma_cm_id *id;
+	struct rdma_cm_id *listen_id;
+	int32_t event;
+	int32_t status;
+	uint32_t qp_num;
+	uint8_t responder_resources, initiator_depth, private_data_len, pad;
+	uint8_t private_data[256];
+} go_cm_event;
+
+// go_get_cm_event reads one event (the channel is non-blocking: EAGAIN when
+// none is pending), copies it into out and acks it.
+static inline int go_get_cm_event(struct rdma_event_channel *ch, go_cm_event *out) {
+	struct rdma_cm_event *ev;
+	if (rdma_get_cm_event(ch, &ev))
+		return -1;
+	memset(out, 0, sizeof(*out));
+	out->id = ev->id;
+	out->listen_id = ev->listen_id;
+	out->event = ev->event;
+	out->status = ev->status;
+	if (ev->id->ps != RDMA_PS_UDP) {
+		struct rdma_conn_param *c = &ev->param.conn;
+		out->qp_num = c->qp_num;
+		out->responder_resources = c->responder_resources;
+		out->initiator_depth = c->initiator_depth;
+		if (c->private_data && c->private_data_len) {
+			out->private_data_len = c->private_data_len;
+			memcpy(out->private_data, c->private_data, c->private_data_len);
+		}
+	}
+	rdma_ack_cm_event(ev);
+	return 0;
+}
+
+static inline int go_rdma_connect(struct rdma_cm_id *id, uint32_t qp_num, uint8_t resp, uint8_t init,
+		uint8_t retry, uint8_t rnr_retry, const void *pd, uint8_t pd_len) {
+	struct rdma_conn_param p;
+	memset(&p, 0, sizeof(p));
+	p.private_data = pd;
+	p.private_data_len = pd_len;
+	p.responder_resources = resp;
+	p.initiator_depth = init;
+	p.retry_count = retry;
+	p.rnr_retry_count = rnr_retry;
+	p.qp_num = qp_num;
+	return rdma_connect(id, &p);
+}
+
+static inline int go_rdma_accept(struct rdma_cm_id *id, uint32_t qp_num, uint8_t resp, uint8_t init,
+		uint8_t rnr_retry, const void *pd, uint8_t pd_len) {
+	struct rdma_conn_param p;
+	memset(&p, 0, sizeof(p));
+	p.private_data = pd;
+	p.private_data_len = pd_len;
+	p.responder_resources = resp;
+	p.initiator_depth = init;
+	p.rnr_retry_count = rnr_retry;
+	p.qp_num = qp_num;
+	return rdma_accept(id, &p);
+}
+
+static inline int go_rdma_init_qp_attr(struct rdma_cm_id *id, int state, struct ibv_qp_attr *attr, int *mask) {
+	memset(attr, 0, sizeof(*attr));
+	attr->qp_state = state;
+	return rdma_init_qp_attr(id, attr, mask);
+}
+
+static inline int go_sockaddr_len(struct sockaddr *sa) {
+	return sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+}
+*/
+import "C"
+
+import (
+	"encoding/binary"
+	"net"
+	"net/netip"
+	"syscall"
+	"unsafe"
+)
+
+// EventChannel is an rdma_cm event channel (struct rdma_event_channel *).
+type EventChannel struct{ p *C.struct_rdma_event_channel }
+
+// CreateEventChannel opens an event channel (rdma_create_event_channel).
+func CreateEventChannel() (EventChannel, error) {
+	ch, err := C.rdma_create_event_channel()
+	if ch == nil {
+		return EventChannel{}, nonNil(err)
+	}
+	return EventChannel{p: ch}, nil
+}
+
+// FD is the channel's file descriptor.
+func (ch EventChannel) FD() int { return int(ch.p.fd) }
+
+// Destroy closes the channel (rdma_destroy_event_channel).
+func (ch EventChannel) Destroy() { C.rdma_destroy_event_channel(ch.p) }
+
+// CMEvent is one rdma_cm event, already acked. Its layout is go_cm_event's.
+type CMEvent struct {
+	ID                 ID
+	ListenID           ID
+	Event              int32 // enum rdma_cm_event_type
+	Status             int32
+	QPNum              uint32
+	ResponderResources uint8
+	InitiatorDepth     uint8
+	PrivateDataLen     uint8
+	_                  uint8
+	PrivateData        [256]byte
+}
+
+var (
+	_ [unsafe.Sizeof(CMEvent{}) - C.sizeof_go_cm_event]byte
+	_ [C.sizeof_go_cm_event - unsafe.Sizeof(CMEvent{})]byte
+)
+
+// rdma_cm event types.
+const (
+	CMEventAddrResolved    = C.RDMA_CM_EVENT_ADDR_RESOLVED
+	CMEventAddrError       = C.RDMA_CM_EVENT_ADDR_ERROR
+	CMEventRouteResolved   = C.RDMA_CM_EVENT_ROUTE_RESOLVED
+	CMEventRouteError      = C.RDMA_CM_EVENT_ROUTE_ERROR
+	CMEventConnectRequest  = C.RDMA_CM_EVENT_CONNECT_REQUEST
+	CMEventConnectResponse = C.RDMA_CM_EVENT_CONNECT_RESPONSE
+	CMEventConnectError    = C.RDMA_CM_EVENT_CONNECT_ERROR
+	CMEventUnreachable     = C.RDMA_CM_EVENT_UNREACHABLE
+	CMEventRejected        = C.RDMA_CM_EVENT_REJECTED
+	CMEventEstablished     = C.RDMA_CM_EVENT_ESTABLISHED
+	CMEventDisconnected    = C.RDMA_CM_EVENT_DISCONNECTED
+	CMEventDeviceRemoval   = C.RDMA_CM_EVENT_DEVICE_REMOVAL
+	CMEventAddrChange      = C.RDMA_CM_EVENT_ADDR_CHANGE
+	CMEventTimewaitExit    = C.RDMA_CM_EVENT_TIMEWAIT_EXIT
+)
+
+// CMEventString is rdma_event_str, e.g. "RDMA_CM_EVENT_REJECTED".
+func CMEventString(event int32) string {
+	return C.GoString(C.rdma_event_str(C.enum_rdma_cm_event_type(event)))
+}
+
+// GetEvent reads, copies and acks one event into ev; EAGAIN when none is pending.
+func (ch EventChannel) GetEvent(ev *CMEvent) error {
+	rc, err := C.go_get_cm_event(ch.p, (*C.go_cm_event)(unsafe.Pointer(ev)))
+	return errnoOf(rc, err)
+}
+
+// ID is an rdma_cm identifier (struct rdma_cm_id *); comparable, usable as a map key.
+type ID struct{ p *C.struct_rdma_cm_id }
+
+// IsZero reports whether id names no identifier.
+func (id ID) IsZero() bool { return id.p == nil }
+
+// CreateID creates a connected-mode (RDMA_PS_TCP) identifier on ch.
+func (ch EventChannel) CreateID() (ID, error) {
+	var id *C.struct_rdma_cm_id
+	rc, err := C.rdma_create_id(ch.p, &id, nil, C.RDMA_PS_TCP)
+	if rc != 0 {
+		return ID{}, errnoOf(rc, err)
+	}
+	return ID{p: id}, nil
+}
+
+// Destroy destroys the identifier (rdma_destroy_id).
+func (id ID) Destroy() error {
+	rc, err := C.rdma_destroy_id(id.p)
+	return errnoOf(rc, err)
+}
+
+// sockaddr builds a struct sockaddr_storage for ap in C memory; free it with C.free.
+func sockaddr(ap netip.AddrPort) *C.struct_sockaddr {
+	ss := (*C.struct_sockaddr_storage)(C.calloc(1, C.sizeof_struct_sockaddr_storage))
+	b := unsafe.Slice((*byte)(unsafe.Pointer(ss)), C.sizeof_struct_sockaddr_storage)
+	a := ap.Addr().Unmap()
+	if a.Is4() {
+		binary.NativeEndian.PutUint16(b[0:], syscall.AF_INET)
+		binary.BigEndian.PutUint16(b[2:], ap.Port())
+		v4 := a.As4()
+		copy(b[4:8], v4[:])
+	} else {
+		binary.NativeEndian.PutUint16(b[0:], syscall.AF_INET6)
+		binary.BigEndian.PutUint16(b[2:], ap.Port())
+		v6 := a.As16()
+		copy(b[8:24], v6[:])
+		binary.NativeEndian.PutUint32(b[24:], uint32(zoneIndex(a.Zone())))
+	}
+	return (*C.struct_sockaddr)(unsafe.Pointer(ss))
+}
+
+func zoneIndex(zone string) int {
+	if zone == "" {
+		return 0
+	}
+	if ifc, err := net.InterfaceByName(zone); err == nil {
+		return ifc.Index
+	}
+	return 0
+}
+
+// fromSockaddr converts a struct sockaddr (IPv4 or IPv6) to an AddrPort.
+func fromSockaddr(sa *C.struct_sockaddr) netip.AddrPort {
+	if sa == nil {
+		return netip.AddrPort{}
+	}
+	b := unsafe.Slice((*byte)(unsafe.Pointer(sa)), int(C.go_sockaddr_len(sa)))
+	port := binary.BigEndian.Uint16(b[2:4])
+	switch binary.NativeEndian.Uint16(b[0:2]) {
+	case syscall.AF_INET:
+		return netip.AddrPortFrom(netip.AddrFrom4([4]byte(b[4:8])), port)
+	case syscall.AF_INET6:
+		return netip.AddrPortFrom(netip.AddrFrom16([16]byte(b[8:24])), port)
+	}
+	return netip.AddrPort{}
+}
+
+// BindAddr binds the identifier to a local address (rdma_bind_addr).
+func (id ID) BindAddr(ap netip.AddrPort) error {
+	sa := sockaddr(ap)
+	defer C.free(unsafe.Pointer(sa))
+	rc, err := C.rdma_bind_addr(id.p, sa)
+	return errnoOf(rc, err)
+}
+
+// Listen starts listening (rdma_listen).
+func (id ID) Listen(backlog int) error {
+	rc, err := C.rdma_listen(id.p, C.int(backlog))
+	return errnoOf(rc, err)
+}
+
+// ResolveAddr starts address resolution (rdma_resolve_addr); src may be invalid (any).
+func (id ID) ResolveAddr(src, dst netip.AddrPort, timeoutMS int) error {
+	var srcSA *C.struct_sockaddr
+	if src.IsValid() {
+		srcSA = sockaddr(src)
+		defer C.free(unsafe.Pointer(srcSA))
+	}
+	dstSA := sockaddr(dst)
+	defer C.free(unsafe.Pointer(dstSA))
+	rc, err := C.rdma_resolve_addr(id.p, srcSA, dstSA, C.int(timeoutMS))
+	return errnoOf(rc, err)
+}
+
+// ResolveRoute starts route resolution (rdma_resolve_route).
+func (id ID) ResolveRoute(timeoutMS int) error {
+	rc, err := C.rdma_resolve_route(id.p, C.int(timeoutMS))
+	return errnoOf(rc, err)
+}
+
+// ConnParam is what Connect and Accept send (struct rdma_conn_param).
+type ConnParam struct {
+	QPNum              uint32
+	ResponderResources uint8
+	InitiatorDepth     uint8
+	RetryCount         uint8
+	RNRRetryCount      uint8
+	PrivateData        []byte // at most 255 bytes
+}
+
+func privateData(b []byte) (unsafe.Pointer, C.uint8_t, func()) {
+	if len(b) == 0 {
+		return nil, 0, func() {}
+	}
+	p := C.CBytes(b)
+	return p, C.uint8_t(len(b)), func() { C.free(p) }
+}
+
+// Connect sends a connection request (rdma_connect) for a QP the caller
+// created and owns.
+func (id ID) Connect(p *ConnParam) error {
+	pd, n, free := privateData(p.PrivateData)
+	defer free()
+	rc, err := C.go_rdma_connect(id.p, C.uint32_t(p.QPNum), C.uint8_t(p.ResponderResources), C.uint8_t(p.InitiatorDepth),
+		C.uint8_t(p.RetryCount), C.uint8_t(p.RNRRetryCount), pd, n)
+	return errnoOf(rc, err)
+}
+
+// Accept accepts a connection request (rdma_accept).
+func (id ID) Accept(p *ConnParam) error {
+	pd, n, free := privateData(p.PrivateData)
+	defer free()
+	rc, err := C.go_rdma_accept(id.p, C.uint32_t(p.QPNum), C.uint8_t(p.ResponderResources), C.uint8_t(p.InitiatorDepth),
+		C.uint8_t(p.RNRRetryCount), pd, n)
+	return errnoOf(rc, err)
+}
+
+// Reject rejects a request, or a connect response on the active side (rdma_reject).
+func (id ID) Reject(data []byte) error {
+	pd, n, free := privateData(data)
+	defer free()
+	rc, err := C.rdma_reject(id.p, pd, n)
+	return errnoOf(rc, err)
+}
+
+// Establish completes an active connection after CONNECT_RESPONSE (rdma_establish).
+func (id ID) Establish() error {
+	rc, err := C.rdma_establish(id.p)
+	return errnoOf(rc, err)
+}
+
+// Disconnect disconnects (rdma_disconnect).
+func (id ID) Disconnect() error {
+	rc, err := C.rdma_disconnect(id.p)
+	return errnoOf(rc, err)
+}
+
+// InitQPAttr returns the attributes and mask that move a QP of this
+// connection to state (rdma_init_qp_attr).
+func (id ID) InitQPAttr(state int) (QPAttr, int, error) {
+	var a C.struct_ibv_qp_attr
+	var mask C.int
+	if rc, err := C.go_rdma_init_qp_attr(id.p, C.int(state), &a, &mask); rc != 0 {
+		return QPAttr{}, 0, errnoOf(rc, err)
+	}
+	return qpAttrFromC(&a), int(mask), nil
+}
+
+// LocalAddr is the bound local address (rdma_get_local_addr).
+func (id ID) LocalAddr() netip.AddrPort { return fromSockaddr(C.rdma_get_local_addr(id.p)) }
+
+// PeerAddr is the peer's address (rdma_get_peer_addr).
+func (id ID) PeerAddr() netip.AddrPort { return fromSockaddr(C.rdma_get_peer_addr(id.p)) }
+
+// DeviceName is the name of the RDMA device the identifier is bound to, "" before.
+func (id ID) DeviceName() string {
+	if id.p.verbs == nil {
+		return ""
+	}
+	return C.GoString(&id.p.verbs.device.name[0])
+}
+
+// Transport is the transport of the bound device.
+func (id ID) Transport() Transport {
+	if id.p.verbs == nil {
+		return TransportUnknown
+	}
+	return Transport(id.p.verbs.device.transport_type)
+}
+
+// PortNum is the device port the identifier is bound to.
+func (id ID) PortNum() int { return int(id.p.port_num) }

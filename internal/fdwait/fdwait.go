@@ -1,0 +1,61 @@
+// Package fdwait waits on the event descriptors of rdma-core (completion
+// channels, rdma_cm event channels, the async event fd) through Go's
+// netpoller, so that no OS thread blocks per object.
+package fdwait
+
+import (
+	"context"
+	"errors"
+	"os"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// ErrClosed is returned by Wait when the File was closed during or before the wait.
+var ErrClosed = os.ErrClosed
+
+// File makes fd non-blocking and returns a dup of it registered with the
+// netpoller. fd itself stays owned by rdma-core; closing the File (which
+// wakes any Wait) leaves it open.
+func File(fd int, name string) (*os.File, error) {
+	if err := unix.SetNonblock(fd, true); err != nil {
+		return nil, err
+	}
+	dup, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	return os.NewFile(uintptr(dup), name), nil
+}
+
+// Wait calls try each time file is readable until try reports done, ctx is
+// done (ctx.Err() is returned), or file is closed (ErrClosed).
+func Wait(ctx context.Context, file *os.File, try func() (done bool, err error)) error {
+	rc, err := file.SyscallConn()
+	if err != nil {
+		return err
+	}
+	stop := context.AfterFunc(ctx, func() { file.SetReadDeadline(time.Unix(1, 0)) })
+	defer stop()
+	for {
+		var tryErr error
+		err = rc.Read(func(uintptr) bool {
+			var done bool
+			done, tryErr = try()
+			return done
+		})
+		switch {
+		case ctx.Err() != nil:
+			file.SetReadDeadline(time.Time{})
+			return ctx.Err()
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			// Left by an earlier call's context; this one is still live.
+			file.SetReadDeadline(time.Time{})
+			continue
+		case err != nil:
+			return err
+		}
+		return tryErr
+	}
+}

@@ -1,0 +1,140 @@
+package rdmacm
+
+import (
+	"context"
+	"errors"
+	"os"
+	"sync"
+	"syscall"
+
+	"github.com/go-rdma/rdma/cgo"
+	"github.com/go-rdma/rdma/internal/fdwait"
+)
+
+// channel is one rdma_cm event channel: a non-blocking descriptor waited on
+// by Go's netpoller from one goroutine, which reads each event, acks it at
+// once and hands a copy to the connector or listener it is for. A Listener
+// and the connectors of its requests share one; an active Connector has its
+// own. The channel is destroyed when its last identifier is.
+type channel struct {
+	raw  cgo.EventChannel
+	file *os.File
+
+	mu        sync.Mutex
+	ids       map[cgo.ID]*Connector
+	listeners map[cgo.ID]*Listener
+	users     int
+	done      chan struct{} // closed when the reading goroutine has destroyed the channel
+}
+
+func newChannel() (*channel, error) {
+	raw, err := cgo.CreateEventChannel()
+	if err != nil {
+		return nil, err
+	}
+	file, err := fdwait.File(raw.FD(), "rdma_cm")
+	if err != nil {
+		raw.Destroy()
+		return nil, err
+	}
+	ch := &channel{raw: raw, file: file, ids: map[cgo.ID]*Connector{}, listeners: map[cgo.ID]*Listener{}, done: make(chan struct{})}
+	go ch.run()
+	return ch, nil
+}
+
+// createID makes an identifier on the channel and counts it as a user.
+func (ch *channel) createID() (cgo.ID, error) {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	id, err := ch.raw.CreateID()
+	if err != nil {
+		return cgo.ID{}, err
+	}
+	ch.users++
+	return id, nil
+}
+
+// destroyID destroys id and releases the channel.
+func (ch *channel) destroyID(id cgo.ID) error {
+	err := id.Destroy()
+	ch.mu.Lock()
+	delete(ch.ids, id)
+	delete(ch.listeners, id)
+	ch.mu.Unlock()
+	ch.release()
+	return err
+}
+
+// hold counts a user of the channel beyond its identifiers (a Listener,
+// which may be paused with none).
+func (ch *channel) hold() {
+	ch.mu.Lock()
+	ch.users++
+	ch.mu.Unlock()
+}
+
+// release drops a user; the last one takes the channel down.
+func (ch *channel) release() {
+	ch.mu.Lock()
+	ch.users--
+	last := ch.users == 0
+	ch.mu.Unlock()
+	if last {
+		// Wakes run, which destroys the channel once it stops reading.
+		ch.file.Close()
+	}
+}
+
+func (ch *channel) register(id cgo.ID, c *Connector) {
+	ch.mu.Lock()
+	ch.ids[id] = c
+	ch.mu.Unlock()
+}
+
+func (ch *channel) registerListener(id cgo.ID, l *Listener) {
+	ch.mu.Lock()
+	ch.listeners[id] = l
+	ch.mu.Unlock()
+}
+
+func (ch *channel) run() {
+	defer close(ch.done)
+	defer ch.raw.Destroy()
+	var ev cgo.CMEvent
+	fdwait.Wait(context.Background(), ch.file, func() (bool, error) {
+		for {
+			err := ch.raw.GetEvent(&ev)
+			if errors.Is(err, syscall.EAGAIN) {
+				return false, nil
+			}
+			if err != nil {
+				return true, err
+			}
+			ch.dispatch(&ev)
+		}
+	})
+}
+
+// dispatch hands a copy of ev to whoever owns its identifier. A connection
+// request becomes a new Connector on this channel, queued on its Listener.
+func (ch *channel) dispatch(ev *cgo.CMEvent) {
+	ch.mu.Lock()
+	if ev.Event == cgo.CMEventConnectRequest {
+		l := ch.listeners[ev.ListenID]
+		ch.users++
+		c := newPassive(ch, ev)
+		ch.ids[ev.ID] = c
+		ch.mu.Unlock()
+		if l == nil || !l.enqueue(c) {
+			// Nobody to take it (listener closed or paused between the
+			// request and now, or its backlog full): refuse it.
+			c.refuse()
+		}
+		return
+	}
+	c := ch.ids[ev.ID]
+	ch.mu.Unlock()
+	if c != nil {
+		c.deliver(ev)
+	}
+}

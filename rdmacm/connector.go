@@ -1,0 +1,759 @@
+package rdmacm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/go-rdma/rdma/cgo"
+	"github.com/go-rdma/rdma/verbs"
+)
+
+// ConnParams are what a side offers when it connects or accepts.
+type ConnParams struct {
+	// InboundReadLimit is the most RDMA reads (and atomics) the peer may
+	// have in flight against this side (responder resources).
+	InboundReadLimit int
+	// OutboundReadLimit is the most RDMA reads this side may have in flight
+	// (initiator depth).
+	OutboundReadLimit int
+	// PrivateData goes to the peer with the request, the accept or (through
+	// Reject) the refusal. Its limit is MaxPrivateData.
+	PrivateData []byte
+	// RawPrivateData sends PrivateData without the length framing, for
+	// peers that expect exact bytes (C programs with their own protocol).
+	RawPrivateData bool
+}
+
+// ConnectionData is NDK's GetConnectionData: the read limits negotiated with
+// the peer, as seen from this side, and the private data of the peer's last
+// connect, accept or reject.
+type ConnectionData struct {
+	InboundReadLimit  int
+	OutboundReadLimit int
+	PrivateData       []byte
+}
+
+type state int
+
+const (
+	stateIdle       state = iota // active, new
+	stateResolved                // active, address and route resolved
+	stateConnecting              // active, request sent
+	stateResponded               // active on IB/RoCE: the peer accepted, CompleteConnect or Reject next
+	stateRequested               // passive: a request waits for Accept or Reject
+	stateAccepting               // passive: accept sent
+	stateConnected
+	stateRejected // refused, by either side
+	stateDisconnected
+	stateFailed
+)
+
+var stateNames = [...]string{"new", "resolved", "connecting", "responded", "requested", "accepting",
+	"connected", "rejected", "disconnected", "failed"}
+
+func (s state) String() string { return stateNames[s] }
+
+// Connector is one rdma_cm connection (one cm_id), shaped like NDK's
+// NDK_CONNECTOR: on the active side NewConnector, Connect, then
+// CompleteConnect or Reject; on the passive side a Listener hands it out,
+// then Accept or Reject. The QP is the caller's: the Connector moves it
+// through its states as the connection requires.
+//
+// A Connector is safe for concurrent use. Every method of a closed
+// Connector returns an error wrapping ErrClosed.
+type Connector struct {
+	ch      *channel
+	id      cgo.ID
+	passive bool
+
+	life sync.RWMutex // held for reading around every use of id; Close takes it for writing
+
+	mu        sync.Mutex
+	closed    bool
+	state     state
+	transport cgo.Transport
+	qp        *verbs.QP
+	data      ConnectionData
+	wire      []byte // the peer's private data as received
+	aborted   bool   // the requesting peer gave up before we answered
+	laddr     netip.AddrPort
+	offered   [2]int // the read limits (inbound, outbound) Connect offered
+
+	evMu    sync.Mutex
+	events  []cgo.CMEvent
+	notify  chan struct{}
+	closing chan struct{}
+
+	discOnce sync.Once
+	disc     chan struct{}
+}
+
+// NewConnector creates an active-side Connector with its own event channel.
+func NewConnector() (*Connector, error) {
+	ch, err := newChannel()
+	if err != nil {
+		return nil, &OpError{Op: "rdma_create_event_channel", Err: err}
+	}
+	ch.hold()
+	defer ch.release() // the identifier holds the channel from here
+	id, err := ch.createID()
+	if err != nil {
+		return nil, &OpError{Op: "rdma_create_id", Err: err}
+	}
+	c := newConnector(ch, id)
+	ch.register(id, c)
+	return c, nil
+}
+
+func newConnector(ch *channel, id cgo.ID) *Connector {
+	return &Connector{ch: ch, id: id, notify: make(chan struct{}, 1), closing: make(chan struct{}), disc: make(chan struct{})}
+}
+
+// newPassive makes the Connector of a connection request (called by the
+// channel's reader with the channel locked).
+func newPassive(ch *channel, ev *cgo.CMEvent) *Connector {
+	c := newConnector(ch, ev.ID)
+	c.passive = true
+	c.state = stateRequested
+	c.transport = ev.ID.Transport()
+	c.record(ev)
+	return c
+}
+
+// record keeps the peer's read limits and private data from ev.
+func (c *Connector) record(ev *cgo.CMEvent) {
+	c.wire = append([]byte(nil), ev.PrivateData[:ev.PrivateDataLen]...)
+	c.data = ConnectionData{
+		InboundReadLimit:  int(ev.ResponderResources),
+		OutboundReadLimit: int(ev.InitiatorDepth),
+		PrivateData:       decode(c.wire),
+	}
+}
+
+// recordAnswer records the peer's answer to Connect. IB CM reports the
+// negotiated limits from this side's view. siw reports this side's own
+// offered outbound limit and the peer's outbound one; the peer's inbound
+// limit does not reach user space there, so the outbound limit stays the
+// offered one.
+func (c *Connector) recordAnswer(ev *cgo.CMEvent) {
+	c.record(ev)
+	if c.transport == cgo.TransportIWARP {
+		c.data.InboundReadLimit = min(c.offered[0], int(ev.InitiatorDepth))
+		c.data.OutboundReadLimit = c.offered[1]
+	}
+}
+
+// deliver queues ev for the connector's waiting call.
+func (c *Connector) deliver(ev *cgo.CMEvent) {
+	switch ev.Event {
+	case cgo.CMEventDisconnected:
+		c.discOnce.Do(func() { close(c.disc) })
+		c.mu.Lock()
+		qp := c.qp
+		c.mu.Unlock()
+		flush(qp)
+		// Answer the peer's disconnect request (IB CM DREP) now, so that
+		// its Disconnect completes whether or not this side calls one.
+		c.withID(func(id cgo.ID) error { return id.Disconnect() })
+	case cgo.CMEventRejected, cgo.CMEventConnectError, cgo.CMEventUnreachable, cgo.CMEventTimewaitExit:
+		c.mu.Lock()
+		if c.state == stateRequested {
+			c.aborted = true
+		}
+		c.mu.Unlock()
+	}
+	c.evMu.Lock()
+	c.events = append(c.events, *ev)
+	c.evMu.Unlock()
+	select {
+	case c.notify <- struct{}{}:
+	default:
+	}
+}
+
+// flush moves qp to the error state so that its outstanding requests
+// complete (with WCWRFlushErr), as librdmacm does for QPs it owns.
+func flush(qp *verbs.QP) {
+	if qp != nil {
+		qp.Modify(&verbs.QPAttr{State: int(verbs.QPStateErr)}, verbs.QPAttrState)
+	}
+}
+
+// next waits for the connector's next event.
+func (c *Connector) next(ctx context.Context) (cgo.CMEvent, error) {
+	for {
+		c.evMu.Lock()
+		if len(c.events) > 0 {
+			ev := c.events[0]
+			c.events = c.events[1:]
+			c.evMu.Unlock()
+			return ev, nil
+		}
+		c.evMu.Unlock()
+		select {
+		case <-c.notify:
+		case <-ctx.Done():
+			return cgo.CMEvent{}, ctx.Err()
+		case <-c.closing:
+			return cgo.CMEvent{}, ErrClosed
+		}
+	}
+}
+
+// nextIgnoring waits for the next event that is not one of skip.
+func (c *Connector) nextIgnoring(ctx context.Context, skip ...int32) (cgo.CMEvent, error) {
+	for {
+		ev, err := c.next(ctx)
+		if err != nil {
+			return ev, err
+		}
+		skipped := false
+		for _, s := range skip {
+			skipped = skipped || ev.Event == s
+		}
+		if !skipped {
+			return ev, nil
+		}
+	}
+}
+
+// withID runs f while the identifier is guaranteed to live.
+func (c *Connector) withID(f func(cgo.ID) error) error {
+	if c == nil {
+		return ErrClosed
+	}
+	c.life.RLock()
+	defer c.life.RUnlock()
+	if c.isClosed() {
+		return ErrClosed
+	}
+	return f(c.id)
+}
+
+func (c *Connector) isClosed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closed
+}
+
+// begin checks that the connector is open, on the right side and in one of
+// the allowed states, and returns the state.
+func (c *Connector) begin(passive bool, allowed ...state) (state, error) {
+	if c == nil {
+		return 0, ErrClosed
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return 0, ErrClosed
+	}
+	for _, s := range allowed {
+		if c.state == s && c.passive == passive {
+			return s, nil
+		}
+	}
+	side := "active"
+	if c.passive {
+		side = "passive"
+	}
+	return 0, fmt.Errorf("%s connector is %s: %w", side, c.state, ErrInvalidState)
+}
+
+func (c *Connector) setState(s state) {
+	c.mu.Lock()
+	c.state = s
+	c.mu.Unlock()
+}
+
+func (c *Connector) opError(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var addr string
+	if c != nil && !c.isClosed() {
+		addr = c.PeerAddr().String()
+		if addr == "" || addr == "invalid AddrPort" {
+			addr = ""
+		}
+	}
+	return &OpError{Op: op, Addr: addr, Err: err}
+}
+
+// timeoutMS turns ctx's deadline into librdmacm's resolve timeout.
+func timeoutMS(ctx context.Context) int {
+	const def = 2000
+	d, ok := ctx.Deadline()
+	if !ok {
+		return def
+	}
+	return int(min(max(time.Until(d).Milliseconds(), 1), def))
+}
+
+// Bind sets the local address (and port, 0 for any) of an active connector
+// before Connect, like rping -I.
+func (c *Connector) Bind(laddr string) error {
+	if _, err := c.begin(false, stateIdle); err != nil {
+		return c.opError("bind", err)
+	}
+	ap, err := resolve(context.Background(), laddr)
+	if err != nil {
+		return c.opError("bind", err)
+	}
+	err = c.withID(func(id cgo.ID) error { return id.BindAddr(ap) })
+	if err == nil {
+		c.mu.Lock()
+		c.laddr = ap
+		c.mu.Unlock()
+	}
+	return c.opError("bind", err)
+}
+
+// Resolve resolves raddr ("host:port") to an RDMA device and a route
+// (rdma_resolve_addr, rdma_resolve_route). Connect does it when needed;
+// calling it first tells (DeviceName) on which device to create the QP.
+func (c *Connector) Resolve(ctx context.Context, raddr string) error {
+	if _, err := c.begin(false, stateIdle); err != nil {
+		return c.opError("resolve", err)
+	}
+	ap, err := resolve(ctx, raddr)
+	if err != nil {
+		return c.opError("resolve", err)
+	}
+	if !ap.Addr().IsValid() || ap.Addr().IsUnspecified() || ap.Port() == 0 {
+		return c.opError("resolve", &net.AddrError{Err: "need a host and a non-zero port", Addr: raddr})
+	}
+	c.mu.Lock()
+	laddr := c.laddr
+	c.mu.Unlock()
+	steps := []struct {
+		start func(cgo.ID) error
+		done  int32
+	}{
+		{func(id cgo.ID) error { return id.ResolveAddr(laddr, ap, timeoutMS(ctx)) }, cgo.CMEventAddrResolved},
+		{func(id cgo.ID) error { return id.ResolveRoute(timeoutMS(ctx)) }, cgo.CMEventRouteResolved},
+	}
+	for _, s := range steps {
+		if err := c.withID(s.start); err != nil {
+			return c.opError("resolve", err)
+		}
+		ev, err := c.next(ctx)
+		if err != nil {
+			return c.opError("resolve", err)
+		}
+		if ev.Event != s.done {
+			return c.opError("resolve", eventError(&ev))
+		}
+	}
+	c.mu.Lock()
+	c.state = stateResolved
+	c.transport = c.id.Transport()
+	c.mu.Unlock()
+	return nil
+}
+
+// Connect sends a connection request for qp to raddr ("host:port") with
+// params (nil: the device's maximum read limits, no private data), and
+// waits for the answer.
+//
+// On IB and RoCE it returns when the peer accepted, before the connection
+// is complete: ConnectionData tells what the peer answered, and
+// CompleteConnect or Reject finishes. On iWARP the connection is complete
+// when Connect returns and CompleteConnect has nothing left to do.
+//
+// A refusal returns an error matching ErrConnectionRefused, with a
+// *RejectError carrying the reason and the peer's private data.
+func (c *Connector) Connect(ctx context.Context, raddr string, qp *verbs.QP, params *ConnParams) error {
+	st, err := c.begin(false, stateIdle, stateResolved)
+	if err != nil {
+		return c.opError("connect", err)
+	}
+	if st == stateIdle {
+		if err := c.Resolve(ctx, raddr); err != nil {
+			return err
+		}
+	}
+	wire, resp, init, err := c.prepare(qp, params, MsgConnect)
+	if err != nil {
+		return c.opError("connect", err)
+	}
+	if err := c.moveQP(qp, verbs.QPStateInit, nil); err != nil {
+		return c.opError("connect", err)
+	}
+	c.mu.Lock()
+	c.qp = qp
+	c.state = stateConnecting
+	c.offered = [2]int{int(resp), int(init)}
+	c.mu.Unlock()
+	err = c.withID(func(id cgo.ID) error {
+		return id.Connect(&cgo.ConnParam{QPNum: qp.Num(), ResponderResources: resp, InitiatorDepth: init,
+			RetryCount: 7, RNRRetryCount: 7, PrivateData: wire})
+	})
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		// iWARP: nobody listens; refused before any event.
+		c.setState(stateRejected)
+		return c.opError("connect", &RejectError{Status: -int(syscall.ECONNREFUSED)})
+	}
+	if err != nil {
+		c.setState(stateFailed)
+		return c.opError("connect", err)
+	}
+	ev, err := c.next(ctx)
+	if err != nil {
+		return c.opError("connect", err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch ev.Event {
+	case cgo.CMEventConnectResponse:
+		c.recordAnswer(&ev)
+		c.state = stateResponded
+		return nil
+	case cgo.CMEventEstablished:
+		c.recordAnswer(&ev)
+		c.state = stateConnected
+		return nil
+	case cgo.CMEventRejected:
+		c.record(&ev)
+		c.state = stateRejected
+		return &OpError{Op: "connect", Addr: raddr, Err: &RejectError{Status: int(ev.Status), PrivateData: c.data.PrivateData}}
+	}
+	c.state = stateFailed
+	return &OpError{Op: "connect", Addr: raddr, Err: eventError(&ev)}
+}
+
+// prepare validates qp and params for msg on this connection's device and
+// returns the private data to send and the read limits to offer.
+func (c *Connector) prepare(qp *verbs.QP, p *ConnParams, msg Message) (wire []byte, resp, init uint8, err error) {
+	if qp == nil {
+		return nil, 0, 0, fmt.Errorf("nil QP: %w", syscall.EINVAL)
+	}
+	if qp.Type() != verbs.QPTypeRC {
+		return nil, 0, 0, fmt.Errorf("QP type %v, rdma_cm connections need RC: %w", qp.Type(), syscall.EINVAL)
+	}
+	var dev string
+	if err := c.withID(func(id cgo.ID) error { dev = id.DeviceName(); return nil }); err != nil {
+		return nil, 0, 0, err
+	}
+	ctx := qp.PD().Context()
+	if ctx.Name() != dev {
+		return nil, 0, 0, fmt.Errorf("QP is on %s, the connection goes through %s: %w", ctx.Name(), dev, syscall.EINVAL)
+	}
+	attr, err := ctx.QueryDevice()
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	maxIn, maxOut := min(attr.MaxQPRdAtom, 255), min(attr.MaxQPInitRdAtom, 255)
+	in, out := maxIn, maxOut
+	var data []byte
+	raw := false
+	if p != nil {
+		if p.InboundReadLimit < 0 || p.OutboundReadLimit < 0 {
+			return nil, 0, 0, fmt.Errorf("negative read limit: %w", syscall.EINVAL)
+		}
+		in, out = min(p.InboundReadLimit, maxIn), min(p.OutboundReadLimit, maxOut)
+		data, raw = p.PrivateData, p.RawPrivateData
+	}
+	if msg == MsgAccept {
+		// Never promise more than the requester can use or serve.
+		c.mu.Lock()
+		in, out = min(in, c.data.InboundReadLimit), min(out, c.data.OutboundReadLimit)
+		c.mu.Unlock()
+	}
+	c.mu.Lock()
+	transport := c.transport
+	c.mu.Unlock()
+	wire, err = encode(transport, msg, data, raw)
+	return wire, uint8(in), uint8(out), err
+}
+
+// moveQP moves qp to state with the attributes rdma_cm computes for this
+// connection; adjust may override some before the modify.
+func (c *Connector) moveQP(qp *verbs.QP, s verbs.QPState, adjust func(*verbs.QPAttr)) error {
+	var attr verbs.QPAttr
+	var mask int
+	err := c.withID(func(id cgo.ID) (err error) {
+		attr, mask, err = id.InitQPAttr(int(s))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("rdma_init_qp_attr(%v): %w", s, err)
+	}
+	if adjust != nil {
+		adjust(&attr)
+	}
+	return qp.Modify(&attr, verbs.QPAttrMask(mask))
+}
+
+// CompleteConnect finishes an active connection after Connect returned on
+// IB or RoCE (rdma_establish): the QP becomes ready to send and the passive
+// side sees the connection established. On iWARP, where Connect already
+// completed the connection, it returns nil.
+func (c *Connector) CompleteConnect(ctx context.Context) error {
+	st, err := c.begin(false, stateResponded, stateConnected)
+	if err != nil {
+		return c.opError("complete connect", err)
+	}
+	if st == stateConnected {
+		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return c.opError("complete connect", err)
+	}
+	c.mu.Lock()
+	qp := c.qp
+	c.mu.Unlock()
+	for _, s := range []verbs.QPState{verbs.QPStateRTR, verbs.QPStateRTS} {
+		if err := c.moveQP(qp, s, nil); err != nil {
+			c.setState(stateFailed)
+			return c.opError("complete connect", err)
+		}
+	}
+	if err := c.withID(func(id cgo.ID) error { return id.Establish() }); err != nil {
+		c.setState(stateFailed)
+		return c.opError("complete connect", err)
+	}
+	c.setState(stateConnected)
+	return nil
+}
+
+// Accept accepts the connection request with qp and params (nil: the
+// largest read limits both sides allow, no private data), and waits until
+// the connection is established. The read limits are capped by the device
+// and by what the requester offered.
+func (c *Connector) Accept(ctx context.Context, qp *verbs.QP, params *ConnParams) error {
+	if _, err := c.begin(true, stateRequested); err != nil {
+		return c.opError("accept", err)
+	}
+	wire, resp, init, err := c.prepare(qp, params, MsgAccept)
+	if err != nil {
+		return c.opError("accept", err)
+	}
+	steps := []struct {
+		s      verbs.QPState
+		adjust func(*verbs.QPAttr)
+	}{
+		{verbs.QPStateInit, nil},
+		{verbs.QPStateRTR, func(a *verbs.QPAttr) { a.MaxDestRdAtomic = resp }},
+		{verbs.QPStateRTS, func(a *verbs.QPAttr) { a.MaxRdAtomic = init }},
+	}
+	for _, s := range steps {
+		if err := c.moveQP(qp, s.s, s.adjust); err != nil {
+			return c.opError("accept", err)
+		}
+	}
+	c.mu.Lock()
+	c.qp = qp
+	c.state = stateAccepting
+	c.data.InboundReadLimit, c.data.OutboundReadLimit = int(resp), int(init)
+	c.mu.Unlock()
+	err = c.withID(func(id cgo.ID) error {
+		return id.Accept(&cgo.ConnParam{QPNum: qp.Num(), ResponderResources: resp, InitiatorDepth: init,
+			RNRRetryCount: 7, PrivateData: wire})
+	})
+	if err != nil {
+		c.setState(stateFailed)
+		flush(qp)
+		return c.opError("accept", err)
+	}
+	ev, err := c.next(ctx)
+	if err != nil {
+		return c.opError("accept", err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch ev.Event {
+	case cgo.CMEventEstablished:
+		c.state = stateConnected
+		return nil
+	case cgo.CMEventRejected:
+		c.record(&ev)
+		c.state = stateRejected
+		return &OpError{Op: "accept", Err: &RejectError{Status: int(ev.Status), PrivateData: c.data.PrivateData}}
+	}
+	c.state = stateFailed
+	return &OpError{Op: "accept", Err: eventError(&ev)}
+}
+
+// Reject refuses the connection with privateData (rdma_reject): on the
+// passive side a pending request; on the active side (IB and RoCE) a
+// connection whose Connect returned but that was not completed, e.g.
+// because ConnectionData did not suit. The peer gets exactly privateData
+// (framed unless raw is true). On the active side of iWARP, which has no
+// such phase, it returns ErrUnsupported.
+//
+// When the connecting peer had already given up, Reject returns
+// ErrConnectionAborted (NDK STATUS_CONNECTION_ABORTED).
+func (c *Connector) Reject(privateData []byte) error { return c.reject(privateData, false) }
+
+// RejectRaw is Reject without the length framing: the peer gets exactly
+// privateData on iWARP, privateData padded with zeros on IB and RoCE.
+func (c *Connector) RejectRaw(privateData []byte) error { return c.reject(privateData, true) }
+
+func (c *Connector) reject(privateData []byte, raw bool) error {
+	if c == nil {
+		return c.opError("reject", ErrClosed)
+	}
+	passive := c.passive
+	st, err := c.begin(passive, stateRequested, stateResponded, stateConnected)
+	if err != nil {
+		return c.opError("reject", err)
+	}
+	c.mu.Lock()
+	transport, aborted, qp := c.transport, c.aborted, c.qp
+	c.mu.Unlock()
+	if st == stateConnected {
+		if transport == cgo.TransportIWARP && !passive {
+			return c.opError("reject", fmt.Errorf("iWARP completes the connection in Connect, disconnect instead: %w", ErrUnsupported))
+		}
+		return c.opError("reject", fmt.Errorf("connector is connected: %w", ErrInvalidState))
+	}
+	wire, err := encode(transport, MsgReject, privateData, raw)
+	if err != nil {
+		return c.opError("reject", err)
+	}
+	if aborted {
+		return c.opError("reject", ErrConnectionAborted)
+	}
+	err = c.withID(func(id cgo.ID) error { return id.Reject(wire) })
+	switch {
+	case errors.Is(err, syscall.EINVAL), errors.Is(err, syscall.ECONNRESET):
+		// The length is valid (checked above): the kernel no longer has
+		// the connection the request belonged to.
+		err = ErrConnectionAborted
+	case err == nil:
+		flush(qp)
+	}
+	c.setState(stateRejected)
+	return c.opError("reject", err)
+}
+
+// ConnectionData returns the read limits negotiated with the peer and the
+// peer's private data (from its request, accept or reject).
+func (c *Connector) ConnectionData() (ConnectionData, error) {
+	if c == nil || c.isClosed() {
+		return ConnectionData{}, c.opError("connection data", ErrClosed)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	d := c.data
+	d.PrivateData = append([]byte(nil), d.PrivateData...)
+	return d, nil
+}
+
+// RawPrivateData returns the peer's private data exactly as it arrived,
+// padding and framing included.
+func (c *Connector) RawPrivateData() []byte {
+	if c == nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]byte(nil), c.wire...)
+}
+
+// Disconnect ends an established connection (rdma_disconnect) and waits
+// until the disconnection is complete. The QP moves to the error state, so
+// outstanding work requests complete with WCWRFlushErr.
+func (c *Connector) Disconnect(ctx context.Context) error {
+	if _, err := c.begin(c != nil && c.passive, stateConnected, stateDisconnected); err != nil {
+		return c.opError("disconnect", err)
+	}
+	c.mu.Lock()
+	qp := c.qp
+	c.mu.Unlock()
+	flush(qp)
+	if err := c.withID(func(id cgo.ID) error { return id.Disconnect() }); err != nil && !errors.Is(err, syscall.EINVAL) {
+		return c.opError("disconnect", err)
+	}
+	select {
+	case <-c.disc:
+	case <-ctx.Done():
+		return c.opError("disconnect", ctx.Err())
+	case <-c.closing:
+		return c.opError("disconnect", ErrClosed)
+	}
+	c.setState(stateDisconnected)
+	return nil
+}
+
+// Disconnected returns a channel closed once the connection is
+// disconnected, by the peer or by Disconnect (NDK NotifyDisconnect).
+func (c *Connector) Disconnected() <-chan struct{} {
+	if c == nil {
+		closed := make(chan struct{})
+		close(closed)
+		return closed
+	}
+	return c.disc
+}
+
+// LocalAddr returns the local address, once bound, resolved or accepted.
+func (c *Connector) LocalAddr() net.Addr {
+	var ap netip.AddrPort
+	c.withID(func(id cgo.ID) error { ap = id.LocalAddr(); return nil })
+	return &Addr{ap}
+}
+
+// PeerAddr returns the peer's address, once resolved or requested.
+func (c *Connector) PeerAddr() net.Addr {
+	var ap netip.AddrPort
+	c.withID(func(id cgo.ID) error { ap = id.PeerAddr(); return nil })
+	return &Addr{ap}
+}
+
+// DeviceName returns the RDMA device the connection uses, once resolved or
+// requested: create the QP's PD and CQs on it (verbs.Open(DeviceName())).
+func (c *Connector) DeviceName() string {
+	var dev string
+	c.withID(func(id cgo.ID) error { dev = id.DeviceName(); return nil })
+	return dev
+}
+
+// Transport returns the transport of the connection's device: IB for
+// InfiniBand and RoCE, iWARP.
+func (c *Connector) Transport() verbs.Transport {
+	if c == nil {
+		return verbs.TransportUnknown
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.transport
+}
+
+// MaxPrivateData returns the most private data msg can carry on this
+// connection (after framing unless raw), once resolved or requested.
+func (c *Connector) MaxPrivateData(msg Message, raw bool) int {
+	return MaxPrivateData(c.Transport(), msg, raw)
+}
+
+// Close destroys the connection's identifier (rdma_destroy_id), ending the
+// connection if it is up. Calls blocked on the connector return ErrClosed.
+// The QP stays the caller's to close.
+func (c *Connector) Close() error {
+	if c == nil {
+		return c.opError("close", ErrClosed)
+	}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return c.opError("close", ErrClosed)
+	}
+	c.closed = true
+	close(c.closing)
+	c.mu.Unlock()
+	c.life.Lock()
+	defer c.life.Unlock()
+	return c.opError("close", c.ch.destroyID(c.id))
+}
+
+// refuse rejects a request nobody will take and destroys its connector.
+func (c *Connector) refuse() {
+	c.withID(func(id cgo.ID) error { return id.Reject(nil) })
+	c.Close()
+}

@@ -1,0 +1,89 @@
+package rdmacm_test
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/go-rdma/rdma/rdmacm"
+	"github.com/go-rdma/rdma/verbs"
+)
+
+func TestTwoPhaseConnect(t *testing.T) {
+	ctx := testContext(t)
+	l := listen(t, 4)
+	active, aep, passive, done := request(t, l, &rdmacm.ConnParams{InboundReadLimit: 3, OutboundReadLimit: 6, PrivateData: []byte("hello")})
+
+	req, err := passive.ConnectionData()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(req.PrivateData, []byte("hello")) {
+		t.Errorf("request private data %q, want %q", req.PrivateData, "hello")
+	}
+	// The requester's outbound limit is our inbound one and vice versa.
+	if req.InboundReadLimit != 6 || req.OutboundReadLimit != 3 {
+		t.Errorf("request read limits in %d out %d, want 6 and 3", req.InboundReadLimit, req.OutboundReadLimit)
+	}
+	pep := newEndpoint(t, passive.DeviceName())
+	accepted := make(chan error, 1)
+	go func() {
+		accepted <- passive.Accept(ctx, pep.qp, &rdmacm.ConnParams{InboundReadLimit: 4, OutboundReadLimit: 2, PrivateData: []byte("world!")})
+	}()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	resp, err := active.ConnectionData()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(resp.PrivateData, []byte("world!")) {
+		t.Errorf("accept private data %q, want %q", resp.PrivateData, "world!")
+	}
+	// What the passive side granted, seen from here; on iWARP the peer's
+	// inbound limit is not reported and the offered outbound one stays.
+	wantOut := 4
+	if active.Transport() == verbs.TransportIWARP {
+		wantOut = 6
+	}
+	if resp.InboundReadLimit != 2 || resp.OutboundReadLimit != wantOut {
+		t.Errorf("response read limits in %d out %d, want 2 and %d", resp.InboundReadLimit, resp.OutboundReadLimit, wantOut)
+	}
+	if err := active.CompleteConnect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-accepted; err != nil {
+		t.Fatal(err)
+	}
+
+	// Data flows: a send from the active side lands in the passive buffer.
+	if err := pep.qp.PostRecv([]verbs.RecvWR{{ID: 1, SGL: []verbs.SGE{pep.mr.SGE(0, 64)}}}); err != nil {
+		t.Fatal(err)
+	}
+	copy(aep.buf.Bytes(), "ping over rdma_cm")
+	if err := aep.qp.PostSend([]verbs.SendWR{{ID: 2, Opcode: verbs.WRSend, Flags: verbs.SendSignaled,
+		SGL: []verbs.SGE{aep.mr.SGE(0, 17)}}}); err != nil {
+		t.Fatal(err)
+	}
+	wcs := make([]verbs.WorkCompletion, 1)
+	for _, cq := range []*verbs.CQ{aep.cq, pep.cq} {
+		if _, err := cq.PollWait(ctx, wcs); err != nil || wcs[0].Err() != nil {
+			t.Fatalf("completion: %v %v", err, wcs[0].Err())
+		}
+	}
+	if got := string(pep.buf.Bytes()[:17]); got != "ping over rdma_cm" {
+		t.Errorf("received %q", got)
+	}
+
+	// The passive side disconnects; the active side is told.
+	if err := passive.Disconnect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-active.Disconnected():
+	case <-ctx.Done():
+		t.Fatal("active side never saw the disconnect")
+	}
+	if err := active.Disconnect(ctx); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,206 @@
+package rdmacm
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"syscall"
+
+	"github.com/go-rdma/rdma/cgo"
+)
+
+// Listener listens for connection requests on an address, like NDK's
+// NDK_LISTENER: GetConnectionRequest (or Requests) hands out each request
+// as a passive Connector to Accept or Reject. Safe for concurrent use.
+type Listener struct {
+	ch      *channel
+	backlog int
+	addr    netip.AddrPort // bound address, with the port picked when 0 was asked
+
+	mu       sync.Mutex
+	id       cgo.ID // zero while paused
+	closed   bool
+	requests chan *Connector
+	closing  chan struct{}
+}
+
+// Listen binds address ("host:port"; port 0 picks one, an empty host all
+// addresses) and listens with room for backlog requests that nobody has
+// taken yet; further requests are refused until some are taken.
+func Listen(address string, backlog int) (*Listener, error) {
+	if backlog <= 0 {
+		return nil, &OpError{Op: "listen", Addr: address, Err: fmt.Errorf("backlog %d: %w", backlog, syscall.EINVAL)}
+	}
+	ap, err := resolve(context.Background(), address)
+	if err != nil {
+		return nil, &OpError{Op: "listen", Addr: address, Err: err}
+	}
+	ch, err := newChannel()
+	if err != nil {
+		return nil, &OpError{Op: "listen", Addr: address, Err: err}
+	}
+	ch.hold()
+	l := &Listener{ch: ch, backlog: backlog, addr: ap, requests: make(chan *Connector, backlog), closing: make(chan struct{})}
+	id, err := l.listen()
+	if err != nil {
+		ch.release()
+		return nil, &OpError{Op: "listen", Addr: address, Err: err}
+	}
+	l.id = id
+	return l, nil
+}
+
+// listen creates, binds and starts a listening identifier on l.addr.
+func (l *Listener) listen() (cgo.ID, error) {
+	id, err := l.ch.createID()
+	if err != nil {
+		return cgo.ID{}, err
+	}
+	if err := id.BindAddr(l.addr); err != nil {
+		l.ch.destroyID(id)
+		return cgo.ID{}, err
+	}
+	if err := id.Listen(l.backlog); err != nil {
+		l.ch.destroyID(id)
+		return cgo.ID{}, err
+	}
+	l.addr = id.LocalAddr()
+	l.ch.registerListener(id, l)
+	return id, nil
+}
+
+// enqueue offers a new request to the listener; false when it cannot take it.
+func (l *Listener) enqueue(c *Connector) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed || l.id.IsZero() {
+		return false
+	}
+	select {
+	case l.requests <- c:
+		return true
+	default:
+		return false
+	}
+}
+
+// Addr returns the address the listener is bound to.
+func (l *Listener) Addr() net.Addr {
+	if l == nil {
+		return &Addr{}
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return &Addr{l.addr}
+}
+
+// GetConnectionRequest waits for the next connection request.
+func (l *Listener) GetConnectionRequest(ctx context.Context) (*Connector, error) {
+	if l == nil {
+		return nil, &OpError{Op: "get connection request", Err: ErrClosed}
+	}
+	select {
+	case c := <-l.requests:
+		return c, nil
+	case <-ctx.Done():
+		return nil, &OpError{Op: "get connection request", Addr: l.Addr().String(), Err: ctx.Err()}
+	case <-l.closing:
+		return nil, &OpError{Op: "get connection request", Addr: l.Addr().String(), Err: ErrClosed}
+	}
+}
+
+// Requests returns the channel requests arrive on: the same requests
+// GetConnectionRequest returns, for use in select statements. It is never
+// closed; after Close it delivers nothing.
+func (l *Listener) Requests() <-chan *Connector {
+	if l == nil {
+		return nil
+	}
+	return l.requests
+}
+
+// Pause stops delivery of requests (NDK ControlConnectEvents): the listener
+// stops listening, so that a connecting peer meets what it meets when
+// nobody listens (refused). Requests already queued stay. Resume listens
+// again on the same address and port.
+func (l *Listener) Pause() error {
+	if l == nil {
+		return &OpError{Op: "pause", Err: ErrClosed}
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return &OpError{Op: "pause", Addr: l.addr.String(), Err: ErrClosed}
+	}
+	if l.id.IsZero() {
+		return nil
+	}
+	id := l.id
+	l.id = cgo.ID{}
+	return opErr("pause", l.addr, l.ch.destroyID(id))
+}
+
+// Resume undoes Pause.
+func (l *Listener) Resume() error {
+	if l == nil {
+		return &OpError{Op: "resume", Err: ErrClosed}
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return &OpError{Op: "resume", Addr: l.addr.String(), Err: ErrClosed}
+	}
+	if !l.id.IsZero() {
+		return nil
+	}
+	id, err := l.listen()
+	if err != nil {
+		return opErr("resume", l.addr, err)
+	}
+	l.id = id
+	return nil
+}
+
+func opErr(op string, ap netip.AddrPort, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &OpError{Op: op, Addr: addrString(ap), Err: err}
+}
+
+// Close stops listening and refuses the requests nobody took. Connectors
+// already handed out stay open.
+func (l *Listener) Close() error {
+	if l == nil {
+		return &OpError{Op: "close", Err: ErrClosed}
+	}
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return &OpError{Op: "close", Addr: l.addr.String(), Err: ErrClosed}
+	}
+	l.closed = true
+	close(l.closing)
+	id := l.id
+	l.id = cgo.ID{}
+	l.mu.Unlock()
+	// Refuse what is queued before the last identifier can take the
+	// channel down with it.
+	for {
+		select {
+		case c := <-l.requests:
+			c.refuse()
+			continue
+		default:
+		}
+		break
+	}
+	var err error
+	if !id.IsZero() {
+		err = l.ch.destroyID(id)
+	}
+	l.ch.release()
+	return opErr("close", l.addr, err)
+}

@@ -1,0 +1,87 @@
+package rdmacm
+
+import (
+	"fmt"
+
+	"github.com/go-rdma/rdma/cgo"
+)
+
+// Message is one of the three connection messages that carry private data.
+type Message int
+
+// Messages carrying private data.
+const (
+	MsgConnect Message = iota // the request (IB CM REQ, MPA request)
+	MsgAccept                 // the answer to it (IB CM REP, MPA reply)
+	MsgReject                 // a refusal (IB CM REJ, MPA reply with reject)
+)
+
+func (m Message) String() string {
+	return [...]string{"connect", "accept", "reject"}[m]
+}
+
+// Private data framing. IB and RoCE pad private data with zeros to the size
+// of the CM message's field, so its length is lost on the wire. Unless
+// asked for raw private data, a Connector sends
+//
+//	0xD7 'R' LEN DATA[LEN]
+//
+// and a receiver that finds this header returns exactly DATA. Private data
+// without it (from a C peer, say) is returned as received, padding included.
+const (
+	frameMagic0 = 0xD7
+	frameMagic1 = 'R'
+	frameHeader = 3
+)
+
+// rawLimits are the most private data bytes librdmacm carries per message:
+// IB CM field sizes minus rdma_cm's own header on IB/RoCE, what soft-iWARP
+// accepts for MPA on iWARP.
+var rawLimits = map[cgo.Transport][3]int{
+	cgo.TransportIB:    {56, 196, 148},
+	cgo.TransportIWARP: {iwarpLimit, iwarpLimit, iwarpLimit},
+}
+
+// iwarpLimit is the largest private data an MPA request or reply carried
+// end to end between siw peers (kernel 6.1, MPA v2): larger ones are
+// refused by the stack.
+const iwarpLimit = 244
+
+// MaxPrivateData returns the most private data bytes msg may carry on the
+// transport of a device (as Connector.Transport reports it): the raw field
+// size, minus the 3-byte framing header unless raw is true. These are NDK's
+// MaxCallerData (connect) and MaxCalleeData (accept, reject).
+func MaxPrivateData(transport cgo.Transport, msg Message, raw bool) int {
+	l, ok := rawLimits[transport]
+	if !ok {
+		l = rawLimits[cgo.TransportIB]
+	}
+	n := l[msg]
+	if !raw {
+		n -= frameHeader
+	}
+	return n
+}
+
+// encode checks data against the limit and frames it (unless raw).
+func encode(transport cgo.Transport, msg Message, data []byte, raw bool) ([]byte, error) {
+	if max := MaxPrivateData(transport, msg, raw); len(data) > max {
+		return nil, fmt.Errorf("%d bytes of %s private data, %v allows %d: %w", len(data), msg, transport, max, ErrPrivateDataTooLong)
+	}
+	if raw {
+		return data, nil
+	}
+	out := make([]byte, frameHeader+len(data))
+	out[0], out[1], out[2] = frameMagic0, frameMagic1, byte(len(data))
+	copy(out[frameHeader:], data)
+	return out, nil
+}
+
+// decode returns the framed data, or wire itself when it carries no frame.
+func decode(wire []byte) []byte {
+	if len(wire) >= frameHeader && wire[0] == frameMagic0 && wire[1] == frameMagic1 &&
+		frameHeader+int(wire[2]) <= len(wire) {
+		return wire[frameHeader : frameHeader+int(wire[2])]
+	}
+	return wire
+}
