@@ -213,6 +213,7 @@ var wcOpcodeNames = map[WCOpcode]string{
 	WCRecvRDMAWithImm: "RECV_RDMA_WITH_IMM",
 }
 
+// String returns the opcode's name as in IBV_WC_*, e.g. "RDMA_WRITE".
 func (o WCOpcode) String() string { return enumName(wcOpcodeNames, o) }
 
 // WCFlags are a completion's flags (enum ibv_wc_flags).
@@ -233,6 +234,7 @@ type WCError struct {
 	VendorErr uint32
 }
 
+// Error formats the request, the status text (ibv_wc_status_str) and the vendor error.
 func (e *WCError) Error() string {
 	return fmt.Sprintf("work request %d: %s (status %d, vendor error 0x%x)", e.WRID, e.Status, uint32(e.Status), e.VendorErr)
 }
@@ -244,3 +246,6 @@ func (wc *WC) Err() error {
 	}
 	return &WCError{WRID: wc.WRID, Status: wc.Status, Opcode: wc.Opcode, VendorErr: wc.VendorErr}
 }
+
+// ID identifies the CQ in asynchronous events (its C address).
+func (cq CQ) ID() uintptr { return uintptr(unsafe.Pointer(cq.p)) }

@@ -22,6 +22,7 @@ var nodeTypeNames = map[NodeType]string{
 	NodeUSNIC: "usNIC", NodeUSNICUDP: "usNIC UDP", NodeUnspecified: "unspecified",
 }
 
+// String returns the name ibv_devinfo prints, e.g. "CA".
 func (t NodeType) String() string { return enumName(nodeTypeNames, t) }
 
 // Transport is a device's transport (enum ibv_transport_type). RoCE devices

@@ -69,3 +69,13 @@ func nonNil(err error) error {
 	}
 	return err
 }
+
+// Rereg changes the region's access flags in place (ibv_rereg_mr with
+// IBV_REREG_MR_CHANGE_ACCESS); its keys may change.
+func (mr MR) Rereg(access int) error {
+	rc, err := C.ibv_rereg_mr(mr.p, C.IBV_REREG_MR_CHANGE_ACCESS, nil, nil, 0, C.int(access))
+	if rc == 0 {
+		return nil
+	}
+	return nonNil(err)
+}

@@ -77,6 +77,20 @@ static inline int go_post_recv(struct ibv_qp *qp, go_recv_wr *in, int n, struct 
 	*bad = bad_wr ? (int)(bad_wr - wrs) : 0;
 	return rc;
 }
+
+static inline int go_post_srq_recv(struct ibv_srq *srq, go_recv_wr *in, int n, struct ibv_sge *sges, int stride,
+		struct ibv_recv_wr *wrs, int *bad) {
+	struct ibv_recv_wr *bad_wr = NULL;
+	for (int i = 0; i < n; i++) {
+		wrs[i].wr_id = in[i].wr_id;
+		wrs[i].next = i + 1 < n ? &wrs[i + 1] : NULL;
+		wrs[i].sg_list = &sges[i * stride];
+		wrs[i].num_sge = in[i].num_sge;
+	}
+	int rc = ibv_post_srq_recv(srq, wrs, &bad_wr);
+	*bad = bad_wr ? (int)(bad_wr - wrs) : 0;
+	return rc;
+}
 */
 import "C"
 
@@ -149,6 +163,7 @@ type QPInit struct {
 	Type      int // enum ibv_qp_type
 	SendCQ    CQ
 	RecvCQ    CQ
+	SRQ       SRQ // the zero SRQ: the QP has its own receive queue
 	Cap       QPCap
 	SignalAll bool
 }
@@ -160,28 +175,66 @@ type QP struct {
 	post *postScratch
 }
 
-type postScratch struct {
-	batch, maxSendSGE, maxRecvSGE int
-	send                          *C.go_send_wr
-	sendSGE                       *C.struct_ibv_sge
-	sendWR                        *C.struct_ibv_send_wr
-	recv                          *C.go_recv_wr
-	recvSGE                       *C.struct_ibv_sge
-	recvWR                        *C.struct_ibv_recv_wr
-	bad                           *C.int
+// recvScratch is C memory for one chain of receive requests.
+type recvScratch struct {
+	batch, maxSGE int
+	recv          *C.go_recv_wr
+	sge           *C.struct_ibv_sge
+	wr            *C.struct_ibv_recv_wr
+	bad           *C.int
 }
 
-// allocs are freed together; calloc failure frees what was taken.
+// newRecvScratch allocates room for batch requests of up to maxSGE entries;
+// a failed calloc frees what was taken.
+func newRecvScratch(batch, maxSGE int) (*recvScratch, error) {
+	s := &recvScratch{batch: batch, maxSGE: max(maxSGE, 1)}
+	s.recv = (*C.go_recv_wr)(C.calloc(C.size_t(batch), C.sizeof_go_recv_wr))
+	s.sge = (*C.struct_ibv_sge)(C.calloc(C.size_t(batch*s.maxSGE), C.sizeof_struct_ibv_sge))
+	s.wr = (*C.struct_ibv_recv_wr)(C.calloc(C.size_t(batch), C.sizeof_struct_ibv_recv_wr))
+	s.bad = (*C.int)(C.calloc(1, C.sizeof_int))
+	if s.recv == nil || s.sge == nil || s.wr == nil || s.bad == nil {
+		s.free()
+		return nil, syscall.ENOMEM
+	}
+	return s, nil
+}
+
+func (s *recvScratch) free() {
+	for _, p := range []unsafe.Pointer{unsafe.Pointer(s.recv), unsafe.Pointer(s.sge), unsafe.Pointer(s.wr), unsafe.Pointer(s.bad)} {
+		C.free(p)
+	}
+}
+
+// set stores request i of the next chain.
+func (s *recvScratch) set(i int, id uint64, sgl []SGE) {
+	w := &unsafe.Slice(s.recv, s.batch)[i]
+	w.wr_id = C.uint64_t(id)
+	w.num_sge = C.uint32_t(len(sgl))
+	copy(unsafe.Slice((*SGE)(unsafe.Pointer(s.sge)), s.batch*s.maxSGE)[i*s.maxSGE:], sgl)
+}
+
+type postScratch struct {
+	batch, maxSendSGE int
+	send              *C.go_send_wr
+	sendSGE           *C.struct_ibv_sge
+	sendWR            *C.struct_ibv_send_wr
+	bad               *C.int
+	recv              *recvScratch
+}
+
+// newPostScratch allocates the send and receive scratch of a QP; a failed
+// calloc frees what was taken.
 func newPostScratch(batch int, c QPCap) (*postScratch, error) {
-	s := &postScratch{batch: batch, maxSendSGE: max(int(c.MaxSendSGE), 1), maxRecvSGE: max(int(c.MaxRecvSGE), 1)}
+	r, err := newRecvScratch(batch, int(c.MaxRecvSGE))
+	if err != nil {
+		return nil, err
+	}
+	s := &postScratch{batch: batch, maxSendSGE: max(int(c.MaxSendSGE), 1), recv: r}
 	s.send = (*C.go_send_wr)(C.calloc(C.size_t(batch), C.sizeof_go_send_wr))
 	s.sendSGE = (*C.struct_ibv_sge)(C.calloc(C.size_t(batch*s.maxSendSGE), C.sizeof_struct_ibv_sge))
 	s.sendWR = (*C.struct_ibv_send_wr)(C.calloc(C.size_t(batch), C.sizeof_struct_ibv_send_wr))
-	s.recv = (*C.go_recv_wr)(C.calloc(C.size_t(batch), C.sizeof_go_recv_wr))
-	s.recvSGE = (*C.struct_ibv_sge)(C.calloc(C.size_t(batch*s.maxRecvSGE), C.sizeof_struct_ibv_sge))
-	s.recvWR = (*C.struct_ibv_recv_wr)(C.calloc(C.size_t(batch), C.sizeof_struct_ibv_recv_wr))
 	s.bad = (*C.int)(C.calloc(1, C.sizeof_int))
-	if s.send == nil || s.sendSGE == nil || s.sendWR == nil || s.recv == nil || s.recvSGE == nil || s.recvWR == nil || s.bad == nil {
+	if s.send == nil || s.sendSGE == nil || s.sendWR == nil || s.bad == nil {
 		s.free()
 		return nil, syscall.ENOMEM
 	}
@@ -189,10 +242,10 @@ func newPostScratch(batch int, c QPCap) (*postScratch, error) {
 }
 
 func (s *postScratch) free() {
-	for _, p := range []unsafe.Pointer{unsafe.Pointer(s.send), unsafe.Pointer(s.sendSGE), unsafe.Pointer(s.sendWR),
-		unsafe.Pointer(s.recv), unsafe.Pointer(s.recvSGE), unsafe.Pointer(s.recvWR), unsafe.Pointer(s.bad)} {
+	for _, p := range []unsafe.Pointer{unsafe.Pointer(s.send), unsafe.Pointer(s.sendSGE), unsafe.Pointer(s.sendWR), unsafe.Pointer(s.bad)} {
 		C.free(p)
 	}
+	s.recv.free()
 }
 
 // CreateQP creates a queue pair (ibv_create_qp); batch bounds the work
@@ -201,6 +254,7 @@ func (pd PD) CreateQP(init QPInit, batch int) (QP, QPCap, error) {
 	var a C.struct_ibv_qp_init_attr
 	a.send_cq = init.SendCQ.p
 	a.recv_cq = init.RecvCQ.p
+	a.srq = init.SRQ.p
 	a.cap = capToC(init.Cap)
 	a.qp_type = C.enum_ibv_qp_type(init.Type)
 	if init.SignalAll {
@@ -218,6 +272,9 @@ func (pd PD) CreateQP(init QPInit, batch int) (QP, QPCap, error) {
 	}
 	return QP{p: qp, post: s}, got, nil
 }
+
+// ID identifies the QP in asynchronous events (its C address).
+func (qp QP) ID() uintptr { return uintptr(unsafe.Pointer(qp.p)) }
 
 // Destroy destroys the QP (ibv_destroy_qp) and frees its scratch memory.
 func (qp QP) Destroy() error {
@@ -282,7 +339,7 @@ var (
 // Batch returns how many work requests one post call takes, and the most
 // scatter/gather entries a send and a receive request may carry.
 func (qp QP) Batch() (n, maxSendSGE, maxRecvSGE int) {
-	return qp.post.batch, qp.post.maxSendSGE, qp.post.maxRecvSGE
+	return qp.post.batch, qp.post.maxSendSGE, qp.post.recv.maxSGE
 }
 
 // SetSend stores work request i of the next PostSend; sgl must hold at most
@@ -314,19 +371,13 @@ func (qp QP) PostSend(n int) (int, error) {
 }
 
 // SetRecv stores receive request i of the next PostRecv.
-func (qp QP) SetRecv(i int, id uint64, sgl []SGE) {
-	s := qp.post
-	w := &unsafe.Slice(s.recv, s.batch)[i]
-	w.wr_id = C.uint64_t(id)
-	w.num_sge = C.uint32_t(len(sgl))
-	copy(unsafe.Slice((*SGE)(unsafe.Pointer(s.recvSGE)), s.batch*s.maxRecvSGE)[i*s.maxRecvSGE:], sgl)
-}
+func (qp QP) SetRecv(i int, id uint64, sgl []SGE) { qp.post.recv.set(i, id, sgl) }
 
 // PostRecv posts the first n requests stored with SetRecv as one chain.
 func (qp QP) PostRecv(n int) (int, error) {
-	s := qp.post
-	rc := C.go_post_recv(qp.p, s.recv, C.int(n), s.recvSGE, C.int(s.maxRecvSGE), s.recvWR, s.bad)
-	return int(*s.bad), errnoOf(rc, nil)
+	r := qp.post.recv
+	rc := C.go_post_recv(qp.p, r.recv, C.int(n), r.sge, C.int(r.maxSGE), r.wr, r.bad)
+	return int(*r.bad), errnoOf(rc, nil)
 }
 
 func capToC(c QPCap) C.struct_ibv_qp_cap {
@@ -450,3 +501,82 @@ func qpAttrFromC(c *C.struct_ibv_qp_attr) QPAttr {
 
 // AH is an address handle (struct ibv_ah *); the zero AH is "none".
 type AH struct{ p *C.struct_ibv_ah }
+
+// SRQ is a shared receive queue (struct ibv_srq *) with C scratch memory for
+// posting chains of receive requests; the zero SRQ is "none".
+type SRQ struct {
+	p    *C.struct_ibv_srq
+	recv *recvScratch
+}
+
+// SRQAttr mirrors struct ibv_srq_attr.
+type SRQAttr struct {
+	MaxWR    uint32
+	MaxSGE   uint32
+	SRQLimit uint32
+}
+
+// CreateSRQ creates a shared receive queue (ibv_create_srq); batch bounds
+// the requests one PostRecv call hands to the provider. It returns the
+// attributes the provider granted.
+func (pd PD) CreateSRQ(attr SRQAttr, batch int) (SRQ, SRQAttr, error) {
+	var a C.struct_ibv_srq_init_attr
+	a.attr.max_wr = C.uint32_t(attr.MaxWR)
+	a.attr.max_sge = C.uint32_t(attr.MaxSGE)
+	a.attr.srq_limit = C.uint32_t(attr.SRQLimit)
+	srq, err := C.ibv_create_srq(pd.p, &a)
+	if srq == nil {
+		return SRQ{}, SRQAttr{}, nonNil(err)
+	}
+	got := SRQAttr{MaxWR: uint32(a.attr.max_wr), MaxSGE: uint32(a.attr.max_sge), SRQLimit: uint32(a.attr.srq_limit)}
+	r, err := newRecvScratch(batch, int(got.MaxSGE))
+	if err != nil {
+		C.ibv_destroy_srq(srq)
+		return SRQ{}, SRQAttr{}, err
+	}
+	return SRQ{p: srq, recv: r}, got, nil
+}
+
+// Destroy destroys the SRQ (ibv_destroy_srq) and frees its scratch memory.
+func (srq SRQ) Destroy() error {
+	rc, err := C.ibv_destroy_srq(srq.p)
+	if rc == 0 {
+		srq.recv.free()
+	}
+	return errnoOf(rc, err)
+}
+
+// ID identifies the SRQ in asynchronous events (its C address).
+func (srq SRQ) ID() uintptr { return uintptr(unsafe.Pointer(srq.p)) }
+
+// ArmLimit sets the limit below which the SRQ raises IBV_EVENT_SRQ_LIMIT_REACHED
+// (ibv_modify_srq with IBV_SRQ_LIMIT).
+func (srq SRQ) ArmLimit(limit uint32) error {
+	var a C.struct_ibv_srq_attr
+	a.srq_limit = C.uint32_t(limit)
+	rc, err := C.ibv_modify_srq(srq.p, &a, C.IBV_SRQ_LIMIT)
+	return errnoOf(rc, err)
+}
+
+// Query returns the SRQ's attributes (ibv_query_srq).
+func (srq SRQ) Query() (SRQAttr, error) {
+	var a C.struct_ibv_srq_attr
+	if rc, err := C.ibv_query_srq(srq.p, &a); rc != 0 {
+		return SRQAttr{}, errnoOf(rc, err)
+	}
+	return SRQAttr{MaxWR: uint32(a.max_wr), MaxSGE: uint32(a.max_sge), SRQLimit: uint32(a.srq_limit)}, nil
+}
+
+// Batch returns how many requests one PostRecv takes and their most SGEs.
+func (srq SRQ) Batch() (n, maxSGE int) { return srq.recv.batch, srq.recv.maxSGE }
+
+// SetRecv stores receive request i of the next PostRecv.
+func (srq SRQ) SetRecv(i int, id uint64, sgl []SGE) { srq.recv.set(i, id, sgl) }
+
+// PostRecv posts the first n requests stored with SetRecv as one chain
+// (ibv_post_srq_recv); on failure it returns the index of the refused one.
+func (srq SRQ) PostRecv(n int) (int, error) {
+	r := srq.recv
+	rc := C.go_post_srq_recv(srq.p, r.recv, C.int(n), r.sge, C.int(r.maxSGE), r.wr, r.bad)
+	return int(*r.bad), errnoOf(rc, nil)
+}

@@ -2,6 +2,7 @@ package verbs
 
 import (
 	"fmt"
+	"sync"
 	"syscall"
 
 	"github.com/go-rdma/rdma/cgo"
@@ -15,8 +16,11 @@ const maxGIDs = 65535 / 32
 // Context is an open RDMA device (struct ibv_context).
 type Context struct {
 	life
-	name string
-	raw  cgo.Context
+	name     string
+	raw      cgo.Context
+	objects  sync.Map // ID of a QP, CQ or SRQ → its Go object, for events
+	eventsMu sync.Mutex
+	events   *eventLoop // started by Events
 }
 
 // Open opens the RDMA device named name (ibv_open_device). An unknown name
@@ -41,12 +45,16 @@ func (c *Context) Name() string {
 }
 
 // Close closes the device. It fails with EBUSY while objects made from it
-// (PDs, CQs, …) are open, and with ErrClosed the second time.
+// (PDs, CQs, …) are open, and with ErrClosed the second time. It stops the
+// event goroutine and closes the Events channel.
 func (c *Context) Close() error {
 	if c == nil {
 		return opError("ibv_close_device", "", ErrClosed)
 	}
-	return opError("ibv_close_device", c.name, c.close(c.raw.Close))
+	return opError("ibv_close_device", c.name, c.close(func() error {
+		c.stopEvents()
+		return c.raw.Close()
+	}))
 }
 
 // use runs f with the raw context while it is guaranteed to stay open.

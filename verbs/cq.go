@@ -97,6 +97,7 @@ func (c *Context) CreateCQ(cqe int, opts *CQOptions) (*CQ, error) {
 		}
 		cq = &CQ{ctx: c, raw: r, ch: ch, file: file}
 		c.children.Add(1)
+		c.objects.Store(r.ID(), cq)
 		return nil
 	})
 	return cq, err
@@ -122,7 +123,7 @@ func (cq *CQ) Close() error {
 		return opError("ibv_destroy_cq", "", ErrClosed)
 	}
 	err := cq.close(func() error {
-		if err := cq.raw.Destroy(); err != nil {
+		if err := unregistered(cq.ctx, cq.raw.ID(), cq, cq.raw.Destroy); err != nil {
 			return err
 		}
 		cq.file.Close()

@@ -19,6 +19,7 @@ type OpError struct {
 	Err    error
 }
 
+// Error formats the operation, the object and the cause.
 func (e *OpError) Error() string {
 	if e.Object == "" {
 		return fmt.Sprintf("verbs: %s: %v", e.Op, e.Err)

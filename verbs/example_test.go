@@ -1,6 +1,7 @@
 package verbs_test
 
 import (
+	"context"
 	"fmt"
 	"log"
 
@@ -26,4 +27,102 @@ func Example() {
 			d.Name, d.Transport, p.State, p.ActiveMTU.Bytes(), p.LinkLayer)
 		ctx.Close()
 	}
+}
+
+// The data flow of two RC queue pairs on one device: memory, a PD and
+// region, a CQ, QPs brought to RTS against each other, a receive, a send, and
+// the completions. It needs a RoCE or InfiniBand device (here rxe0).
+func Example_sendReceive() {
+	ctx, err := verbs.Open("rxe0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ctx.Close()
+	pd, err := ctx.AllocPD()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer pd.Close()
+	buf, err := verbs.NewBuffer(4096, nil) // mmap'd: the device may hold it
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer buf.Close()
+	mr, err := pd.RegMR(buf, 0, 0, verbs.AccessLocalWrite)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer mr.Close()
+	cq, err := ctx.CreateCQ(16, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer cq.Close()
+	var qps [2]*verbs.QP
+	for i := range qps {
+		if qps[i], err = pd.CreateQP(&verbs.QPInitAttr{Type: verbs.QPTypeRC, SendCQ: cq, RecvCQ: cq,
+			Cap: verbs.QPCap{MaxSendWR: 8, MaxRecvWR: 8, MaxSendSGE: 1, MaxRecvSGE: 1}}); err != nil {
+			log.Fatal(err)
+		}
+		defer qps[i].Close()
+	}
+	port, err := ctx.QueryPort(1)
+	if err != nil {
+		log.Fatal(err)
+	}
+	gid, err := ctx.QueryGID(1, 1) // rxe's IPv4-mapped RoCE v2 GID
+	if err != nil {
+		log.Fatal(err)
+	}
+	// Exchange QP numbers (in-process here; over TCP or rdmacm between hosts).
+	for i, qp := range qps {
+		peer := qps[1-i]
+		steps := []struct {
+			attr verbs.QPAttr
+			mask verbs.QPAttrMask
+		}{
+			{verbs.QPAttr{State: int(verbs.QPStateInit), PortNum: 1},
+				verbs.QPAttrState | verbs.QPAttrPKeyIndex | verbs.QPAttrPort | verbs.QPAttrAccessFlags},
+			{verbs.QPAttr{State: int(verbs.QPStateRTR), PathMTU: port.ActiveMTU, DestQPNum: peer.Num(), MaxDestRdAtomic: 1,
+				MinRNRTimer: 12, AHAttr: verbs.AHAttr{IsGlobal: true, PortNum: 1, GRH: verbs.GlobalRoute{DGID: gid, SGIDIndex: 1, HopLimit: 1}}},
+				verbs.QPAttrState | verbs.QPAttrAV | verbs.QPAttrPathMTU | verbs.QPAttrDestQPN | verbs.QPAttrRQPSN |
+					verbs.QPAttrMaxDestRdAtomic | verbs.QPAttrMinRNRTimer},
+		}
+		for _, s := range steps {
+			if err := qp.Modify(&s.attr, s.mask); err != nil {
+				log.Fatal(err)
+			}
+		}
+	}
+	for _, qp := range qps {
+		rts := verbs.QPAttr{State: int(verbs.QPStateRTS), Timeout: 14, RetryCnt: 7, RNRRetry: 7, MaxRdAtomic: 1}
+		if err := qp.Modify(&rts, verbs.QPAttrState|verbs.QPAttrSQPSN|verbs.QPAttrTimeout|verbs.QPAttrRetryCnt|
+			verbs.QPAttrRNRRetry|verbs.QPAttrMaxQPRdAtomic); err != nil {
+			log.Fatal(err)
+		}
+	}
+	// The receive lands in the second half of the buffer.
+	if err := qps[1].PostRecv([]verbs.RecvWR{{ID: 1, SGL: []verbs.SGE{mr.SGE(2048, 2048)}}}); err != nil {
+		log.Fatal(err)
+	}
+	copy(buf.Bytes(), "hello")
+	if err := qps[0].PostSend([]verbs.SendWR{{ID: 2, Opcode: verbs.WRSend, Flags: verbs.SendSignaled,
+		SGL: []verbs.SGE{mr.SGE(0, 5)}}}); err != nil {
+		log.Fatal(err)
+	}
+	wcs := make([]verbs.WorkCompletion, 2)
+	for got := 0; got < 2; {
+		n, err := cq.PollWait(context.Background(), wcs)
+		if err != nil {
+			log.Fatal(err)
+		}
+		for _, wc := range wcs[:n] {
+			if err := wc.Err(); err != nil {
+				log.Fatal(err)
+			}
+			fmt.Printf("%v completion for request %d, %d bytes\n", wc.Opcode, wc.WRID, wc.ByteLen)
+		}
+		got += n
+	}
+	fmt.Printf("received %q\n", buf.Bytes()[2048:2053])
 }

@@ -1,6 +1,7 @@
 package verbs
 
 import (
+	"errors"
 	"fmt"
 	"syscall"
 	"unsafe"
@@ -75,23 +76,88 @@ func (mr *MR) Close() error {
 	return opError("ibv_dereg_mr", mr.pd.ctx.name, err)
 }
 
-// LKey is the local key, for scatter/gather entries.
-func (mr *MR) LKey() uint32 { return mr.lkey }
+// LKey is the local key, for scatter/gather entries (0 for a nil MR).
+func (mr *MR) LKey() uint32 {
+	if mr == nil {
+		return 0
+	}
+	mr.mu.RLock()
+	defer mr.mu.RUnlock()
+	return mr.lkey
+}
 
 // RKey is the remote key a peer needs for RDMA read, write and atomics.
-func (mr *MR) RKey() uint32 { return mr.rkey }
+func (mr *MR) RKey() uint32 {
+	if mr == nil {
+		return 0
+	}
+	mr.mu.RLock()
+	defer mr.mu.RUnlock()
+	return mr.rkey
+}
 
-// Addr is the region's start address, as a peer names it in RDMA requests.
-func (mr *MR) Addr() uint64 { return uint64(uintptr(unsafe.Pointer(&mr.mem[0]))) }
+// Addr is the region's start address, as a peer names it in RDMA requests
+// (0 for a nil MR).
+func (mr *MR) Addr() uint64 {
+	if mr == nil {
+		return 0
+	}
+	return uint64(uintptr(unsafe.Pointer(&mr.mem[0])))
+}
 
 // Len is the region's length in bytes.
-func (mr *MR) Len() int { return len(mr.mem) }
+func (mr *MR) Len() int {
+	if mr == nil {
+		return 0
+	}
+	return len(mr.mem)
+}
 
-// Bytes is the region's memory.
-func (mr *MR) Bytes() []byte { return mr.mem }
+// Bytes is the region's memory (nil for a nil MR). It belongs to the Buffer,
+// which cannot be closed while the region is registered.
+func (mr *MR) Bytes() []byte {
+	if mr == nil {
+		return nil
+	}
+	return mr.mem
+}
 
 // SGE returns the scatter/gather entry for bytes [off, off+n) of the region.
 // It does not check the range: the device does, and fails the request.
 func (mr *MR) SGE(off, n int) SGE {
-	return SGE{Addr: mr.Addr() + uint64(off), Length: uint32(n), LKey: mr.lkey}
+	return SGE{Addr: mr.Addr() + uint64(off), Length: uint32(n), LKey: mr.LKey()}
+}
+
+// Rereg changes the region's access rights (ibv_rereg_mr with
+// IBV_REREG_MR_CHANGE_ACCESS); LKey and RKey may change. When the provider
+// has no re-registration (EOPNOTSUPP, e.g. rxe and siw) it registers the same
+// memory anew and then deregisters the old registration, so the region stays
+// usable if the new registration fails. Requests in flight with the old keys
+// fail: quiesce the QPs using the region first.
+func (mr *MR) Rereg(access Access) error {
+	if mr == nil {
+		return opError("ibv_rereg_mr", "", ErrClosed)
+	}
+	mr.mu.Lock()
+	defer mr.mu.Unlock()
+	if mr.closed {
+		return opError("ibv_rereg_mr", mr.pd.ctx.name, ErrClosed)
+	}
+	err := mr.raw.Rereg(int(access))
+	if errors.Is(err, syscall.EOPNOTSUPP) {
+		// The PD cannot close while the MR lives: its raw handle is valid.
+		var r cgo.MR
+		if r, err = mr.pd.raw.RegMR(unsafe.Pointer(&mr.mem[0]), len(mr.mem), int(access)); err != nil {
+			return opError("ibv_reg_mr", mr.pd.ctx.name, err)
+		}
+		if err := mr.raw.Dereg(); err != nil {
+			r.Dereg()
+			return opError("ibv_dereg_mr", mr.pd.ctx.name, err)
+		}
+		mr.raw = r
+	} else if err != nil {
+		return opError("ibv_rereg_mr", mr.pd.ctx.name, err)
+	}
+	mr.lkey, mr.rkey = mr.raw.LKey(), mr.raw.RKey()
+	return nil
 }

@@ -18,6 +18,7 @@ const (
 	QPTypeUD QPType = 4
 )
 
+// String returns the service's name: "RC", "UC", "UD".
 func (t QPType) String() string {
 	switch t {
 	case QPTypeRC:
@@ -44,6 +45,7 @@ const (
 	QPStateErr   QPState = 6
 )
 
+// String returns the state's name as in IBV_QPS_*: "RESET", "RTS", ….
 func (s QPState) String() string {
 	names := [...]string{"RESET", "INIT", "RTR", "RTS", "SQD", "SQE", "ERR"}
 	if s >= 0 && int(s) < len(names) {
@@ -101,7 +103,10 @@ type QPInitAttr struct {
 	Type   QPType
 	SendCQ *CQ
 	RecvCQ *CQ
-	Cap    QPCap
+	// SRQ, when set, is the shared receive queue the QP takes its receive
+	// requests from; it stays open (Close: EBUSY) while the QP lives.
+	SRQ *SRQ
+	Cap QPCap
 	// SignalAll makes every send request generate a completion; otherwise
 	// only those posted with SendSignaled do.
 	SignalAll bool
@@ -115,11 +120,13 @@ type QP struct {
 	life
 	pd             *PD
 	sendCQ, recvCQ *CQ
+	srq            *SRQ
 	raw            cgo.QP
 	typ            QPType
 	cap            QPCap
 	num            uint32
-	postMu         sync.Mutex // serializes use of the raw QP's post scratch
+	postMu         sync.Mutex // serializes use of the raw QP's post scratch and heldAHs
+	heldAHs        []*AH      // AHs held open by the PostSend in progress
 }
 
 // CreateQP creates a queue pair (ibv_create_qp). Cap comes back from the
@@ -137,32 +144,45 @@ func (pd *PD) CreateQP(attr *QPInitAttr) (*QP, error) {
 		if batch == 0 {
 			batch = min(max(int(attr.Cap.MaxSendWR), int(attr.Cap.MaxRecvWR), 1), 64)
 		}
-		// Both CQs stay open while the QP lives.
-		cqs := []*CQ{attr.SendCQ, attr.RecvCQ}
-		for i, cq := range cqs {
-			if !cq.acquire() {
-				for _, held := range cqs[:i] {
+		// The CQs (and SRQ) stay open while the QP lives.
+		deps := []*life{&attr.SendCQ.life, &attr.RecvCQ.life}
+		if attr.SRQ != nil {
+			deps = append(deps, &attr.SRQ.life)
+		}
+		for i, d := range deps {
+			if !d.acquire() {
+				for _, held := range deps[:i] {
 					held.release()
 				}
-				return fmt.Errorf("CQ: %w", ErrClosed)
+				return fmt.Errorf("CQ or SRQ: %w", ErrClosed)
 			}
 		}
-		defer attr.SendCQ.release()
-		defer attr.RecvCQ.release()
-		r, got, err := raw.CreateQP(cgo.QPInit{
+		defer func() {
+			for _, d := range deps {
+				d.release()
+			}
+		}()
+		init := cgo.QPInit{
 			Type:      int(attr.Type),
 			SendCQ:    attr.SendCQ.raw,
 			RecvCQ:    attr.RecvCQ.raw,
 			Cap:       attr.Cap,
 			SignalAll: attr.SignalAll,
-		}, batch)
+		}
+		if attr.SRQ != nil {
+			init.SRQ = attr.SRQ.raw
+		}
+		r, got, err := raw.CreateQP(init, batch)
 		if err != nil {
 			return err
 		}
-		qp = &QP{pd: pd, sendCQ: attr.SendCQ, recvCQ: attr.RecvCQ, raw: r, typ: attr.Type, cap: got, num: r.Num()}
+		qp = &QP{pd: pd, sendCQ: attr.SendCQ, recvCQ: attr.RecvCQ, srq: attr.SRQ, raw: r, typ: attr.Type, cap: got,
+			num: r.Num(), heldAHs: make([]*AH, 0, batch)}
+		for _, d := range deps {
+			d.children.Add(1)
+		}
 		pd.children.Add(1)
-		attr.SendCQ.children.Add(1)
-		attr.RecvCQ.children.Add(1)
+		pd.ctx.objects.Store(r.ID(), qp)
 		return nil
 	})
 	return qp, err
@@ -176,25 +196,52 @@ func (qp *QP) Num() uint32 {
 	return qp.num
 }
 
-// Type is the QP's transport service.
-func (qp *QP) Type() QPType { return qp.typ }
+// Type is the QP's transport service (0 for a nil QP).
+func (qp *QP) Type() QPType {
+	if qp == nil {
+		return 0
+	}
+	return qp.typ
+}
 
 // Cap is the QP's capabilities as the provider granted them.
-func (qp *QP) Cap() QPCap { return qp.cap }
+func (qp *QP) Cap() QPCap {
+	if qp == nil {
+		return QPCap{}
+	}
+	return qp.cap
+}
 
 // PD returns the protection domain the QP was created in.
-func (qp *QP) PD() *PD { return qp.pd }
+func (qp *QP) PD() *PD {
+	if qp == nil {
+		return nil
+	}
+	return qp.pd
+}
 
-// Close destroys the QP (ibv_destroy_qp).
+// SRQ returns the shared receive queue the QP receives from, or nil.
+func (qp *QP) SRQ() *SRQ {
+	if qp == nil {
+		return nil
+	}
+	return qp.srq
+}
+
+// Close destroys the QP (ibv_destroy_qp). libibverbs waits for the QP's
+// asynchronous events to be acknowledged, which Context.Events does at once.
 func (qp *QP) Close() error {
 	if qp == nil {
 		return opError("ibv_destroy_qp", "", ErrClosed)
 	}
-	err := qp.close(qp.raw.Destroy)
+	err := qp.close(func() error { return unregistered(qp.pd.ctx, qp.raw.ID(), qp, qp.raw.Destroy) })
 	if err == nil {
 		qp.pd.children.Add(-1)
 		qp.sendCQ.children.Add(-1)
 		qp.recvCQ.children.Add(-1)
+		if qp.srq != nil {
+			qp.srq.children.Add(-1)
+		}
 	}
 	return opError("ibv_destroy_qp", qp.name(), err)
 }

@@ -12,7 +12,7 @@ import (
 	"github.com/go-rdma/rdma/verbs"
 )
 
-// end is one side of a hand-connected RC pair: its own PD, CQ, QP and a
+// end is one side of a hand-connected pair: its own PD, CQ, QP and a
 // registered buffer.
 type end struct {
 	pd  *verbs.PD
@@ -22,19 +22,43 @@ type end struct {
 	mr  *verbs.MR
 }
 
+// endOpts shape an end; the zero value is an RC QP of 64 requests each way,
+// up to 4 SGEs and 64 bytes inline.
+type endOpts struct {
+	typ       verbs.QPType
+	batch     int
+	signalAll bool
+	srq       *verbs.SRQ
+	pd        *verbs.PD // shared PD (the caller closes it); default: the end's own
+}
+
 func newEnd(t *testing.T, ctx *verbs.Context, size int) *end {
 	t.Helper()
-	e := &end{}
-	var err error
-	if e.pd, err = ctx.AllocPD(); err != nil {
+	return newEndWith(t, ctx, size, endOpts{})
+}
+
+func newEndWith(t *testing.T, ctx *verbs.Context, size int, o endOpts) *end {
+	t.Helper()
+	if o.typ == 0 {
+		o.typ = verbs.QPTypeRC
+	}
+	dev, err := ctx.QueryDevice()
+	if err != nil {
 		t.Fatal(err)
 	}
-	if e.cq, err = ctx.CreateCQ(64, nil); err != nil {
+	e := &end{pd: o.pd}
+	if e.pd == nil {
+		if e.pd, err = ctx.AllocPD(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if e.cq, err = ctx.CreateCQ(256, nil); err != nil {
 		t.Fatal(err)
 	}
+	sge := uint32(min(4, dev.MaxSGE))
 	e.qp, err = e.pd.CreateQP(&verbs.QPInitAttr{
-		Type: verbs.QPTypeRC, SendCQ: e.cq, RecvCQ: e.cq,
-		Cap: verbs.QPCap{MaxSendWR: 32, MaxRecvWR: 32, MaxSendSGE: 1, MaxRecvSGE: 1},
+		Type: o.typ, SendCQ: e.cq, RecvCQ: e.cq, SRQ: o.srq, SignalAll: o.signalAll, Batch: o.batch,
+		Cap: verbs.QPCap{MaxSendWR: 64, MaxRecvWR: 64, MaxSendSGE: sge, MaxRecvSGE: sge, MaxInlineData: 64},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -43,11 +67,18 @@ func newEnd(t *testing.T, ctx *verbs.Context, size int) *end {
 		t.Fatal(err)
 	}
 	access := verbs.AccessLocalWrite | verbs.AccessRemoteWrite | verbs.AccessRemoteRead
+	if dev.AtomicCap != verbs.AtomicNone {
+		access |= verbs.AccessRemoteAtomic
+	}
 	if e.mr, err = e.pd.RegMR(e.buf, 0, 0, access); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		for _, c := range []interface{ Close() error }{e.qp, e.mr, e.buf, e.cq, e.pd} {
+		objs := []interface{ Close() error }{e.qp, e.mr, e.buf, e.cq}
+		if o.pd == nil {
+			objs = append(objs, e.pd)
+		}
+		for _, c := range objs {
 			if err := c.Close(); err != nil {
 				t.Errorf("cleanup: %v", err)
 			}
@@ -56,8 +87,9 @@ func newEnd(t *testing.T, ctx *verbs.Context, size int) *end {
 	return e
 }
 
-// connectRC brings a and b to RTS against each other, as ibv_rc_pingpong does.
-func connectRC(t *testing.T, ctx *verbs.Context, a, b *end) {
+// handConnectable skips t, as a transport limitation, on devices whose QPs
+// cannot be connected by hand.
+func handConnectable(t *testing.T, ctx *verbs.Context) {
 	t.Helper()
 	dev, err := verbs.Devices()
 	if err != nil {
@@ -68,40 +100,62 @@ func connectRC(t *testing.T, ctx *verbs.Context, a, b *end) {
 			testbed.Limitation(t, "%s is iWARP: its QPs reach RTS only through the iWARP connection manager, not by hand", d.Name)
 		}
 	}
-	port, err := ctx.QueryPort(1)
-	if err != nil {
-		t.Fatal(err)
-	}
+}
+
+// testGID returns the GID the test device's QPs address each other with:
+// the last valid entry of port 1 (the IPv4-mapped RoCE v2 GID on rxe).
+func testGID(t *testing.T, ctx *verbs.Context) verbs.GIDEntry {
+	t.Helper()
 	table, err := ctx.GIDTable()
 	if err != nil {
 		t.Fatal(err)
 	}
-	gid := table[len(table)-1]
+	if len(table) == 0 {
+		t.Fatal("empty GID table")
+	}
+	return table[len(table)-1]
+}
+
+// connect brings the RC or UC QPs of a and b to RTS against each other, as
+// ibv_rc_pingpong does. It is the one connection step of the data-path
+// tests.
+func connect(t *testing.T, ctx *verbs.Context, a, b *end) {
+	t.Helper()
+	handConnectable(t, ctx)
+	port, err := ctx.QueryPort(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gid := testGID(t, ctx)
+	rc := a.qp.Type() == verbs.QPTypeRC
+	access := verbs.AccessLocalWrite | verbs.AccessRemoteWrite
+	if rc {
+		access |= verbs.AccessRemoteRead | verbs.AccessRemoteAtomic
+	}
 	for _, pair := range [][2]*end{{a, b}, {b, a}} {
 		self, peer := pair[0], pair[1]
-		steps := []struct {
-			attr verbs.QPAttr
-			mask verbs.QPAttrMask
-		}{
-			{verbs.QPAttr{State: int(verbs.QPStateInit), PortNum: 1,
-				AccessFlags: int(verbs.AccessLocalWrite | verbs.AccessRemoteWrite | verbs.AccessRemoteRead | verbs.AccessRemoteAtomic)},
-				verbs.QPAttrState | verbs.QPAttrPKeyIndex | verbs.QPAttrPort | verbs.QPAttrAccessFlags},
-			{verbs.QPAttr{State: int(verbs.QPStateRTR), PathMTU: port.ActiveMTU, DestQPNum: peer.qp.Num(), RQPSN: 100,
-				MaxDestRdAtomic: 1, MinRNRTimer: 12,
-				AHAttr: verbs.AHAttr{IsGlobal: true, PortNum: 1, GRH: verbs.GlobalRoute{DGID: gid.GID, SGIDIndex: uint8(gid.Index), HopLimit: 64}}},
-				verbs.QPAttrState | verbs.QPAttrAV | verbs.QPAttrPathMTU | verbs.QPAttrDestQPN | verbs.QPAttrRQPSN |
-					verbs.QPAttrMaxDestRdAtomic | verbs.QPAttrMinRNRTimer},
+		init := verbs.QPAttr{State: int(verbs.QPStateInit), PortNum: 1, AccessFlags: int(access)}
+		if err := self.qp.Modify(&init, verbs.QPAttrState|verbs.QPAttrPKeyIndex|verbs.QPAttrPort|verbs.QPAttrAccessFlags); err != nil {
+			t.Fatal(err)
 		}
-		for _, s := range steps {
-			if err := self.qp.Modify(&s.attr, s.mask); err != nil {
-				t.Fatal(err)
-			}
+		rtr := verbs.QPAttr{State: int(verbs.QPStateRTR), PathMTU: port.ActiveMTU, DestQPNum: peer.qp.Num(), RQPSN: 100,
+			MaxDestRdAtomic: 1, MinRNRTimer: 12,
+			AHAttr: verbs.AHAttr{IsGlobal: true, PortNum: 1, GRH: verbs.GlobalRoute{DGID: gid.GID, SGIDIndex: uint8(gid.Index), HopLimit: 64}}}
+		mask := verbs.QPAttrState | verbs.QPAttrAV | verbs.QPAttrPathMTU | verbs.QPAttrDestQPN | verbs.QPAttrRQPSN
+		if rc {
+			mask |= verbs.QPAttrMaxDestRdAtomic | verbs.QPAttrMinRNRTimer
+		}
+		if err := self.qp.Modify(&rtr, mask); err != nil {
+			t.Fatal(err)
 		}
 	}
 	for _, e := range []*end{a, b} {
 		rts := verbs.QPAttr{State: int(verbs.QPStateRTS), SQPSN: 100, Timeout: 14, RetryCnt: 7, RNRRetry: 7, MaxRdAtomic: 1}
-		if err := e.qp.Modify(&rts, verbs.QPAttrState|verbs.QPAttrSQPSN|verbs.QPAttrTimeout|verbs.QPAttrRetryCnt|
-			verbs.QPAttrRNRRetry|verbs.QPAttrMaxQPRdAtomic); err != nil {
+		mask := verbs.QPAttrState | verbs.QPAttrSQPSN
+		if rc {
+			mask |= verbs.QPAttrTimeout | verbs.QPAttrRetryCnt | verbs.QPAttrRNRRetry | verbs.QPAttrMaxQPRdAtomic
+		}
+		if err := e.qp.Modify(&rts, mask); err != nil {
 			t.Fatal(err)
 		}
 		if s, err := e.qp.State(); err != nil || s != verbs.QPStateRTS {
@@ -112,22 +166,43 @@ func connectRC(t *testing.T, ctx *verbs.Context, a, b *end) {
 
 func waitOne(t *testing.T, cq *verbs.CQ) verbs.WorkCompletion {
 	t.Helper()
+	wc := waitN(t, cq, 1)[0]
+	if err := wc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return wc
+}
+
+// waitN returns the next n completions of cq, failed ones included, in the
+// order polled.
+func waitN(t *testing.T, cq *verbs.CQ, n int) []verbs.WorkCompletion {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	wcs := make([]verbs.WorkCompletion, 1)
-	if _, err := cq.PollWait(ctx, wcs); err != nil {
-		t.Fatal(err)
+	wcs := make([]verbs.WorkCompletion, n)
+	for got := 0; got < n; {
+		m, err := cq.PollWait(ctx, wcs[got:])
+		if err != nil {
+			t.Fatalf("after %d of %d completions: %v", got, n, err)
+		}
+		got += m
 	}
-	if err := wcs[0].Err(); err != nil {
-		t.Fatal(err)
+	return wcs
+}
+
+// expectEmpty fails t if cq holds a completion.
+func expectEmpty(t *testing.T, cq *verbs.CQ) {
+	t.Helper()
+	wcs := make([]verbs.WorkCompletion, 4)
+	if n, err := cq.Poll(wcs); n != 0 || err != nil {
+		t.Errorf("unexpected completions %+v, %v", wcs[:n], err)
 	}
-	return wcs[0]
 }
 
 func TestRCSendWriteRead(t *testing.T) {
 	ctx := openTestDevice(t)
 	a, b := newEnd(t, ctx, 4096), newEnd(t, ctx, 4096)
-	connectRC(t, ctx, a, b)
+	connect(t, ctx, a, b)
 
 	// Send with immediate data: b receives bytes and immediate.
 	if err := b.qp.PostRecv([]verbs.RecvWR{{ID: 7, SGL: []verbs.SGE{b.mr.SGE(0, 64)}}}); err != nil {
@@ -175,7 +250,7 @@ func TestRCSendWriteRead(t *testing.T) {
 func TestPostPollAllocatesNothing(t *testing.T) {
 	ctx := openTestDevice(t)
 	a, b := newEnd(t, ctx, 4096), newEnd(t, ctx, 4096)
-	connectRC(t, ctx, a, b)
+	connect(t, ctx, a, b)
 	recv := []verbs.RecvWR{{ID: 1, SGL: []verbs.SGE{b.mr.SGE(0, 64)}}}
 	send := []verbs.SendWR{{ID: 2, Opcode: verbs.WRSend, Flags: verbs.SendSignaled, SGL: []verbs.SGE{a.mr.SGE(0, 64)}}}
 	wcs := make([]verbs.WorkCompletion, 16)

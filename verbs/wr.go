@@ -42,7 +42,9 @@ type SendWR struct {
 	Opcode WROpcode
 	Flags  SendFlags
 	// SGL is the local memory the request reads (sends, writes, inline) or
-	// writes (reads, atomics: 8 bytes for the original remote value).
+	// writes (reads, atomics: 8 bytes for the original remote value). An
+	// inline request's entries are read by the CPU during PostSend, so they
+	// must lie in live memory (a registered Buffer); their LKey is ignored.
 	SGL []SGE
 	// Imm is the immediate data of the *WithImm opcodes, in host order.
 	Imm uint32
@@ -53,6 +55,12 @@ type SendWR struct {
 	// Swap the value written when the comparison matches.
 	CompareAdd uint64
 	Swap       uint64
+	// AH, RemoteQPN and RemoteQKey address the destination of a UD request;
+	// AH is required on UD QPs and refused on the others. The AH is held
+	// open for the duration of PostSend.
+	AH         *AH
+	RemoteQPN  uint32
+	RemoteQKey uint32
 }
 
 // RecvWR is a receive work request (struct ibv_recv_wr).
@@ -62,13 +70,14 @@ type RecvWR struct {
 }
 
 // PostError reports a post that the provider (or validation) refused at
-// work request Index: requests before it were posted, the rest were not.
+// work request Index: the requests before it were posted, the rest were not.
 type PostError struct {
 	Op    string
 	Index int
 	Err   error
 }
 
+// Error formats the operation, the failing request's index and the cause.
 func (e *PostError) Error() string {
 	return fmt.Sprintf("verbs: %s: work request %d: %v", e.Op, e.Index, e.Err)
 }
@@ -77,63 +86,138 @@ func (e *PostError) Error() string {
 func (e *PostError) Unwrap() error { return e.Err }
 
 // PostSend posts wrs as chains of up to the QP's batch, one call into
-// libibverbs per chain. It allocates nothing on success.
+// libibverbs per chain. It allocates nothing on success. A request that
+// fails validation (too many SGEs, a missing or closed AH) is reported like
+// one the provider refuses: the requests before it are posted.
 func (qp *QP) PostSend(wrs []SendWR) error {
+	const op = "ibv_post_send"
 	if qp == nil || !qp.acquire() {
-		return opError("ibv_post_send", qp.name(), ErrClosed)
+		return opError(op, qp.name(), ErrClosed)
 	}
 	defer qp.release()
 	if len(wrs) == 0 {
-		return &PostError{Op: "ibv_post_send", Err: fmt.Errorf("no work requests: %w", syscall.EINVAL)}
+		return &PostError{Op: op, Err: fmt.Errorf("no work requests: %w", syscall.EINVAL)}
 	}
 	qp.postMu.Lock()
 	defer qp.postMu.Unlock()
 	batch, maxSGE, _ := qp.raw.Batch()
 	for base := 0; base < len(wrs); base += batch {
 		chain := wrs[base:min(base+batch, len(wrs))]
+		n, invalid := len(chain), error(nil)
 		for i := range chain {
 			wr := &chain[i]
-			if len(wr.SGL) > maxSGE {
-				return &PostError{Op: "ibv_post_send", Index: base + i,
-					Err: fmt.Errorf("%d SGEs, the QP takes %d: %w", len(wr.SGL), maxSGE, syscall.EINVAL)}
+			if invalid = qp.checkSend(wr, maxSGE); invalid != nil {
+				n = i
+				break
 			}
 			raw := cgo.SendWR{
 				ID: wr.ID, RemoteAddr: wr.RemoteAddr, CompareAdd: wr.CompareAdd, Swap: wr.Swap,
 				Opcode: uint32(wr.Opcode), Flags: uint32(wr.Flags), Imm: wr.Imm, RKey: wr.RKey,
+				RemoteQPN: wr.RemoteQPN, RemoteQKey: wr.RemoteQKey,
+			}
+			if wr.AH != nil {
+				raw.AH = wr.AH.raw
 			}
 			qp.raw.SetSend(i, &raw, wr.SGL)
 		}
-		if bad, err := qp.raw.PostSend(len(chain)); err != nil {
-			return &PostError{Op: "ibv_post_send", Index: base + bad, Err: err}
+		var bad int
+		var err error
+		if n > 0 {
+			bad, err = qp.raw.PostSend(n)
+		}
+		qp.releaseAHs()
+		switch {
+		case err != nil:
+			return &PostError{Op: op, Index: base + bad, Err: err}
+		case invalid != nil:
+			return &PostError{Op: op, Index: base + n, Err: invalid}
 		}
 	}
 	return nil
 }
 
+// checkSend validates wr for the QP and holds its AH open until releaseAHs.
+func (qp *QP) checkSend(wr *SendWR, maxSGE int) error {
+	if len(wr.SGL) > maxSGE {
+		return fmt.Errorf("%d SGEs, the QP takes %d: %w", len(wr.SGL), maxSGE, syscall.EINVAL)
+	}
+	if qp.typ != QPTypeUD {
+		if wr.AH != nil {
+			return fmt.Errorf("an AH on a %v QP: %w", qp.typ, syscall.EINVAL)
+		}
+		return nil
+	}
+	if wr.AH == nil {
+		return fmt.Errorf("UD request without an AH: %w", syscall.EINVAL)
+	}
+	for _, held := range qp.heldAHs {
+		if held == wr.AH {
+			return nil
+		}
+	}
+	if wr.AH.pd == nil || !wr.AH.acquire() {
+		return fmt.Errorf("AH: %w", ErrClosed)
+	}
+	qp.heldAHs = append(qp.heldAHs, wr.AH)
+	return nil
+}
+
+func (qp *QP) releaseAHs() {
+	for i, ah := range qp.heldAHs {
+		ah.release()
+		qp.heldAHs[i] = nil
+	}
+	qp.heldAHs = qp.heldAHs[:0]
+}
+
 // PostRecv posts wrs as chains of up to the QP's batch, one call into
-// libibverbs per chain. It allocates nothing on success.
+// libibverbs per chain. It allocates nothing on success. A QP created with
+// an SRQ takes no receive requests of its own (EINVAL): post to the SRQ.
 func (qp *QP) PostRecv(wrs []RecvWR) error {
+	const op = "ibv_post_recv"
 	if qp == nil || !qp.acquire() {
-		return opError("ibv_post_recv", qp.name(), ErrClosed)
+		return opError(op, qp.name(), ErrClosed)
 	}
 	defer qp.release()
-	if len(wrs) == 0 {
-		return &PostError{Op: "ibv_post_recv", Err: fmt.Errorf("no work requests: %w", syscall.EINVAL)}
+	if qp.srq != nil {
+		return &PostError{Op: op, Err: fmt.Errorf("the QP receives through its SRQ: %w", syscall.EINVAL)}
 	}
 	qp.postMu.Lock()
 	defer qp.postMu.Unlock()
 	batch, _, maxSGE := qp.raw.Batch()
+	return postRecv(op, qp.raw, batch, maxSGE, wrs)
+}
+
+// recvPoster is a raw QP or SRQ.
+type recvPoster interface {
+	SetRecv(i int, id uint64, sgl []SGE)
+	PostRecv(n int) (int, error)
+}
+
+// postRecv posts wrs to raw in chains of batch, the requests before an
+// invalid one included.
+func postRecv[R recvPoster](op string, raw R, batch, maxSGE int, wrs []RecvWR) error {
+	if len(wrs) == 0 {
+		return &PostError{Op: op, Err: fmt.Errorf("no work requests: %w", syscall.EINVAL)}
+	}
 	for base := 0; base < len(wrs); base += batch {
 		chain := wrs[base:min(base+batch, len(wrs))]
+		n, invalid := len(chain), error(nil)
 		for i := range chain {
 			if len(chain[i].SGL) > maxSGE {
-				return &PostError{Op: "ibv_post_recv", Index: base + i,
-					Err: fmt.Errorf("%d SGEs, the QP takes %d: %w", len(chain[i].SGL), maxSGE, syscall.EINVAL)}
+				n = i
+				invalid = fmt.Errorf("%d SGEs, the queue takes %d: %w", len(chain[i].SGL), maxSGE, syscall.EINVAL)
+				break
 			}
-			qp.raw.SetRecv(i, chain[i].ID, chain[i].SGL)
+			raw.SetRecv(i, chain[i].ID, chain[i].SGL)
 		}
-		if bad, err := qp.raw.PostRecv(len(chain)); err != nil {
-			return &PostError{Op: "ibv_post_recv", Index: base + bad, Err: err}
+		if n > 0 {
+			if bad, err := raw.PostRecv(n); err != nil {
+				return &PostError{Op: op, Index: base + bad, Err: err}
+			}
+		}
+		if invalid != nil {
+			return &PostError{Op: op, Index: base + n, Err: invalid}
 		}
 	}
 	return nil

@@ -1,0 +1,392 @@
+// Command rc-pingpong-go is ibv_rc_pingpong (rdma-core's libibverbs example)
+// over the go-rdma verbs API: two processes connect RC QPs by exchanging
+// LID, QPN, PSN and GID over TCP in ibv_rc_pingpong's format, then bounce a
+// message back and forth. It interoperates with the C tool both ways.
+//
+// Usage:
+//
+//	rc-pingpong-go [options]          start a server and wait for connection
+//	rc-pingpong-go [options] <host>   connect to the server at <host>
+//
+// Options are ibv_rc_pingpong's: -p port (default 18515), -d device (default
+// the first found), -i IB port (1), -s size (4096), -m MTU (1024), -r receive
+// depth (500), -n iterations (1000), -l service level (0), -e (sleep on CQ
+// events instead of polling), -g GID index (none: LID addressing, as on IB).
+package main
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-rdma/rdma/verbs"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "rc-pingpong-go:", err)
+		os.Exit(1)
+	}
+}
+
+// Work request IDs, as in rc_pingpong.c; pending holds those outstanding.
+const (
+	recvWRID = 1
+	sendWRID = 2
+)
+
+type config struct {
+	port, ibPort, size, rxDepth, iters, sl, gidIndex int
+	mtu                                              verbs.MTU
+	dev, server                                      string
+	events                                           bool
+}
+
+func parseFlags(args []string, out io.Writer) (*config, error) {
+	c := &config{}
+	fs := flag.NewFlagSet("rc-pingpong-go", flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.IntVar(&c.port, "p", 18515, "listen on/connect to `port`")
+	fs.StringVar(&c.dev, "d", "", "use IB `device` (default first device found)")
+	fs.IntVar(&c.ibPort, "i", 1, "use `port` of IB device")
+	fs.IntVar(&c.size, "s", 4096, "`size` of message to exchange")
+	mtu := fs.Int("m", 1024, "path MTU `bytes`")
+	fs.IntVar(&c.rxDepth, "r", 500, "number of receives to post at a time")
+	fs.IntVar(&c.iters, "n", 1000, "number of exchanges")
+	fs.IntVar(&c.sl, "l", 0, "service level value")
+	fs.BoolVar(&c.events, "e", false, "sleep on CQ events (default poll)")
+	fs.IntVar(&c.gidIndex, "g", -1, "local port gid `index`")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	var ok bool
+	if c.mtu, ok = verbs.MTUFromBytes(*mtu); !ok {
+		return nil, fmt.Errorf("-m %d: not an MTU", *mtu)
+	}
+	switch {
+	case fs.NArg() == 1:
+		c.server = fs.Arg(0)
+	case fs.NArg() > 1:
+		return nil, fmt.Errorf("one server name at most, got %q", fs.Args())
+	}
+	if c.port < 0 || c.port > 65535 || c.ibPort < 1 || c.ibPort > 255 || c.size <= 0 || c.rxDepth <= 1 || c.iters <= 0 ||
+		c.sl < 0 || c.sl > 15 || c.gidIndex > 255 {
+		return nil, errors.New("option out of range")
+	}
+	return c, nil
+}
+
+// dest is one side's address, as pp_*_exch_dest exchange it.
+type dest struct {
+	lid      uint16
+	qpn, psn uint32
+	gid      verbs.GID
+}
+
+// wireSize is sizeof "0000:000000:000000:00000000000000000000000000000000",
+// the NUL included: the fixed size of the TCP message.
+const wireSize = 52
+
+// marshal formats d as "%04x:%06x:%06x:%s" with the GID as 32 hex digits in
+// memory order (gid_to_wire_gid), NUL-padded to wireSize.
+func (d dest) marshal() []byte {
+	msg := make([]byte, wireSize)
+	copy(msg, fmt.Sprintf("%04x:%06x:%06x:%s", d.lid, d.qpn, d.psn, hex.EncodeToString(d.gid[:])))
+	return msg
+}
+
+func parseDest(msg []byte) (dest, error) {
+	s, _, _ := strings.Cut(string(msg), "\x00")
+	f := strings.Split(s, ":")
+	if len(f) != 4 {
+		return dest{}, fmt.Errorf("malformed address %q", s)
+	}
+	var n [3]uint64
+	for i := range n {
+		v, err := strconv.ParseUint(f[i], 16, 32)
+		if err != nil {
+			return dest{}, fmt.Errorf("malformed address %q: %v", s, err)
+		}
+		n[i] = v
+	}
+	g, err := hex.DecodeString(f[3])
+	if err != nil || len(g) != 16 {
+		return dest{}, fmt.Errorf("malformed GID in %q", s)
+	}
+	d := dest{lid: uint16(n[0]), qpn: uint32(n[1]), psn: uint32(n[2])}
+	copy(d.gid[:], g)
+	return d, nil
+}
+
+func (d dest) String() string {
+	return fmt.Sprintf("LID 0x%04x, QPN 0x%06x, PSN 0x%06x, GID %s", d.lid, d.qpn, d.psn, d.gid)
+}
+
+// pingpong is pingpong_context: the verbs objects of one side.
+type pingpong struct {
+	ctx   *verbs.Context
+	pd    *verbs.PD
+	buf   *verbs.Buffer
+	mr    *verbs.MR
+	cq    *verbs.CQ
+	qp    *verbs.QP
+	flags verbs.SendFlags
+	recv  []verbs.RecvWR
+	send  []verbs.SendWR
+}
+
+func (p *pingpong) close() {
+	for _, c := range []interface{ Close() error }{p.qp, p.cq, p.mr, p.buf, p.pd, p.ctx} {
+		if c != nil {
+			c.Close()
+		}
+	}
+}
+
+// open is pp_init_ctx: device, buffer, PD, MR, CQ and a QP in INIT.
+func open(c *config) (p *pingpong, err error) {
+	name := c.dev
+	if name == "" {
+		devs, err := verbs.Devices()
+		if err != nil {
+			return nil, err
+		}
+		if len(devs) == 0 {
+			return nil, errors.New("no IB devices found")
+		}
+		name = devs[0].Name
+	}
+	p = &pingpong{flags: verbs.SendSignaled}
+	defer func() {
+		if err != nil {
+			p.close()
+		}
+	}()
+	if p.ctx, err = verbs.Open(name); err != nil {
+		return nil, err
+	}
+	if p.buf, err = verbs.NewBuffer(c.size, nil); err != nil {
+		return nil, err
+	}
+	for i := range p.buf.Bytes() {
+		p.buf.Bytes()[i] = 0x7b
+	}
+	if p.pd, err = p.ctx.AllocPD(); err != nil {
+		return nil, err
+	}
+	if p.mr, err = p.pd.RegMR(p.buf, 0, 0, verbs.AccessLocalWrite); err != nil {
+		return nil, err
+	}
+	if p.cq, err = p.ctx.CreateCQ(c.rxDepth+1, nil); err != nil {
+		return nil, err
+	}
+	p.qp, err = p.pd.CreateQP(&verbs.QPInitAttr{Type: verbs.QPTypeRC, SendCQ: p.cq, RecvCQ: p.cq,
+		Cap: verbs.QPCap{MaxSendWR: 1, MaxRecvWR: uint32(c.rxDepth), MaxSendSGE: 1, MaxRecvSGE: 1}})
+	if err != nil {
+		return nil, err
+	}
+	if int(p.qp.Cap().MaxInlineData) >= c.size {
+		p.flags |= verbs.SendInline
+	}
+	init := verbs.QPAttr{State: int(verbs.QPStateInit), PortNum: uint8(c.ibPort)}
+	if err = p.qp.Modify(&init, verbs.QPAttrState|verbs.QPAttrPKeyIndex|verbs.QPAttrPort|verbs.QPAttrAccessFlags); err != nil {
+		return nil, err
+	}
+	sge := []verbs.SGE{p.mr.SGE(0, c.size)}
+	p.recv = make([]verbs.RecvWR, c.rxDepth)
+	for i := range p.recv {
+		p.recv[i] = verbs.RecvWR{ID: recvWRID, SGL: sge}
+	}
+	p.send = []verbs.SendWR{{ID: sendWRID, Opcode: verbs.WRSend, Flags: p.flags, SGL: sge}}
+	return p, nil
+}
+
+// connect is pp_connect_ctx: INIT to RTR to RTS against d.
+func (p *pingpong) connect(c *config, psn uint32, d dest) error {
+	rtr := verbs.QPAttr{State: int(verbs.QPStateRTR), PathMTU: c.mtu, DestQPNum: d.qpn, RQPSN: d.psn,
+		MaxDestRdAtomic: 1, MinRNRTimer: 12,
+		AHAttr: verbs.AHAttr{DLID: d.lid, SL: uint8(c.sl), PortNum: uint8(c.ibPort)}}
+	if !isZero(d.gid[8:]) { // the interface ID
+		rtr.AHAttr.IsGlobal = true
+		rtr.AHAttr.GRH = verbs.GlobalRoute{HopLimit: 1, DGID: d.gid, SGIDIndex: uint8(max(c.gidIndex, 0))}
+	}
+	if err := p.qp.Modify(&rtr, verbs.QPAttrState|verbs.QPAttrAV|verbs.QPAttrPathMTU|verbs.QPAttrDestQPN|
+		verbs.QPAttrRQPSN|verbs.QPAttrMaxDestRdAtomic|verbs.QPAttrMinRNRTimer); err != nil {
+		return fmt.Errorf("failed to modify QP to RTR: %w", err)
+	}
+	rts := verbs.QPAttr{State: int(verbs.QPStateRTS), Timeout: 14, RetryCnt: 7, RNRRetry: 7, SQPSN: psn, MaxRdAtomic: 1}
+	if err := p.qp.Modify(&rts, verbs.QPAttrState|verbs.QPAttrTimeout|verbs.QPAttrRetryCnt|verbs.QPAttrRNRRetry|
+		verbs.QPAttrSQPSN|verbs.QPAttrMaxQPRdAtomic); err != nil {
+		return fmt.Errorf("failed to modify QP to RTS: %w", err)
+	}
+	return nil
+}
+
+func isZero(b []byte) bool {
+	for _, x := range b {
+		if x != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// clientExchange is pp_client_exch_dest.
+func clientExchange(c *config, my dest) (dest, error) {
+	conn, err := net.Dial("tcp", net.JoinHostPort(c.server, strconv.Itoa(c.port)))
+	if err != nil {
+		return dest{}, fmt.Errorf("couldn't connect to %s:%d: %w", c.server, c.port, err)
+	}
+	defer conn.Close()
+	if _, err := conn.Write(my.marshal()); err != nil {
+		return dest{}, fmt.Errorf("couldn't send local address: %w", err)
+	}
+	msg := make([]byte, wireSize)
+	if _, err := io.ReadFull(conn, msg); err != nil {
+		return dest{}, fmt.Errorf("couldn't read remote address: %w", err)
+	}
+	if _, err := conn.Write([]byte("done\x00")); err != nil {
+		return dest{}, fmt.Errorf("couldn't write done: %w", err)
+	}
+	return parseDest(msg)
+}
+
+// serverExchange is pp_server_exch_dest: it connects the QP before replying,
+// so the client's first send finds it ready.
+func serverExchange(c *config, p *pingpong, my dest) (dest, error) {
+	l, err := net.Listen("tcp", ":"+strconv.Itoa(c.port))
+	if err != nil {
+		return dest{}, fmt.Errorf("couldn't listen to port %d: %w", c.port, err)
+	}
+	conn, err := l.Accept()
+	l.Close()
+	if err != nil {
+		return dest{}, fmt.Errorf("accept() failed: %w", err)
+	}
+	defer conn.Close()
+	msg := make([]byte, wireSize)
+	if _, err := io.ReadFull(conn, msg); err != nil {
+		return dest{}, fmt.Errorf("couldn't read remote address: %w", err)
+	}
+	rem, err := parseDest(msg)
+	if err != nil {
+		return dest{}, err
+	}
+	if err := p.connect(c, my.psn, rem); err != nil {
+		return dest{}, fmt.Errorf("couldn't connect to remote QP: %w", err)
+	}
+	if _, err := conn.Write(my.marshal()); err != nil {
+		return dest{}, fmt.Errorf("couldn't send local address: %w", err)
+	}
+	if _, err := conn.Read(msg); err != nil { // the client's "done"
+		return dest{}, fmt.Errorf("couldn't read done: %w", err)
+	}
+	return rem, nil
+}
+
+// run is the program: args are the command line without the program name.
+func run(args []string, stdout io.Writer) error {
+	c, err := parseFlags(args, stdout)
+	if err != nil {
+		return err
+	}
+	p, err := open(c)
+	if err != nil {
+		return err
+	}
+	defer p.close()
+	if err := p.qp.PostRecv(p.recv); err != nil {
+		return fmt.Errorf("couldn't post receives: %w", err)
+	}
+	routs := c.rxDepth
+	port, err := p.ctx.QueryPort(c.ibPort)
+	if err != nil {
+		return fmt.Errorf("couldn't get port info: %w", err)
+	}
+	my := dest{lid: port.LID, qpn: p.qp.Num(), psn: rand.Uint32() & 0xffffff}
+	if port.LinkLayer != verbs.LinkLayerEthernet && my.lid == 0 {
+		return errors.New("couldn't get local LID")
+	}
+	if c.gidIndex >= 0 {
+		if my.gid, err = p.ctx.QueryGID(c.ibPort, c.gidIndex); err != nil {
+			return fmt.Errorf("can't read sgid of index %d: %w", c.gidIndex, err)
+		}
+	}
+	fmt.Fprintf(stdout, "  local address:  %v\n", my)
+	var rem dest
+	if c.server != "" {
+		rem, err = clientExchange(c, my)
+	} else {
+		rem, err = serverExchange(c, p, my)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "  remote address: %v\n", rem)
+	if c.server != "" {
+		if err := p.connect(c, my.psn, rem); err != nil {
+			return err
+		}
+	}
+
+	pending := recvWRID
+	if c.server != "" {
+		if err := p.qp.PostSend(p.send); err != nil {
+			return fmt.Errorf("couldn't post send: %w", err)
+		}
+		pending |= sendWRID
+	}
+	start := time.Now()
+	wcs := make([]verbs.WorkCompletion, 2)
+	for rcnt, scnt := 0, 0; rcnt < c.iters || scnt < c.iters; {
+		var n int
+		if c.events {
+			n, err = p.cq.PollWait(context.Background(), wcs)
+		} else {
+			n, err = p.cq.Poll(wcs)
+		}
+		if err != nil {
+			return fmt.Errorf("poll CQ failed: %w", err)
+		}
+		for _, wc := range wcs[:n] {
+			if err := wc.Err(); err != nil {
+				return fmt.Errorf("failed status %v (%d) for wr_id %d", wc.Status, wc.Status, wc.WRID)
+			}
+			switch wc.WRID {
+			case sendWRID:
+				scnt++
+			case recvWRID:
+				if routs--; routs <= 1 {
+					if err := p.qp.PostRecv(p.recv[:c.rxDepth-routs]); err != nil {
+						return fmt.Errorf("couldn't post receive: %w", err)
+					}
+					routs = c.rxDepth
+				}
+				rcnt++
+			default:
+				return fmt.Errorf("completion for unknown wr_id %d", wc.WRID)
+			}
+			pending &^= int(wc.WRID)
+			if scnt < c.iters && pending == 0 {
+				if err := p.qp.PostSend(p.send); err != nil {
+					return fmt.Errorf("couldn't post send: %w", err)
+				}
+				pending = recvWRID | sendWRID
+			}
+		}
+	}
+	usec := float64(time.Since(start).Microseconds())
+	bytes := int64(c.size) * int64(c.iters) * 2
+	fmt.Fprintf(stdout, "%d bytes in %.2f seconds = %.2f Mbit/sec\n", bytes, usec/1e6, float64(bytes)*8/usec)
+	fmt.Fprintf(stdout, "%d iters in %.2f seconds = %.2f usec/iter\n", c.iters, usec/1e6, usec/float64(c.iters))
+	return nil
+}

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-rdma/rdma/internal/testbed"
+	"github.com/go-rdma/rdma/verbs"
+)
+
+func TestWireFormat(t *testing.T) {
+	d := dest{lid: 0x12, qpn: 0x11, psn: 0xabcdef, gid: verbs.GID{10: 0xff, 11: 0xff, 12: 192, 13: 0, 14: 2, 15: 1}}
+	msg := d.marshal()
+	want := "0012:000011:abcdef:00000000000000000000ffffc0000201\x00"
+	if string(msg) != want {
+		t.Errorf("marshal = %q, want %q", msg, want)
+	}
+	if got, err := parseDest(msg); err != nil || got != d {
+		t.Errorf("parseDest = %+v, %v", got, err)
+	}
+	if _, err := parseDest([]byte("0012:zz:1:00")); err == nil {
+		t.Error("parseDest accepted a malformed address")
+	}
+}
+
+// device returns the device under test and the GID index ibv_rc_pingpong
+// needs (-g), or skips on devices whose QPs cannot be connected by hand.
+func device(t *testing.T) (string, int) {
+	t.Helper()
+	name := testbed.Device(t)
+	devs, err := verbs.Devices()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range devs {
+		if d.Name == name && d.Transport == verbs.TransportIWARP {
+			testbed.Limitation(t, "%s is iWARP: its QPs reach RTS only through the iWARP connection manager, "+
+				"not by ibv_rc_pingpong's hand connection", name)
+		}
+	}
+	ctx, err := verbs.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ctx.Close()
+	table, err := ctx.GIDTable()
+	if err != nil || len(table) == 0 {
+		t.Fatalf("GID table %v, %v", table, err)
+	}
+	return name, table[len(table)-1].Index
+}
+
+var addrLine = regexp.MustCompile(`(local|remote) address: +(LID 0x[0-9a-f]+, QPN 0x[0-9a-f]+, PSN 0x[0-9a-f]+, GID \S+)`)
+
+// addresses returns the local and remote address lines a pingpong printed.
+func addresses(t *testing.T, out string) (local, remote string) {
+	t.Helper()
+	for _, m := range addrLine.FindAllStringSubmatch(out, -1) {
+		if m[1] == "local" {
+			local = m[2]
+		} else {
+			remote = m[2]
+		}
+	}
+	if local == "" || remote == "" || !strings.Contains(out, "iters in") {
+		t.Fatalf("incomplete pingpong output:\n%s", out)
+	}
+	return local, remote
+}
+
+const iters = "200"
+
+// The Go server answers C ibv_rc_pingpong's client.
+func TestGoServerCClient(t *testing.T) {
+	dev, gidx := device(t)
+	port := "18515"
+	args := []string{"-d", dev, "-g", strconv.Itoa(gidx), "-p", port, "-n", iters, "-s", "1024"}
+	var goOut bytes.Buffer
+	done := make(chan error, 1)
+	go func() { done <- run(args, &goOut) }()
+	cOut := retry(t, func() ([]byte, error) {
+		return exec.Command("ibv_rc_pingpong", append(args, testbed.Addr(t))...).CombinedOutput()
+	})
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Go server: %v\n%s", err, goOut.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Go server still running 30 s after the C client finished")
+	}
+	checkPair(t, goOut.String(), string(cOut))
+}
+
+// The Go client talks to C ibv_rc_pingpong's server.
+func TestGoClientCServer(t *testing.T) {
+	dev, gidx := device(t)
+	port := "18516"
+	args := []string{"-d", dev, "-g", strconv.Itoa(gidx), "-p", port, "-n", iters, "-s", "1024"}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var cOut bytes.Buffer
+	server := exec.CommandContext(ctx, "ibv_rc_pingpong", args...)
+	server.Stdout, server.Stderr = &cOut, &cOut
+	if err := server.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var goOut bytes.Buffer
+	retry(t, func() ([]byte, error) {
+		goOut.Reset()
+		err := run(append(args, testbed.Addr(t)), &goOut)
+		return goOut.Bytes(), err
+	})
+	if err := server.Wait(); err != nil {
+		t.Fatalf("C server: %v\n%s", err, cOut.String())
+	}
+	checkPair(t, goOut.String(), cOut.String())
+}
+
+// retry runs a pingpong client until its server listens (at most 10 s).
+func retry(t *testing.T, client func() ([]byte, error)) []byte {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		out, err := client()
+		if err == nil {
+			return out
+		}
+		if time.Now().After(deadline) || !strings.Contains(strings.ToLower(err.Error()+string(out)), "connect") {
+			t.Fatalf("client: %v\n%s", err, out)
+		}
+	}
+}
+
+// checkPair checks that each side saw the other's address and finished.
+func checkPair(t *testing.T, goOut, cOut string) {
+	t.Helper()
+	t.Logf("Go:\n%sC:\n%s", goOut, cOut)
+	goLocal, goRemote := addresses(t, goOut)
+	cLocal, cRemote := addresses(t, cOut)
+	if goLocal != cRemote || cLocal != goRemote {
+		t.Errorf("addresses disagree: Go %q / %q, C %q / %q", goLocal, goRemote, cLocal, cRemote)
+	}
+}

@@ -1,0 +1,153 @@
+package verbs
+
+import (
+	"context"
+	"errors"
+	"os"
+	"syscall"
+
+	"github.com/go-rdma/rdma/cgo"
+)
+
+// EventType is an asynchronous event's type (enum ibv_event_type); String
+// gives ibv_event_type_str.
+type EventType = cgo.EventType
+
+// Asynchronous event types.
+const (
+	EventCQErr            = cgo.EventCQErr
+	EventQPFatal          = cgo.EventQPFatal
+	EventQPReqErr         = cgo.EventQPReqErr
+	EventQPAccessErr      = cgo.EventQPAccessErr
+	EventCommEst          = cgo.EventCommEst
+	EventSQDrained        = cgo.EventSQDrained
+	EventPathMig          = cgo.EventPathMig
+	EventPathMigErr       = cgo.EventPathMigErr
+	EventDeviceFatal      = cgo.EventDeviceFatal
+	EventPortActive       = cgo.EventPortActive
+	EventPortErr          = cgo.EventPortErr
+	EventLIDChange        = cgo.EventLIDChange
+	EventPKeyChange       = cgo.EventPKeyChange
+	EventSMChange         = cgo.EventSMChange
+	EventSRQErr           = cgo.EventSRQErr
+	EventSRQLimitReached  = cgo.EventSRQLimitReached
+	EventQPLastWQEReached = cgo.EventQPLastWQEReached
+	EventClientReregister = cgo.EventClientReregister
+	EventGIDChange        = cgo.EventGIDChange
+	EventWQFatal          = cgo.EventWQFatal
+)
+
+// AsyncEvent is an asynchronous event of a device (struct ibv_async_event),
+// already acknowledged. At most one of QP, CQ and SRQ is set: the object the
+// event is about, when it is still open; Port is set for port events.
+type AsyncEvent struct {
+	Type  EventType
+	QP    *QP
+	QPNum uint32 // the QP's number, for QP events (kept when QP is nil)
+	CQ    *CQ
+	SRQ   *SRQ
+	Port  int
+}
+
+// eventLoop is the goroutine that reads a context's async fd.
+type eventLoop struct {
+	ch   chan AsyncEvent
+	file *os.File // a dup of the async fd, registered with the netpoller
+	stop chan struct{}
+	done chan struct{}
+}
+
+// Events returns the channel on which the context delivers its asynchronous
+// events (QP fatal and access errors, port active/down, CQ errors, SRQ limit
+// reached, …). The first call starts one goroutine that waits on the
+// context's async fd through Go's netpoller (no OS thread is blocked), copies
+// each event and acknowledges it at once (ibv_ack_async_event). Every call
+// returns the same channel; it is closed when the context is closed. Events
+// wait in the kernel until read: a reader that stops reading delays nothing
+// but the events behind.
+func (c *Context) Events() (<-chan AsyncEvent, error) {
+	var ch <-chan AsyncEvent
+	err := c.use("ibv_get_async_event", "", func(raw cgo.Context) error {
+		c.eventsMu.Lock()
+		defer c.eventsMu.Unlock()
+		if c.events == nil {
+			file, err := pollable(raw.AsyncFD(), "async_fd")
+			if err != nil {
+				return err
+			}
+			c.events = &eventLoop{ch: make(chan AsyncEvent, 16), file: file, stop: make(chan struct{}), done: make(chan struct{})}
+			go c.readEvents(raw, c.events)
+		}
+		ch = c.events.ch
+		return nil
+	})
+	return ch, err
+}
+
+// readEvents delivers the events of raw until l is stopped. It does not hold
+// the context's lock: Close stops it before closing the device.
+func (c *Context) readEvents(raw cgo.Context, l *eventLoop) {
+	defer close(l.done)
+	defer close(l.ch)
+	for {
+		var ev cgo.AsyncEvent
+		err := waitReadable(context.Background(), l.file, func() (bool, error) {
+			var err error
+			ev, err = raw.GetAsyncEvent()
+			if errors.Is(err, syscall.EAGAIN) {
+				return false, nil
+			}
+			return true, err
+		})
+		if err != nil {
+			return
+		}
+		select {
+		case l.ch <- c.typed(ev):
+		case <-l.stop:
+			return
+		}
+	}
+}
+
+// typed resolves the object an event names to its Go object.
+func (c *Context) typed(ev cgo.AsyncEvent) AsyncEvent {
+	e := AsyncEvent{Type: ev.Type, QPNum: ev.QPNum, Port: ev.Port}
+	if ev.Obj == 0 {
+		return e
+	}
+	o, _ := c.objects.Load(ev.Obj)
+	switch o := o.(type) {
+	case *QP:
+		e.QP = o
+	case *CQ:
+		e.CQ = o
+	case *SRQ:
+		e.SRQ = o
+	}
+	return e
+}
+
+// stopEvents ends the event goroutine, if any, and waits for it.
+func (c *Context) stopEvents() {
+	c.eventsMu.Lock()
+	defer c.eventsMu.Unlock()
+	if c.events == nil {
+		return
+	}
+	close(c.events.stop)
+	c.events.file.Close()
+	<-c.events.done
+}
+
+// unregistered runs destroy with obj removed from c's event registry under
+// id, and puts it back if destroy fails. Removing it first means a new object
+// that reuses the address after destroy is never removed by mistake.
+func unregistered(c *Context, id uintptr, obj any, destroy func() error) error {
+	c.objects.Delete(id)
+	if err := destroy(); err != nil {
+		c.objects.Store(id, obj)
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,308 @@
+package verbs_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"syscall"
+	"testing"
+
+	"github.com/go-rdma/rdma/internal/testbed"
+	"github.com/go-rdma/rdma/verbs"
+)
+
+func TestWriteWithImm(t *testing.T) {
+	ctx := openTestDevice(t)
+	a, b := newEnd(t, ctx, 4096), newEnd(t, ctx, 4096)
+	connect(t, ctx, a, b)
+	// The write consumes a receive request without touching its (empty) SGL.
+	if err := b.qp.PostRecv([]verbs.RecvWR{{ID: 9}}); err != nil {
+		t.Fatal(err)
+	}
+	copy(a.buf.Bytes()[10:], "write with immediate")
+	if err := a.qp.PostSend([]verbs.SendWR{{ID: 1, Opcode: verbs.WRRDMAWriteWithImm, Flags: verbs.SendSignaled,
+		SGL: []verbs.SGE{a.mr.SGE(10, 20)}, RemoteAddr: b.mr.Addr() + 1000, RKey: b.mr.RKey(), Imm: 0x01020304}}); err != nil {
+		t.Fatal(err)
+	}
+	if wc := waitOne(t, a.cq); wc.WRID != 1 || wc.Opcode != verbs.WCRDMAWrite {
+		t.Errorf("write completion %+v", wc)
+	}
+	wc := waitOne(t, b.cq)
+	if wc.WRID != 9 || wc.Opcode != verbs.WCRecvRDMAWithImm || wc.Flags&verbs.WCWithImm == 0 || wc.Imm != 0x01020304 || wc.ByteLen != 20 {
+		t.Errorf("receive completion %+v", wc)
+	}
+	if got := string(b.buf.Bytes()[1000:1020]); got != "write with immediate" {
+		t.Errorf("written %q", got)
+	}
+}
+
+func TestInlineSend(t *testing.T) {
+	ctx := openTestDevice(t)
+	a, b := newEnd(t, ctx, 4096), newEnd(t, ctx, 4096)
+	connect(t, ctx, a, b)
+	max := int(a.qp.Cap().MaxInlineData)
+	if max < 64 {
+		t.Fatalf("MaxInlineData %d, asked for 64", max)
+	}
+	if err := b.qp.PostRecv([]verbs.RecvWR{{ID: 1, SGL: []verbs.SGE{b.mr.SGE(0, 256)}}}); err != nil {
+		t.Fatal(err)
+	}
+	msg := a.buf.Bytes()[:max]
+	for i := range msg {
+		msg[i] = byte(i * 7)
+	}
+	// Inline data is copied by the CPU at post time: overwriting the buffer
+	// right after PostSend must not change what arrives.
+	if err := a.qp.PostSend([]verbs.SendWR{{ID: 2, Opcode: verbs.WRSend, Flags: verbs.SendSignaled | verbs.SendInline,
+		SGL: []verbs.SGE{a.mr.SGE(0, max)}}}); err != nil {
+		t.Fatal(err)
+	}
+	want := bytes.Clone(msg)
+	clear(msg)
+	waitOne(t, a.cq)
+	if wc := waitOne(t, b.cq); wc.ByteLen != uint32(max) {
+		t.Errorf("received %d bytes, want %d", wc.ByteLen, max)
+	}
+	if got := b.buf.Bytes()[:max]; !bytes.Equal(got, want) {
+		t.Errorf("received %x, want %x", got, want)
+	}
+}
+
+func TestUnsignaledSends(t *testing.T) {
+	ctx := openTestDevice(t)
+	a, b := newEnd(t, ctx, 4096), newEnd(t, ctx, 4096)
+	connect(t, ctx, a, b)
+	recvs := make([]verbs.RecvWR, 3)
+	sends := make([]verbs.SendWR, 3)
+	for i := range 3 {
+		recvs[i] = verbs.RecvWR{ID: uint64(10 + i), SGL: []verbs.SGE{b.mr.SGE(i*100, 100)}}
+		sends[i] = verbs.SendWR{ID: uint64(20 + i), Opcode: verbs.WRSend, SGL: []verbs.SGE{a.mr.SGE(i*100, 10+i)}}
+	}
+	sends[2].Flags = verbs.SendSignaled
+	if err := b.qp.PostRecv(recvs); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.qp.PostSend(sends); err != nil {
+		t.Fatal(err)
+	}
+	for i, wc := range waitN(t, b.cq, 3) {
+		if wc.Err() != nil || wc.WRID != uint64(10+i) || wc.ByteLen != uint32(10+i) {
+			t.Errorf("receive %d: %+v", i, wc)
+		}
+	}
+	if wc := waitOne(t, a.cq); wc.WRID != 22 {
+		t.Errorf("the only send completion is for %d, want 22", wc.WRID)
+	}
+	expectEmpty(t, a.cq)
+}
+
+func TestScatterGather(t *testing.T) {
+	ctx := openTestDevice(t)
+	a, b := newEnd(t, ctx, 4096), newEnd(t, ctx, 4096)
+	connect(t, ctx, a, b)
+	if a.qp.Cap().MaxSendSGE < 3 || b.qp.Cap().MaxRecvSGE < 2 {
+		t.Fatalf("caps %+v / %+v, asked for 4 SGEs", a.qp.Cap(), b.qp.Cap())
+	}
+	copy(a.buf.Bytes()[0:], "gath")
+	copy(a.buf.Bytes()[500:], "ered from ")
+	copy(a.buf.Bytes()[2000:], "three pieces")
+	if err := b.qp.PostRecv([]verbs.RecvWR{{ID: 1, SGL: []verbs.SGE{b.mr.SGE(100, 6), b.mr.SGE(3000, 100)}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.qp.PostSend([]verbs.SendWR{{ID: 2, Opcode: verbs.WRSend, Flags: verbs.SendSignaled,
+		SGL: []verbs.SGE{a.mr.SGE(0, 4), a.mr.SGE(500, 10), a.mr.SGE(2000, 12)}}}); err != nil {
+		t.Fatal(err)
+	}
+	waitOne(t, a.cq)
+	if wc := waitOne(t, b.cq); wc.ByteLen != 26 {
+		t.Errorf("received %d bytes, want 26", wc.ByteLen)
+	}
+	got := string(b.buf.Bytes()[100:106]) + string(b.buf.Bytes()[3000:3020])
+	if got != "gathered from three pieces" {
+		t.Errorf("scattered %q", got)
+	}
+}
+
+// A post longer than the QP's batch goes in several chains; completions
+// come back in posting order.
+func TestLongChainCompletionOrder(t *testing.T) {
+	ctx := openTestDevice(t)
+	const n, batch = 60, 8
+	a := newEndWith(t, ctx, 4096, endOpts{batch: batch})
+	b := newEndWith(t, ctx, 4096, endOpts{batch: batch})
+	connect(t, ctx, a, b)
+	recvs := make([]verbs.RecvWR, n)
+	sends := make([]verbs.SendWR, n)
+	for i := range n {
+		a.buf.Bytes()[i] = byte(i)
+		recvs[i] = verbs.RecvWR{ID: uint64(1000 + i), SGL: []verbs.SGE{b.mr.SGE(i*64, 64)}}
+		sends[i] = verbs.SendWR{ID: uint64(i), Opcode: verbs.WRSend, Flags: verbs.SendSignaled, SGL: []verbs.SGE{a.mr.SGE(i, 1)}}
+	}
+	if err := b.qp.PostRecv(recvs); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.qp.PostSend(sends); err != nil {
+		t.Fatal(err)
+	}
+	for i, wc := range waitN(t, a.cq, n) {
+		if wc.Err() != nil || wc.WRID != uint64(i) {
+			t.Fatalf("send completion %d: %+v", i, wc)
+		}
+	}
+	for i, wc := range waitN(t, b.cq, n) {
+		if wc.Err() != nil || wc.WRID != uint64(1000+i) || b.buf.Bytes()[i*64] != byte(i) {
+			t.Fatalf("receive completion %d: %+v, byte %d", i, wc, b.buf.Bytes()[i*64])
+		}
+	}
+}
+
+func TestAtomics(t *testing.T) {
+	ctx := openTestDevice(t)
+	dev, err := ctx.QueryDevice()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dev.AtomicCap == verbs.AtomicNone {
+		testbed.Limitation(t, "%s: atomic_cap is %v", ctx.Name(), dev.AtomicCap)
+	}
+	a, b := newEnd(t, ctx, 4096), newEnd(t, ctx, 4096)
+	connect(t, ctx, a, b)
+	word := b.buf.Bytes()[64:72]
+	binary.NativeEndian.PutUint64(word, 5)
+	remote := b.mr.Addr() + 64
+	post := func(wr verbs.SendWR) uint64 {
+		t.Helper()
+		wr.Flags = verbs.SendSignaled
+		wr.SGL = []verbs.SGE{a.mr.SGE(8, 8)}
+		wr.RemoteAddr, wr.RKey = remote, b.mr.RKey()
+		if err := a.qp.PostSend([]verbs.SendWR{wr}); err != nil {
+			t.Fatal(err)
+		}
+		waitOne(t, a.cq)
+		return binary.NativeEndian.Uint64(a.buf.Bytes()[8:16])
+	}
+	if old := post(verbs.SendWR{ID: 1, Opcode: verbs.WRAtomicCmpAndSwp, CompareAdd: 5, Swap: 9}); old != 5 {
+		t.Errorf("compare-and-swap returned %d, want 5", old)
+	}
+	if v := binary.NativeEndian.Uint64(word); v != 9 {
+		t.Errorf("after compare-and-swap the word is %d, want 9", v)
+	}
+	if old := post(verbs.SendWR{ID: 2, Opcode: verbs.WRAtomicCmpAndSwp, CompareAdd: 5, Swap: 100}); old != 9 {
+		t.Errorf("failing compare-and-swap returned %d, want 9", old)
+	}
+	if old := post(verbs.SendWR{ID: 3, Opcode: verbs.WRAtomicFetchAndAdd, CompareAdd: 3}); old != 9 {
+		t.Errorf("fetch-and-add returned %d, want 9", old)
+	}
+	if v := binary.NativeEndian.Uint64(word); v != 12 {
+		t.Errorf("after fetch-and-add the word is %d, want 12", v)
+	}
+}
+
+// A post whose request 3 has too many SGEs posts requests 0-2 and reports
+// index 3; a request the provider refuses is reported at its index too.
+func TestPostErrorIndex(t *testing.T) {
+	ctx := openTestDevice(t)
+	a, b := newEnd(t, ctx, 4096), newEnd(t, ctx, 4096)
+	connect(t, ctx, a, b)
+	tooMany := make([]verbs.SGE, a.qp.Cap().MaxSendSGE+1)
+	for i := range tooMany {
+		tooMany[i] = a.mr.SGE(i, 1)
+	}
+	recvs := make([]verbs.RecvWR, 5)
+	sends := make([]verbs.SendWR, 5)
+	for i := range 5 {
+		recvs[i] = verbs.RecvWR{ID: uint64(i), SGL: []verbs.SGE{b.mr.SGE(i*64, 64)}}
+		sends[i] = verbs.SendWR{ID: uint64(i), Opcode: verbs.WRSend, Flags: verbs.SendSignaled, SGL: []verbs.SGE{a.mr.SGE(0, 8)}}
+	}
+	sends[3].SGL = tooMany
+	if err := b.qp.PostRecv(recvs); err != nil {
+		t.Fatal(err)
+	}
+	err := a.qp.PostSend(sends)
+	var pe *verbs.PostError
+	if !errors.As(err, &pe) || pe.Index != 3 || !errors.Is(err, syscall.EINVAL) {
+		t.Fatalf("PostSend: %v, want a PostError at index 3 wrapping EINVAL", err)
+	}
+	for i, wc := range waitN(t, a.cq, 3) {
+		if wc.Err() != nil || wc.WRID != uint64(i) {
+			t.Errorf("send completion %d: %+v", i, wc)
+		}
+	}
+	waitN(t, b.cq, 3)
+	expectEmpty(t, a.cq)
+
+	// The provider refuses inline data longer than the QP's MaxInlineData.
+	long := a.qp.Cap().MaxInlineData + 1
+	sends = []verbs.SendWR{
+		{ID: 10, Opcode: verbs.WRSend, Flags: verbs.SendSignaled, SGL: []verbs.SGE{a.mr.SGE(0, 8)}},
+		{ID: 11, Opcode: verbs.WRSend, Flags: verbs.SendSignaled | verbs.SendInline, SGL: []verbs.SGE{a.mr.SGE(0, int(long))}},
+	}
+	err = a.qp.PostSend(sends)
+	if !errors.As(err, &pe) || pe.Index != 1 {
+		t.Fatalf("PostSend with %d bytes inline: %v, want a PostError at index 1", long, err)
+	}
+	if wc := waitOne(t, a.cq); wc.WRID != 10 {
+		t.Errorf("completion %+v, want request 10", wc)
+	}
+
+	if err := b.qp.PostRecv([]verbs.RecvWR{{ID: 1}, {ID: 2, SGL: make([]verbs.SGE, b.qp.Cap().MaxRecvSGE+1)}}); !errors.As(err, &pe) || pe.Index != 1 {
+		t.Errorf("PostRecv with too many SGEs in request 1: %v", err)
+	}
+}
+
+// Closed and nil objects, and bad arguments, give errors, never a crash.
+func TestPostBadInput(t *testing.T) {
+	ctx := openTestDevice(t)
+	e := newEnd(t, ctx, 4096)
+	var nilQP *verbs.QP
+	for name, err := range map[string]error{
+		"nil QP PostSend":   nilQP.PostSend([]verbs.SendWR{{}}),
+		"nil QP PostRecv":   nilQP.PostRecv([]verbs.RecvWR{{}}),
+		"nil QP Modify":     nilQP.Modify(&verbs.QPAttr{}, 0),
+		"nil QP Close":      nilQP.Close(),
+		"nil AH Close":      (*verbs.AH)(nil).Close(),
+		"nil SRQ PostRecv":  (*verbs.SRQ)(nil).PostRecv([]verbs.RecvWR{{}}),
+		"nil SRQ ArmLimit":  (*verbs.SRQ)(nil).ArmLimit(1),
+		"nil SRQ Close":     (*verbs.SRQ)(nil).Close(),
+		"nil MR Rereg":      (*verbs.MR)(nil).Rereg(verbs.AccessLocalWrite),
+		"nil Context Event": func() error { _, err := (*verbs.Context)(nil).Events(); return err }(),
+	} {
+		if !errors.Is(err, verbs.ErrClosed) {
+			t.Errorf("%s: %v, want ErrClosed", name, err)
+		}
+	}
+	if got := (*verbs.MR)(nil).SGE(0, 1); got != (verbs.SGE{Length: 1}) {
+		t.Errorf("nil MR SGE = %+v", got)
+	}
+	if err := e.qp.PostRecv(nil); !errors.Is(err, syscall.EINVAL) {
+		t.Errorf("PostRecv(nil): %v, want EINVAL", err)
+	}
+	ah := &verbs.AH{}
+	if err := e.qp.PostSend([]verbs.SendWR{{Opcode: verbs.WRSend, AH: ah}}); !errors.Is(err, syscall.EINVAL) {
+		t.Errorf("PostSend with an AH on an RC QP: %v, want EINVAL", err)
+	}
+	if _, err := e.pd.CreateSRQ(&verbs.SRQInitAttr{MaxWR: -1}); !errors.Is(err, syscall.EINVAL) {
+		t.Errorf("CreateSRQ(MaxWR -1): %v, want EINVAL", err)
+	}
+	if _, err := e.pd.CreateAH(nil); !errors.Is(err, syscall.EINVAL) {
+		t.Errorf("CreateAH(nil): %v, want EINVAL", err)
+	}
+	if _, err := ctx.InitAHFromWC(1, &verbs.WorkCompletion{}, make([]byte, 10)); !errors.Is(err, syscall.EINVAL) {
+		t.Errorf("InitAHFromWC with a 10-byte GRH: %v, want EINVAL", err)
+	}
+	qp, err := e.pd.CreateQP(&verbs.QPInitAttr{Type: verbs.QPTypeRC, SendCQ: e.cq, RecvCQ: e.cq, Cap: verbs.QPCap{MaxSendWR: 1, MaxRecvWR: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := qp.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for i, err := range []error{
+		qp.PostSend([]verbs.SendWR{{}}), qp.PostRecv([]verbs.RecvWR{{}}), qp.Modify(&verbs.QPAttr{}, 0),
+		func() error { _, err := qp.Query(); return err }(), qp.Close(),
+	} {
+		if !errors.Is(err, verbs.ErrClosed) {
+			t.Errorf("call %d on a closed QP: %v, want ErrClosed", i, err)
+		}
+	}
+}
