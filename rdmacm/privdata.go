@@ -42,10 +42,11 @@ var rawLimits = map[cgo.Transport][3]int{
 	cgo.TransportIWARP: {iwarpLimit, iwarpLimit, iwarpLimit},
 }
 
-// iwarpLimit is the largest private data an MPA request or reply carried
-// end to end between siw peers (kernel 6.1, MPA v2): larger ones are
-// refused by the stack.
-const iwarpLimit = 244
+// iwarpLimit is the largest private data an MPA request, reply or reject
+// carried end to end between siw peers (kernel 6.1, MPA v2): 255, the most
+// rdma_conn_param can say, less the 4 bytes of MPA v2's IRD/ORD. Larger
+// ones are refused by the stack (the peer sees a reset).
+const iwarpLimit = 251
 
 // MaxPrivateData returns the most private data bytes msg may carry on the
 // transport of a device (as Connector.Transport reports it): the raw field

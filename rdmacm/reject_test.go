@@ -1,0 +1,176 @@
+package rdmacm_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/go-rdma/rdma/rdmacm"
+	"github.com/go-rdma/rdma/verbs"
+)
+
+func pattern(n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(0xA0 + i%61)
+	}
+	return b
+}
+
+// refused checks that err is a refusal carrying exactly data.
+func refused(t *testing.T, err error, data []byte) {
+	t.Helper()
+	if !errors.Is(err, rdmacm.ErrConnectionRefused) {
+		t.Fatalf("Connect: %v, want ErrConnectionRefused", err)
+	}
+	var rej *rdmacm.RejectError
+	if !errors.As(err, &rej) {
+		t.Fatalf("Connect: %v carries no *RejectError", err)
+	}
+	if !rej.ConsumerReject() {
+		t.Errorf("reject status %d is not a consumer reject", rej.Status)
+	}
+	if !bytes.Equal(rej.PrivateData, data) {
+		t.Errorf("reject private data %d bytes %x, want %d bytes %x", len(rej.PrivateData), rej.PrivateData, len(data), data)
+	}
+}
+
+func TestPassiveReject(t *testing.T) {
+	l := listen(t, 8)
+	probe, _, probeReq, probeDone := request(t, l, nil)
+	max := probeReq.MaxPrivateData(rdmacm.MsgReject, false)
+	if err := probeReq.Reject(nil); err != nil {
+		t.Fatal(err)
+	}
+	refused(t, <-probeDone, []byte{})
+	probe.Close()
+
+	for _, n := range []int{0, 1, max} {
+		_, _, passive, done := request(t, l, nil)
+		if err := passive.Reject(pattern(n)); err != nil {
+			t.Fatalf("Reject(%d bytes): %v", n, err)
+		}
+		refused(t, <-done, pattern(n))
+	}
+
+	// max+1 never leaves: the request stays pending, and the refusal that
+	// follows carries the valid data only.
+	_, _, passive, done := request(t, l, nil)
+	if err := passive.Reject(pattern(max + 1)); !errors.Is(err, rdmacm.ErrPrivateDataTooLong) {
+		t.Fatalf("Reject(%d bytes): %v, want ErrPrivateDataTooLong", max+1, err)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("the peer heard of the oversize reject: %v", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	if err := passive.Reject([]byte("second try")); err != nil {
+		t.Fatal(err)
+	}
+	refused(t, <-done, []byte("second try"))
+
+	// Raw private data arrives as sent on iWARP, zero-padded on IB.
+	_, _, passive, done = request(t, l, nil)
+	raw := pattern(passive.MaxPrivateData(rdmacm.MsgReject, true))
+	if err := passive.RejectRaw(raw); err != nil {
+		t.Fatal(err)
+	}
+	refused(t, <-done, raw)
+}
+
+func TestConnectPrivateDataLimit(t *testing.T) {
+	ctx := testContext(t)
+	l := listen(t, 4)
+	c := newConnector(t)
+	if err := c.Resolve(ctx, l.Addr().String()); err != nil {
+		t.Fatal(err)
+	}
+	max := c.MaxPrivateData(rdmacm.MsgConnect, false)
+	ep := newEndpoint(t, c.DeviceName())
+	if err := c.Connect(ctx, "", ep.qp, &rdmacm.ConnParams{PrivateData: pattern(max + 1)}); !errors.Is(err, rdmacm.ErrPrivateDataTooLong) {
+		t.Fatalf("Connect with %d bytes: %v, want ErrPrivateDataTooLong", max+1, err)
+	}
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	if req, err := l.GetConnectionRequest(short); err == nil {
+		t.Fatalf("an oversize request reached the listener: %v", req.RawPrivateData())
+	}
+	// The same connector can still connect with the maximum.
+	done := make(chan error, 1)
+	go func() { done <- c.Connect(ctx, "", ep.qp, &rdmacm.ConnParams{PrivateData: pattern(max)}) }()
+	passive, err := l.GetConnectionRequest(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer passive.Close()
+	data, err := passive.ConnectionData()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(data.PrivateData, pattern(max)) {
+		t.Errorf("request private data %d bytes, want the %d sent", len(data.PrivateData), max)
+	}
+	passive.Reject(nil)
+	refused(t, <-done, []byte{})
+}
+
+func TestActiveReject(t *testing.T) {
+	ctx := testContext(t)
+	l := listen(t, 4)
+	active, _, passive, done := request(t, l, nil)
+	pep := newEndpoint(t, passive.DeviceName())
+	accepted := make(chan error, 1)
+	go func() { accepted <- passive.Accept(ctx, pep.qp, &rdmacm.ConnParams{PrivateData: []byte("terms")}) }()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	data, err := active.ConnectionData()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(data.PrivateData) != "terms" {
+		t.Errorf("accept private data %q", data.PrivateData)
+	}
+	if active.Transport() == verbs.TransportIWARP {
+		// iWARP's Connect completed the connection: there is nothing
+		// left to reject (documented); Accept succeeded.
+		if err := active.Reject([]byte("no")); !errors.Is(err, rdmacm.ErrUnsupported) {
+			t.Fatalf("active Reject on iWARP: %v, want ErrUnsupported", err)
+		}
+		if err := <-accepted; err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	max := active.MaxPrivateData(rdmacm.MsgReject, false)
+	if err := active.Reject(pattern(max + 1)); !errors.Is(err, rdmacm.ErrPrivateDataTooLong) {
+		t.Fatalf("active Reject with %d bytes: %v", max+1, err)
+	}
+	if err := active.Reject(pattern(max)); err != nil {
+		t.Fatal(err)
+	}
+	refused(t, <-accepted, pattern(max))
+	if err := active.CompleteConnect(ctx); !errors.Is(err, rdmacm.ErrInvalidState) {
+		t.Errorf("CompleteConnect after Reject: %v, want ErrInvalidState", err)
+	}
+}
+
+func TestRejectAbandoned(t *testing.T) {
+	l := listen(t, 4)
+	active, _, passive, done := request(t, l, nil)
+	start := time.Now()
+	defer func() { t.Logf("took %v", time.Since(start)) }()
+	if err := active.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; !errors.Is(err, rdmacm.ErrClosed) {
+		t.Errorf("Connect interrupted by Close: %v, want ErrClosed", err)
+	}
+	t.Logf("close %v", time.Since(start))
+	time.Sleep(time.Second)
+	if err := passive.Reject([]byte("too late")); !errors.Is(err, rdmacm.ErrConnectionAborted) {
+		t.Errorf("Reject after the peer left: %v, want ErrConnectionAborted", err)
+	}
+}
