@@ -752,8 +752,10 @@ func (c *Connector) Close() error {
 	return c.opError("close", c.ch.destroyID(c.id))
 }
 
-// refuse rejects a request nobody will take and destroys its connector.
+// refuse rejects a request nobody will take (with empty, framed private
+// data) and destroys its connector.
 func (c *Connector) refuse() {
-	c.withID(func(id cgo.ID) error { return id.Reject(nil) })
+	wire, _ := encode(c.Transport(), MsgReject, nil, false)
+	c.withID(func(id cgo.ID) error { return id.Reject(wire) })
 	c.Close()
 }
