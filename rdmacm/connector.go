@@ -382,7 +382,7 @@ func (c *Connector) Connect(ctx context.Context, raddr string, qp *verbs.QP, par
 	if err != nil {
 		return c.opError("connect", err)
 	}
-	if err := c.moveQP(qp, verbs.QPStateInit, nil); err != nil {
+	if err := c.initQP(qp); err != nil {
 		return c.opError("connect", err)
 	}
 	c.mu.Lock()
@@ -490,6 +490,30 @@ func (c *Connector) moveQP(qp *verbs.QP, s verbs.QPState, adjust func(*verbs.QPA
 	return qp.Modify(&attr, verbs.QPAttrMask(mask))
 }
 
+// InitQP moves qp to the INIT state for this connection (rdma_init_qp_attr),
+// so that receives can be posted before Connect or Accept: on iWARP a
+// message that arrives before its receive is posted breaks the connection,
+// and on IB it costs an RNR retry. Call it on the active side after Resolve,
+// on the passive side on a request. Connect and Accept do it when needed.
+func (c *Connector) InitQP(qp *verbs.QP) error {
+	if _, err := c.begin(c != nil && c.passive, stateResolved, stateRequested); err != nil {
+		return c.opError("init QP", err)
+	}
+	if _, _, _, err := c.prepare(qp, nil, MsgConnect); err != nil {
+		return c.opError("init QP", err)
+	}
+	return c.opError("init QP", c.initQP(qp))
+}
+
+// initQP moves qp from RESET to INIT; a QP already past RESET is left alone.
+func (c *Connector) initQP(qp *verbs.QP) error {
+	s, err := qp.State()
+	if err != nil || s != verbs.QPStateReset {
+		return err
+	}
+	return c.moveQP(qp, verbs.QPStateInit, nil)
+}
+
 // CompleteConnect finishes an active connection after Connect returned on
 // IB or RoCE (rdma_establish): the QP becomes ready to send and the passive
 // side sees the connection established. On iWARP, where Connect already
@@ -534,11 +558,13 @@ func (c *Connector) Accept(ctx context.Context, qp *verbs.QP, params *ConnParams
 	if err != nil {
 		return c.opError("accept", err)
 	}
+	if err := c.initQP(qp); err != nil {
+		return c.opError("accept", err)
+	}
 	steps := []struct {
 		s      verbs.QPState
 		adjust func(*verbs.QPAttr)
 	}{
-		{verbs.QPStateInit, nil},
 		{verbs.QPStateRTR, func(a *verbs.QPAttr) { a.MaxDestRdAtomic = resp }},
 		{verbs.QPStateRTS, func(a *verbs.QPAttr) { a.MaxRdAtomic = init }},
 	}

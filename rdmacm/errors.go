@@ -65,13 +65,19 @@ type RejectError struct {
 }
 
 func (e *RejectError) Error() string {
-	reason := fmt.Sprintf("status %d", e.Status)
+	return fmt.Sprintf("connection refused: %s, %d bytes of private data", e.Reason(), len(e.PrivateData))
+}
+
+// Reason returns the reason in words: the IB CM reject reason and its
+// number (e.g. "invalid service ID (reason 8)"), or the errno text on iWARP.
+func (e *RejectError) Reason() string {
 	if e.Status < 0 {
-		reason = fmt.Sprintf("%v", syscall.Errno(-e.Status))
-	} else if s, ok := ibRejectReasons[e.Status]; ok {
-		reason = fmt.Sprintf("%s (reason %d)", s, e.Status)
+		return syscall.Errno(-e.Status).Error()
 	}
-	return fmt.Sprintf("connection refused: %s, %d bytes of private data", reason, len(e.PrivateData))
+	if s, ok := ibRejectReasons[e.Status]; ok {
+		return fmt.Sprintf("%s (reason %d)", s, e.Status)
+	}
+	return fmt.Sprintf("status %d", e.Status)
 }
 
 // Is makes errors.Is match ErrConnectionRefused and syscall.ECONNREFUSED.

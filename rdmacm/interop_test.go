@@ -1,0 +1,159 @@
+package rdmacm_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-rdma/rdma/internal/testbed"
+	"github.com/go-rdma/rdma/rdmacm"
+	"github.com/go-rdma/rdma/verbs"
+)
+
+// cTool starts a C rdmacm-utils program with a timeout; wait returns its
+// combined output and error.
+func cTool(t *testing.T, name string, args ...string) (wait func() (string, error)) {
+	t.Helper()
+	path, err := exec.LookPath(name)
+	if err != nil {
+		t.Fatalf("%s not found (package rdmacm-utils): %v", name, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	cmd := exec.CommandContext(ctx, path, args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(cancel)
+	return func() (string, error) {
+		err := <-done
+		return out.String(), err
+	}
+}
+
+// postRecv prepares ep's QP on c and posts a 64-byte receive, before the
+// connection is up (iWARP has no RNR retry).
+func postRecv(t *testing.T, c *rdmacm.Connector, ep *endpoint) {
+	t.Helper()
+	if err := c.InitQP(ep.qp); err != nil {
+		t.Fatal(err)
+	}
+	if err := ep.qp.PostRecv([]verbs.RecvWR{{ID: 1, SGL: []verbs.SGE{ep.mr.SGE(0, 64)}}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// exchange sends one 64-byte message on a connected ep and waits for its
+// completion and the receive's: ucmatose's -C 1 -S 64 traffic.
+func exchange(t *testing.T, ctx context.Context, ep *endpoint) {
+	t.Helper()
+	copy(ep.buf.Bytes()[1024:], "from go-rdma")
+	if err := ep.qp.PostSend([]verbs.SendWR{{ID: 2, Opcode: verbs.WRSend, Flags: verbs.SendSignaled,
+		SGL: []verbs.SGE{ep.mr.SGE(1024, 64)}}}); err != nil {
+		t.Fatal(err)
+	}
+	wcs := make([]verbs.WorkCompletion, 2)
+	for got := 0; got < 2; {
+		n, err := ep.cq.PollWait(ctx, wcs[:2-got])
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, wc := range wcs[:n] {
+			if err := wc.Err(); err != nil {
+				t.Fatal(err)
+			}
+			if wc.Opcode == verbs.WCRecv && wc.ByteLen != 64 {
+				t.Errorf("received %d bytes from ucmatose, want 64", wc.ByteLen)
+			}
+		}
+		got += n
+	}
+}
+
+func TestInteropCClientGoListener(t *testing.T) {
+	ctx := testContext(t)
+	l, err := rdmacm.Listen(net.JoinHostPort(testbed.Addr(t), "7481"), 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	wait := cTool(t, "ucmatose", "-s", testbed.Addr(t), "-p", "7481", "-C", "1", "-S", "64")
+	p, err := l.GetConnectionRequest(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	ep := newEndpoint(t, p.DeviceName())
+	postRecv(t, p, ep)
+	if err := p.Accept(ctx, ep.qp, nil); err != nil {
+		t.Fatal(err)
+	}
+	exchange(t, ctx, ep)
+	if err := p.Disconnect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	out, err := wait()
+	if err != nil || !strings.Contains(out, "data transfers complete") {
+		t.Fatalf("ucmatose client: %v\n%s", err, out)
+	}
+
+	// A C client refused with private data sees the rejection.
+	wait = cTool(t, "ucmatose", "-s", testbed.Addr(t), "-p", "7481", "-C", "0")
+	p, err = l.GetConnectionRequest(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if err := p.Reject([]byte("no thanks")); err != nil {
+		t.Fatal(err)
+	}
+	out, err = wait()
+	if err == nil || !strings.Contains(out, "RDMA_CM_EVENT_REJECTED") {
+		t.Fatalf("ucmatose client after a reject: %v\n%s", err, out)
+	}
+}
+
+func TestInteropGoConnectorCServer(t *testing.T) {
+	ctx := testContext(t)
+	wait := cTool(t, "ucmatose", "-b", testbed.Addr(t), "-p", "7482", "-C", "1", "-S", "64")
+	addr := net.JoinHostPort(testbed.Addr(t), "7482")
+	for attempt := 0; ; attempt++ {
+		c := newConnector(t)
+		if err := c.Resolve(ctx, addr); err != nil {
+			t.Fatal(err)
+		}
+		ep := newEndpoint(t, c.DeviceName())
+		postRecv(t, c, ep)
+		err := c.Connect(ctx, "", ep.qp, nil)
+		if errors.Is(err, rdmacm.ErrConnectionRefused) && attempt < 50 {
+			time.Sleep(100 * time.Millisecond) // the C server is not listening yet
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.CompleteConnect(ctx); err != nil {
+			t.Fatal(err)
+		}
+		exchange(t, ctx, ep)
+		select {
+		case <-c.Disconnected():
+		case <-ctx.Done():
+			t.Fatal("the C server's disconnect never arrived")
+		}
+		break
+	}
+	out, err := wait()
+	if err != nil || !strings.Contains(out, "disconnected") {
+		t.Fatalf("ucmatose server: %v\n%s", err, out)
+	}
+}
