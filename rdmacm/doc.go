@@ -1,0 +1,50 @@
+// Package rdmacm is the Go binding of librdmacm with a connection API shaped
+// like Windows NDK (NDK_LISTENER, NDK_CONNECTOR): a Listener hands out
+// connection requests as Connectors, which the application accepts or
+// rejects; an active Connector connects in two phases, so that the
+// application can look at the peer's answer (ConnectionData: read limits and
+// private data) and then complete the connection or reject it.
+//
+// The application owns its queue pair (made with package verbs on the device
+// DeviceName names); the Connector moves it through INIT, RTR and RTS with
+// the attributes rdma_cm computes (rdma_init_qp_attr), and to the error state
+// when the connection ends, so that outstanding requests flush.
+//
+// # Events
+//
+// Each Listener, and each active Connector, has one rdma_cm event channel.
+// Its descriptor is non-blocking and waited on by Go's netpoller from one
+// goroutine, which acks every event as soon as it has copied it: no OS
+// thread is blocked per connection and every blocking call takes a
+// context.Context.
+//
+// # Transports
+//
+// On InfiniBand and RoCE, Connect returns at RDMA_CM_EVENT_CONNECT_RESPONSE
+// and CompleteConnect (rdma_establish) or Reject (rdma_reject) follows. On
+// iWARP the connection is complete when Connect returns; CompleteConnect
+// returns nil and an active-side Reject returns ErrUnsupported.
+//
+// # Private data
+//
+// Private data limits (MaxPrivateData) are checked before anything is sent:
+//
+//	                 connect  accept  reject   (raw bytes, per message)
+//	IB, RoCE              56     196     148   IB CM field minus rdma_cm's header
+//	iWARP (siw)          251     251     251   255 less MPA v2's IRD/ORD
+//
+// IB CM pads private data with zeros to its field size, so by default a
+// Connector frames what it sends: the 3 bytes 0xD7 'R' LEN, then LEN bytes.
+// Framed private data is returned exactly as sent (ConnectionData,
+// RejectError.PrivateData); unframed data (from a C peer) is returned as
+// received, padding included. ConnParams.RawPrivateData and RejectRaw send
+// without the frame, for peers with their own protocol; the framed limits
+// are the raw ones less 3.
+//
+// # Errors
+//
+// Errors are *OpError values wrapping the cause: syscall.Errno from
+// librdmacm, *RejectError for refusals (errors.Is(err, ErrConnectionRefused)),
+// *EventError for other failing events (wrapping their errno), ErrClosed,
+// ErrInvalidState, ErrPrivateDataTooLong, ErrConnectionAborted, ErrUnsupported.
+package rdmacm

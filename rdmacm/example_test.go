@@ -1,0 +1,185 @@
+//go:build testbed
+
+// The examples run (and check their output) inside the test bed, where
+// ci/test.sh builds tests with -tags testbed; they need an RDMA device.
+
+package rdmacm_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"net"
+	"os"
+	"time"
+
+	"github.com/go-rdma/rdma/rdmacm"
+	"github.com/go-rdma/rdma/verbs"
+)
+
+// rdmaAddr is the IP address of an RDMA device's netdev (the test bed's
+// device under test).
+var rdmaAddr = os.Getenv("RDMA_TEST_ADDR")
+
+// newQP opens device and makes an RC QP on it.
+func newQP(device string) (*verbs.QP, func(), error) {
+	ctx, err := verbs.Open(device)
+	if err != nil {
+		return nil, nil, err
+	}
+	pd, _ := ctx.AllocPD()
+	cq, _ := ctx.CreateCQ(16, nil)
+	qp, err := pd.CreateQP(&verbs.QPInitAttr{Type: verbs.QPTypeRC, SendCQ: cq, RecvCQ: cq,
+		Cap: verbs.QPCap{MaxSendWR: 8, MaxRecvWR: 8, MaxSendSGE: 1, MaxRecvSGE: 1}})
+	if err != nil {
+		return nil, nil, err
+	}
+	return qp, func() { qp.Close(); cq.Close(); pd.Close(); ctx.Close() }, nil
+}
+
+// client connects to addr with private data and completes the connection.
+func client(ctx context.Context, addr string, hello string) error {
+	c, err := rdmacm.NewConnector()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := c.Resolve(ctx, addr); err != nil {
+		return err
+	}
+	qp, done, err := newQP(c.DeviceName())
+	if err != nil {
+		return err
+	}
+	defer done()
+	if err := c.Connect(ctx, "", qp, &rdmacm.ConnParams{InboundReadLimit: 1, OutboundReadLimit: 1, PrivateData: []byte(hello)}); err != nil {
+		return err
+	}
+	if err := c.CompleteConnect(ctx); err != nil {
+		return err
+	}
+	<-c.Disconnected()
+	return nil
+}
+
+// A server: listen, take a connection request, look at what the client
+// sent, accept, and disconnect.
+func ExampleListener() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	l, err := rdmacm.Listen(net.JoinHostPort(rdmaAddr, "0"), 16)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer l.Close()
+	go client(ctx, l.Addr().String(), "hello")
+
+	req, err := l.GetConnectionRequest(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer req.Close()
+	data, _ := req.ConnectionData()
+	fmt.Printf("request: %q, %d inbound reads asked\n", data.PrivateData, data.InboundReadLimit)
+	qp, done, err := newQP(req.DeviceName())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer done()
+	if err := req.Accept(ctx, qp, &rdmacm.ConnParams{InboundReadLimit: 1, OutboundReadLimit: 1, PrivateData: []byte("welcome")}); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("connected")
+	if err := req.Disconnect(ctx); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("disconnected")
+	// Output:
+	// request: "hello", 1 inbound reads asked
+	// connected
+	// disconnected
+}
+
+// A client: connect, inspect the server's answer, complete the connection.
+func ExampleConnector_Connect() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	l, err := rdmacm.Listen(net.JoinHostPort(rdmaAddr, "0"), 16)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer l.Close()
+	go func() { // the server accepts with private data
+		req, err := l.GetConnectionRequest(ctx)
+		if err != nil {
+			return
+		}
+		defer req.Close()
+		qp, done, _ := newQP(req.DeviceName())
+		defer done()
+		req.Accept(ctx, qp, &rdmacm.ConnParams{InboundReadLimit: 1, OutboundReadLimit: 1, PrivateData: []byte("welcome")})
+		<-req.Disconnected()
+	}()
+
+	c, err := rdmacm.NewConnector()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Resolve(ctx, l.Addr().String()); err != nil {
+		log.Fatal(err)
+	}
+	qp, done, err := newQP(c.DeviceName())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer done()
+	if err := c.Connect(ctx, "", qp, &rdmacm.ConnParams{InboundReadLimit: 1, OutboundReadLimit: 1}); err != nil {
+		log.Fatal(err)
+	}
+	answer, _ := c.ConnectionData()
+	fmt.Printf("server said %q, allows %d outbound reads\n", answer.PrivateData, answer.OutboundReadLimit)
+	if err := c.CompleteConnect(ctx); err != nil {
+		log.Fatal(err)
+	}
+	if err := c.Disconnect(ctx); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("done")
+	// Output:
+	// server said "welcome", allows 1 outbound reads
+	// done
+}
+
+// Refusing a request with a reason; the client reads it from its
+// *RejectError.
+func ExampleConnector_Reject() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	l, err := rdmacm.Listen(net.JoinHostPort(rdmaAddr, "0"), 16)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer l.Close()
+	result := make(chan error, 1)
+	go func() { result <- client(ctx, l.Addr().String(), "let me in") }()
+
+	req, err := l.GetConnectionRequest(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer req.Close()
+	if err := req.Reject([]byte("server full, try later")); errors.Is(err, rdmacm.ErrConnectionAborted) {
+		fmt.Println("the client had already given up")
+	} else if err != nil {
+		log.Fatal(err)
+	}
+
+	var rej *rdmacm.RejectError
+	if err := <-result; errors.As(err, &rej) {
+		fmt.Printf("client refused: %q\n", rej.PrivateData)
+	}
+	// Output:
+	// client refused: "server full, try later"
+}
