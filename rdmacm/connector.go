@@ -319,14 +319,14 @@ func (c *Connector) Bind(laddr string) error {
 // calling it first tells (DeviceName) on which device to create the QP.
 func (c *Connector) Resolve(ctx context.Context, raddr string) error {
 	if _, err := c.begin(false, stateIdle); err != nil {
-		return c.opError("resolve", err)
+		return &OpError{Op: "resolve", Addr: raddr, Err: err}
 	}
 	ap, err := resolve(ctx, raddr)
 	if err != nil {
-		return c.opError("resolve", err)
+		return &OpError{Op: "resolve", Addr: raddr, Err: err}
 	}
 	if !ap.Addr().IsValid() || ap.Addr().IsUnspecified() || ap.Port() == 0 {
-		return c.opError("resolve", &net.AddrError{Err: "need a host and a non-zero port", Addr: raddr})
+		return &OpError{Op: "resolve", Addr: raddr, Err: &net.AddrError{Err: "need a host and a non-zero port", Addr: raddr}}
 	}
 	c.mu.Lock()
 	laddr := c.laddr
@@ -340,14 +340,14 @@ func (c *Connector) Resolve(ctx context.Context, raddr string) error {
 	}
 	for _, s := range steps {
 		if err := c.withID(s.start); err != nil {
-			return c.opError("resolve", err)
+			return &OpError{Op: "resolve", Addr: raddr, Err: err}
 		}
 		ev, err := c.next(ctx)
 		if err != nil {
-			return c.opError("resolve", err)
+			return &OpError{Op: "resolve", Addr: raddr, Err: err}
 		}
 		if ev.Event != s.done {
-			return c.opError("resolve", eventError(&ev))
+			return &OpError{Op: "resolve", Addr: raddr, Err: eventError(&ev)}
 		}
 	}
 	c.mu.Lock()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"syscall"
 	"testing"
 	"time"
 
@@ -200,6 +201,25 @@ func TestBadInput(t *testing.T) {
 	for name, err := range closed {
 		if !errors.Is(err, rdmacm.ErrClosed) {
 			t.Errorf("%s on a closed connector: %v, want ErrClosed", name, err)
+		}
+	}
+}
+
+func TestUnreachable(t *testing.T) {
+	ctx := testContext(t)
+	// No host answers ARP for the first; no route leads to the second.
+	for addr, want := range map[string]error{"192.0.2.99:7471": syscall.ETIMEDOUT, "198.51.100.1:7471": syscall.ENETUNREACH} {
+		c := newConnector(t)
+		short, cancel := context.WithTimeout(ctx, 8*time.Second)
+		start := time.Now()
+		err := c.Resolve(short, addr)
+		cancel()
+		var op *rdmacm.OpError
+		if !errors.Is(err, want) || !errors.As(err, &op) || op.Addr != addr {
+			t.Errorf("Resolve(%s): %v, want an *OpError naming it and wrapping %v", addr, err, want)
+		}
+		if d := time.Since(start); d > 6*time.Second {
+			t.Errorf("Resolve(%s) took %v", addr, d)
 		}
 	}
 }
