@@ -7,6 +7,7 @@ import (
 	"syscall"
 
 	"github.com/go-rdma/rdma/cgo"
+	"github.com/go-rdma/rdma/internal/fdwait"
 )
 
 // EventType is an asynchronous event's type (enum ibv_event_type); String
@@ -71,7 +72,7 @@ func (c *Context) Events() (<-chan AsyncEvent, error) {
 		c.eventsMu.Lock()
 		defer c.eventsMu.Unlock()
 		if c.events == nil {
-			file, err := pollable(raw.AsyncFD(), "async_fd")
+			file, err := fdwait.File(raw.AsyncFD(), "async_fd")
 			if err != nil {
 				return err
 			}

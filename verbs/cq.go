@@ -6,10 +6,9 @@ import (
 	"fmt"
 	"os"
 	"syscall"
-	"time"
 
 	"github.com/go-rdma/rdma/cgo"
-	"golang.org/x/sys/unix"
+	"github.com/go-rdma/rdma/internal/fdwait"
 )
 
 // Work completions and their parts; see cgo.WC for the fields.
@@ -84,7 +83,7 @@ func (c *Context) CreateCQ(cqe int, opts *CQOptions) (*CQ, error) {
 		if err != nil {
 			return err
 		}
-		file, err := pollable(ch.FD(), "comp_channel")
+		file, err := fdwait.File(ch.FD(), "comp_channel")
 		if err != nil {
 			ch.Destroy()
 			return err
@@ -101,19 +100,6 @@ func (c *Context) CreateCQ(cqe int, opts *CQOptions) (*CQ, error) {
 		return nil
 	})
 	return cq, err
-}
-
-// pollable makes fd non-blocking and returns a dup of it that Go's netpoller
-// waits on; fd itself stays owned by libibverbs or librdmacm.
-func pollable(fd int, name string) (*os.File, error) {
-	if err := unix.SetNonblock(fd, true); err != nil {
-		return nil, err
-	}
-	dup, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
-	if err != nil {
-		return nil, err
-	}
-	return os.NewFile(uintptr(dup), name), nil
 }
 
 // Close destroys the CQ and its channel; EBUSY while QPs use it. A Wait
@@ -185,37 +171,14 @@ func (cq *CQ) Wait(ctx context.Context) error {
 	}))
 }
 
-// waitReadable calls try each time file is readable until it reports done,
-// ctx is done, or file is closed.
+// waitReadable waits on file with fdwait.Wait, reporting a closed file as
+// ErrClosed.
 func waitReadable(ctx context.Context, file *os.File, try func() (done bool, err error)) error {
-	rc, err := file.SyscallConn()
-	if err != nil {
-		return err
+	err := fdwait.Wait(ctx, file, try)
+	if errors.Is(err, fdwait.ErrClosed) {
+		return ErrClosed
 	}
-	stop := context.AfterFunc(ctx, func() { file.SetReadDeadline(time.Unix(1, 0)) })
-	defer stop()
-	for {
-		var tryErr error
-		err = rc.Read(func(uintptr) bool {
-			var done bool
-			done, tryErr = try()
-			return done
-		})
-		switch {
-		case ctx.Err() != nil:
-			file.SetReadDeadline(time.Time{})
-			return ctx.Err()
-		case errors.Is(err, os.ErrDeadlineExceeded):
-			// Left by an earlier call's context; this one is still live.
-			file.SetReadDeadline(time.Time{})
-			continue
-		case errors.Is(err, os.ErrClosed):
-			return ErrClosed
-		case err != nil:
-			return err
-		}
-		return tryErr
-	}
+	return err
 }
 
 // PollWait polls wcs; when the CQ is empty it arms it, polls once more (a
