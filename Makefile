@@ -1,9 +1,13 @@
 # Targets named in README.md; each is a thin alias for a script.
-.PHONY: setup test selftest vm devices-up devices-down
+.PHONY: setup demo test selftest vm devices-up devices-down
 
 # Install packages, fetch Debian's kernel, build siw.ko and the initramfs (cached in .cache/).
 setup:
 	hack/setup.sh
+
+# The README's first command: rping-go server and client on rxe and siw.
+demo:
+	ci/demo.sh
 
 # The README's test command: native tests, then every package in the guest on rxe and siw.
 test:
