@@ -56,12 +56,18 @@ func (ch *channel) createID() (cgo.ID, error) {
 
 // destroyID destroys id and releases the channel.
 func (ch *channel) destroyID(id cgo.ID) error {
+	err := ch.destroy(id)
+	ch.release()
+	return err
+}
+
+// destroy destroys id and forgets it, without releasing the channel.
+func (ch *channel) destroy(id cgo.ID) error {
 	err := id.Destroy()
 	ch.mu.Lock()
 	delete(ch.ids, id)
 	delete(ch.listeners, id)
 	ch.mu.Unlock()
-	ch.release()
 	return err
 }
 

@@ -532,7 +532,10 @@ func (c *Connector) CompleteConnect(ctx context.Context) error {
 	c.mu.Lock()
 	qp := c.qp
 	c.mu.Unlock()
-	for _, s := range []verbs.QPState{verbs.QPStateRTR, verbs.QPStateRTS} {
+	// INIT again first, as librdmacm's ucma_modify_qp_rtr does: the IB CM
+	// grants remote read access only once the request is sent, so a QP
+	// moved to INIT before Connect would refuse the peer's RDMA reads.
+	for _, s := range []verbs.QPState{verbs.QPStateInit, verbs.QPStateRTR, verbs.QPStateRTS} {
 		if err := c.moveQP(qp, s, nil); err != nil {
 			c.setState(stateFailed)
 			return c.opError("complete connect", err)
@@ -774,8 +777,12 @@ func (c *Connector) Close() error {
 	close(c.closing)
 	c.mu.Unlock()
 	c.life.Lock()
-	defer c.life.Unlock()
-	return c.opError("close", c.ch.destroyID(c.id))
+	err := c.ch.destroy(c.id)
+	c.life.Unlock()
+	// The last release closes the channel's file, which waits for its
+	// reader; the reader may be in deliver, waiting for c.life.
+	c.ch.release()
+	return c.opError("close", err)
 }
 
 // refuse rejects a request nobody will take (with empty, framed private

@@ -206,6 +206,7 @@ func TestBadInput(t *testing.T) {
 }
 
 func TestUnreachable(t *testing.T) {
+	testbed.Device(t)
 	ctx := testContext(t)
 	// No host answers ARP for the first; no route leads to the second.
 	for addr, want := range map[string]error{"192.0.2.99:7471": syscall.ETIMEDOUT, "198.51.100.1:7471": syscall.ENETUNREACH} {

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The README's first command: rping-go server and client against each other.
+# On a host with an RDMA device (rdma link show lists one) it runs natively on that
+# device's address (RDMA_TEST_ADDR, or the first IPv4 address of its netdev);
+# otherwise it boots the test guest and runs on soft-RoCE (rxe) and soft-iWARP (siw).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. hack/lib.sh
+
+hack/setup.sh >/dev/null
+command -v go >/dev/null || die "go not found (expected in PATH or /usr/local/go/bin)"
+mkdir -p "$CACHE/bin"
+go build -o "$CACHE/bin/rping-go" ./cmd/rping-go
+export RPING_GO=$CACHE/bin/rping-go
+
+# One server and one client on the address in the variable named $1, port $2; the
+# client waits until the server listens (rdma resource show cm_id) and pings 10
+# times, validated.
+demo='
+set -eu
+addr=${!1} port=$2
+echo "\$ rping-go -s -a $addr -p $port -V &"
+"$RPING_GO" -s -a "$addr" -p "$port" -V &
+server=$!
+for _ in $(seq 100); do
+	rdma resource show cm_id 2>/dev/null | grep -q "state LISTEN .* src-addr $addr:$port " && break
+	sleep 0.1
+done
+echo "\$ rping-go -c -a $addr -p $port -C 10 -V -v"
+"$RPING_GO" -c -a "$addr" -p "$port" -C 10 -V -v
+wait $server
+'
+
+native=$(rdma link show 2>/dev/null | awk '{ print $2; exit }' || true)
+if [ -n "$native" ]; then
+	dev=${native%/*}
+	addr=${RDMA_TEST_ADDR:-}
+	if [ -z "$addr" ]; then
+		netdev=$(rdma link show "$native" | sed -n 's/.* netdev \([^ ]*\).*/\1/p')
+		addr=$(ip -4 -o addr show dev "$netdev" | awk '{ sub("/.*", "", $4); print $4; exit }')
+	fi
+	[ -n "$addr" ] || die "$dev: no IPv4 address (set RDMA_TEST_ADDR)"
+	echo "== rping-go on $dev ($addr), natively"
+	DEMO_ADDR=$addr bash -c "$demo" demo DEMO_ADDR 7174
+	exit
+fi
+
+for transport in rxe siw; do
+	echo "== rping-go on $transport, in the test guest (this host has no RDMA device)"
+	hack/vm-run -t 300 -e RPING_GO -- bash -c "$demo" demo "RDMA_${transport^^}_ADDR" 7174 ||
+		die "rping-go demo failed on $transport"
+done
