@@ -1,6 +1,7 @@
 package cgo
 
 /*
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <infiniband/verbs.h>
@@ -9,9 +10,11 @@ package cgo
 // the Go side fills an array of these in C memory, go_post_send builds the
 // chain and posts it in one call.
 typedef struct {
-	uint64_t wr_id, remote_addr, compare_add, swap;
+	uint64_t wr_id, remote_addr, compare_add, swap, bind_addr, bind_length;
 	struct ibv_ah *ah;
-	uint32_t opcode, send_flags, imm, rkey, remote_qpn, remote_qkey, num_sge, pad;
+	struct ibv_mw *mw;
+	struct ibv_mr *bind_mr;
+	uint32_t opcode, send_flags, imm, rkey, remote_qpn, remote_qkey, num_sge, bind_access;
 } go_send_wr;
 
 // go_post_send posts in[0..n); request i's scatter/gather entries start at
@@ -47,6 +50,14 @@ static inline int go_post_send(struct ibv_qp *qp, go_send_wr *in, int n, struct 
 			w->wr.atomic.compare_add = in[i].compare_add;
 			w->wr.atomic.swap = in[i].swap;
 			break;
+		case IBV_WR_BIND_MW:
+			w->bind_mw.mw = in[i].mw;
+			w->bind_mw.rkey = in[i].rkey;
+			w->bind_mw.bind_info.mr = in[i].bind_mr;
+			w->bind_mw.bind_info.addr = in[i].bind_addr;
+			w->bind_mw.bind_info.length = in[i].bind_length;
+			w->bind_mw.bind_info.mw_access_flags = in[i].bind_access;
+			break;
 		}
 		if (in[i].ah) {
 			w->wr.ud.ah = in[i].ah;
@@ -56,6 +67,12 @@ static inline int go_post_send(struct ibv_qp *qp, go_send_wr *in, int n, struct 
 	}
 	int rc = ibv_post_send(qp, wrs, &bad_wr);
 	*bad = bad_wr ? (int)(bad_wr - wrs) : 0;
+	// A provider that names a request it did not post failed, whatever it
+	// returned: libsiw (rdma-core 44) replaces the error of a request it
+	// refuses with its doorbell's success when requests before it were
+	// queued. The errno is lost.
+	if (rc == 0 && bad_wr)
+		rc = EIO;
 	return rc;
 }
 
@@ -322,6 +339,14 @@ type SendWR struct {
 	RKey       uint32
 	RemoteQPN  uint32
 	RemoteQKey uint32
+	// MW, BindMR, BindAddr, BindLength and BindAccess are an
+	// IBV_WR_BIND_MW request's window and struct ibv_mw_bind_info; RKey is
+	// then the window's new rkey.
+	MW         MW
+	BindMR     MR
+	BindAddr   uint64
+	BindLength uint64
+	BindAccess uint32 // enum ibv_access_flags
 }
 
 // SGE mirrors struct ibv_sge; the two layouts are the same.
@@ -358,6 +383,11 @@ func (qp QP) SetSend(i int, wr *SendWR, sgl []SGE) {
 	w.rkey = C.uint32_t(wr.RKey)
 	w.remote_qpn = C.uint32_t(wr.RemoteQPN)
 	w.remote_qkey = C.uint32_t(wr.RemoteQKey)
+	w.mw = wr.MW.p
+	w.bind_mr = wr.BindMR.p
+	w.bind_addr = C.uint64_t(wr.BindAddr)
+	w.bind_length = C.uint64_t(wr.BindLength)
+	w.bind_access = C.uint32_t(wr.BindAccess)
 	w.num_sge = C.uint32_t(len(sgl))
 	copy(unsafe.Slice((*SGE)(unsafe.Pointer(s.sendSGE)), s.batch*s.maxSendSGE)[i*s.maxSendSGE:], sgl)
 }

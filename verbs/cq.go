@@ -40,6 +40,7 @@ const (
 	WCRDMARead        = cgo.WCRDMARead
 	WCCompSwap        = cgo.WCCompSwap
 	WCFetchAdd        = cgo.WCFetchAdd
+	WCBindMW          = cgo.WCBindMW
 	WCRecv            = cgo.WCRecv
 	WCRecvRDMAWithImm = cgo.WCRecvRDMAWithImm
 	WCWithGRH         = cgo.WCWithGRH
@@ -189,6 +190,10 @@ func (cq *CQ) PollWait(ctx context.Context, wcs []WorkCompletion) (int, error) {
 		n, err := cq.Poll(wcs)
 		if n > 0 || err != nil {
 			return n, err
+		}
+		if len(wcs) == 0 {
+			// Nothing could ever be returned: the wait would never end.
+			return 0, opError("ibv_poll_cq", cq.ctx.name, fmt.Errorf("no room for completions: %w", syscall.EINVAL))
 		}
 		if err := cq.Arm(false); err != nil {
 			return 0, err

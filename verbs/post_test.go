@@ -15,15 +15,17 @@ func TestWriteWithImm(t *testing.T) {
 	ctx := openTestDevice(t)
 	a, b := newEnd(t, ctx, 4096), newEnd(t, ctx, 4096)
 	connect(t, ctx, a, b)
-	// The write consumes a receive request without touching its (empty) SGL.
-	if err := b.qp.PostRecv([]verbs.RecvWR{{ID: 9}}); err != nil {
+	// The write consumes a receive request without touching its SGL.
+	untouched := b.buf.Bytes()[:64]
+	for i := range untouched {
+		untouched[i] = 0xa5
+	}
+	if err := b.qp.PostRecv([]verbs.RecvWR{{ID: 9, SGL: []verbs.SGE{b.mr.SGE(0, 64)}}}); err != nil {
 		t.Fatal(err)
 	}
 	copy(a.buf.Bytes()[10:], "write with immediate")
-	if err := a.qp.PostSend([]verbs.SendWR{{ID: 1, Opcode: verbs.WRRDMAWriteWithImm, Flags: verbs.SendSignaled,
-		SGL: []verbs.SGE{a.mr.SGE(10, 20)}, RemoteAddr: b.mr.Addr() + 1000, RKey: b.mr.RKey(), Imm: 0x01020304}}); err != nil {
-		t.Fatal(err)
-	}
+	postWithImm(t, ctx, a, "IBV_WR_RDMA_WRITE_WITH_IMM", verbs.SendWR{ID: 1, Opcode: verbs.WRRDMAWriteWithImm, Flags: verbs.SendSignaled,
+		SGL: []verbs.SGE{a.mr.SGE(10, 20)}, RemoteAddr: b.mr.Addr() + 1000, RKey: b.mr.RKey(), Imm: 0x01020304})
 	if wc := waitOne(t, a.cq); wc.WRID != 1 || wc.Opcode != verbs.WCRDMAWrite {
 		t.Errorf("write completion %+v", wc)
 	}
@@ -33,6 +35,9 @@ func TestWriteWithImm(t *testing.T) {
 	}
 	if got := string(b.buf.Bytes()[1000:1020]); got != "write with immediate" {
 		t.Errorf("written %q", got)
+	}
+	if !bytes.Equal(untouched, bytes.Repeat([]byte{0xa5}, 64)) {
+		t.Errorf("the receive buffer changed to %x", untouched)
 	}
 }
 
@@ -231,11 +236,13 @@ func TestPostErrorIndex(t *testing.T) {
 	waitN(t, b.cq, 3)
 	expectEmpty(t, a.cq)
 
-	// The provider refuses inline data longer than the QP's MaxInlineData.
-	long := a.qp.Cap().MaxInlineData + 1
+	// The provider refuses inline data longer than it can copy into a work
+	// request: rxe more than the QP's MaxInlineData, siw more than its fixed
+	// 80 bytes (whatever MaxInlineData says); 4096 bytes is past both.
+	long := a.buf.Len()
 	sends = []verbs.SendWR{
 		{ID: 10, Opcode: verbs.WRSend, Flags: verbs.SendSignaled, SGL: []verbs.SGE{a.mr.SGE(0, 8)}},
-		{ID: 11, Opcode: verbs.WRSend, Flags: verbs.SendSignaled | verbs.SendInline, SGL: []verbs.SGE{a.mr.SGE(0, int(long))}},
+		{ID: 11, Opcode: verbs.WRSend, Flags: verbs.SendSignaled | verbs.SendInline, SGL: []verbs.SGE{a.mr.SGE(0, long)}},
 	}
 	err = a.qp.PostSend(sends)
 	if !errors.As(err, &pe) || pe.Index != 1 {
@@ -245,7 +252,7 @@ func TestPostErrorIndex(t *testing.T) {
 		t.Errorf("completion %+v, want request 10", wc)
 	}
 
-	if err := b.qp.PostRecv([]verbs.RecvWR{{ID: 1}, {ID: 2, SGL: make([]verbs.SGE, b.qp.Cap().MaxRecvSGE+1)}}); !errors.As(err, &pe) || pe.Index != 1 {
+	if err := b.qp.PostRecv([]verbs.RecvWR{{ID: 1, SGL: []verbs.SGE{b.mr.SGE(0, 64)}}, {ID: 2, SGL: make([]verbs.SGE, b.qp.Cap().MaxRecvSGE+1)}}); !errors.As(err, &pe) || pe.Index != 1 {
 		t.Errorf("PostRecv with too many SGEs in request 1: %v", err)
 	}
 }

@@ -125,8 +125,8 @@ type QP struct {
 	typ            QPType
 	cap            QPCap
 	num            uint32
-	postMu         sync.Mutex // serializes use of the raw QP's post scratch and heldAHs
-	heldAHs        []*AH      // AHs held open by the PostSend in progress
+	postMu         sync.Mutex // serializes use of the raw QP's post scratch and held
+	held           []*life    // AHs, MWs and MRs held open by the post in progress
 }
 
 // CreateQP creates a queue pair (ibv_create_qp). Cap comes back from the
@@ -177,7 +177,7 @@ func (pd *PD) CreateQP(attr *QPInitAttr) (*QP, error) {
 			return err
 		}
 		qp = &QP{pd: pd, sendCQ: attr.SendCQ, recvCQ: attr.RecvCQ, srq: attr.SRQ, raw: r, typ: attr.Type, cap: got,
-			num: r.Num(), heldAHs: make([]*AH, 0, batch)}
+			num: r.Num(), held: make([]*life, 0, 2*batch)}
 		for _, d := range deps {
 			d.children.Add(1)
 		}

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/go-rdma/rdma/internal/testbed"
+	"github.com/go-rdma/rdma/rdmacm"
 	"github.com/go-rdma/rdma/verbs"
 )
 
@@ -87,19 +89,21 @@ func newEndWith(t *testing.T, ctx *verbs.Context, size int, o endOpts) *end {
 	return e
 }
 
-// handConnectable skips t, as a transport limitation, on devices whose QPs
-// cannot be connected by hand.
-func handConnectable(t *testing.T, ctx *verbs.Context) {
+// isIWARP reports whether ctx's device is iWARP, as verbs.Devices reports
+// its transport.
+func isIWARP(t *testing.T, ctx *verbs.Context) bool {
 	t.Helper()
-	dev, err := verbs.Devices()
+	devs, err := verbs.Devices()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, d := range dev {
-		if d.Name == ctx.Name() && d.Transport == verbs.TransportIWARP {
-			testbed.Limitation(t, "%s is iWARP: its QPs reach RTS only through the iWARP connection manager, not by hand", d.Name)
+	for _, d := range devs {
+		if d.Name == ctx.Name() {
+			return d.Transport == verbs.TransportIWARP
 		}
 	}
+	t.Fatalf("%s is not among the devices", ctx.Name())
+	return false
 }
 
 // testGID returns the GID the test device's QPs address each other with:
@@ -116,12 +120,65 @@ func testGID(t *testing.T, ctx *verbs.Context) verbs.GIDEntry {
 	return table[len(table)-1]
 }
 
-// connect brings the RC or UC QPs of a and b to RTS against each other, as
-// ibv_rc_pingpong does. It is the one connection step of the data-path
-// tests.
+// connect brings the QPs of a and b to RTS against each other. It is the
+// one connection step of the data-path tests: on IB and RoCE it connects RC
+// or UC QPs by hand, as ibv_rc_pingpong does; on iWARP, whose QPs reach RTS
+// only through the iWARP connection manager, it connects RC QPs through
+// rdmacm on the device's address.
 func connect(t *testing.T, ctx *verbs.Context, a, b *end) {
 	t.Helper()
-	handConnectable(t, ctx)
+	if isIWARP(t, ctx) {
+		// Established by the CM; siw_query_qp reports no QP state.
+		connectCM(t, a, b)
+		return
+	}
+	connectByHand(t, ctx, a, b)
+	for _, e := range []*end{a, b} {
+		if s, err := e.qp.State(); err != nil || s != verbs.QPStateRTS {
+			t.Fatalf("QP %d state %v, %v", e.qp.Num(), s, err)
+		}
+	}
+}
+
+// connectCM connects a (active) to b (passive) through rdmacm, both on the
+// device under test. Both connectors close, ending the connection, when the
+// test ends, before the QPs do.
+func connectCM(t *testing.T, a, b *end) {
+	t.Helper()
+	cctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	l, err := rdmacm.Listen(net.JoinHostPort(testbed.Addr(t), "0"), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	active, err := rdmacm.NewConnector()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { active.Close() })
+	done := make(chan error, 1)
+	go func() { done <- active.Connect(cctx, l.Addr().String(), a.qp, nil) }()
+	passive, err := l.GetConnectionRequest(cctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { passive.Close() })
+	if err := passive.Accept(cctx, b.qp, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := active.CompleteConnect(cctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// connectByHand moves the RC or UC QPs of a and b through INIT and RTR to
+// RTS with each other's QP number, PSN and GID, exchanged in-process.
+func connectByHand(t *testing.T, ctx *verbs.Context, a, b *end) {
+	t.Helper()
 	port, err := ctx.QueryPort(1)
 	if err != nil {
 		t.Fatal(err)
@@ -157,9 +214,6 @@ func connect(t *testing.T, ctx *verbs.Context, a, b *end) {
 		}
 		if err := e.qp.Modify(&rts, mask); err != nil {
 			t.Fatal(err)
-		}
-		if s, err := e.qp.State(); err != nil || s != verbs.QPStateRTS {
-			t.Fatalf("QP %d state %v, %v", e.qp.Num(), s, err)
 		}
 	}
 }
@@ -204,20 +258,20 @@ func TestRCSendWriteRead(t *testing.T) {
 	a, b := newEnd(t, ctx, 4096), newEnd(t, ctx, 4096)
 	connect(t, ctx, a, b)
 
-	// Send with immediate data: b receives bytes and immediate.
+	// Send: b receives the bytes, without immediate data.
 	if err := b.qp.PostRecv([]verbs.RecvWR{{ID: 7, SGL: []verbs.SGE{b.mr.SGE(0, 64)}}}); err != nil {
 		t.Fatal(err)
 	}
 	copy(a.buf.Bytes(), "hello, rdma")
-	if err := a.qp.PostSend([]verbs.SendWR{{ID: 1, Opcode: verbs.WRSendWithImm, Flags: verbs.SendSignaled,
-		SGL: []verbs.SGE{a.mr.SGE(0, 11)}, Imm: 0xdeadbeef}}); err != nil {
+	if err := a.qp.PostSend([]verbs.SendWR{{ID: 1, Opcode: verbs.WRSend, Flags: verbs.SendSignaled,
+		SGL: []verbs.SGE{a.mr.SGE(0, 11)}}}); err != nil {
 		t.Fatal(err)
 	}
 	if wc := waitOne(t, a.cq); wc.WRID != 1 || wc.Opcode != verbs.WCSend {
 		t.Errorf("send completion %+v", wc)
 	}
 	wc := waitOne(t, b.cq)
-	if wc.WRID != 7 || wc.Opcode != verbs.WCRecv || wc.ByteLen != 11 || wc.Flags&verbs.WCWithImm == 0 || wc.Imm != 0xdeadbeef {
+	if wc.WRID != 7 || wc.Opcode != verbs.WCRecv || wc.ByteLen != 11 || wc.Flags&verbs.WCWithImm != 0 {
 		t.Errorf("receive completion %+v", wc)
 	}
 	if got := string(b.buf.Bytes()[:11]); got != "hello, rdma" {
@@ -244,6 +298,45 @@ func TestRCSendWriteRead(t *testing.T) {
 	}
 	if got := a.buf.Bytes()[400:407]; !bytes.Equal(got, []byte("read me")) {
 		t.Errorf("RDMA read got %q", got)
+	}
+}
+
+func TestSendWithImm(t *testing.T) {
+	ctx := openTestDevice(t)
+	a, b := newEnd(t, ctx, 4096), newEnd(t, ctx, 4096)
+	connect(t, ctx, a, b)
+	if err := b.qp.PostRecv([]verbs.RecvWR{{ID: 7, SGL: []verbs.SGE{b.mr.SGE(0, 64)}}}); err != nil {
+		t.Fatal(err)
+	}
+	copy(a.buf.Bytes(), "hello, rdma")
+	postWithImm(t, ctx, a, "IBV_WR_SEND_WITH_IMM", verbs.SendWR{ID: 1, Opcode: verbs.WRSendWithImm, Flags: verbs.SendSignaled,
+		SGL: []verbs.SGE{a.mr.SGE(0, 11)}, Imm: 0xdeadbeef})
+	if wc := waitOne(t, a.cq); wc.WRID != 1 || wc.Opcode != verbs.WCSend {
+		t.Errorf("send completion %+v", wc)
+	}
+	wc := waitOne(t, b.cq)
+	if wc.WRID != 7 || wc.Opcode != verbs.WCRecv || wc.ByteLen != 11 || wc.Flags&verbs.WCWithImm == 0 || wc.Imm != 0xdeadbeef {
+		t.Errorf("receive completion %+v", wc)
+	}
+	if got := string(b.buf.Bytes()[:11]); got != "hello, rdma" {
+		t.Errorf("received %q", got)
+	}
+}
+
+// postWithImm posts wr, a request with immediate data (opcode named
+// opname), on e's QP. On iWARP, whose RDMAP (RFC 5040) carries no immediate
+// data, a provider that refuses it at post time (siw: EINVAL) skips t as a
+// transport limitation, with the refusal.
+func postWithImm(t *testing.T, ctx *verbs.Context, e *end, opname string, wr verbs.SendWR) {
+	t.Helper()
+	err := e.qp.PostSend([]verbs.SendWR{wr})
+	var pe *verbs.PostError
+	if err != nil && isIWARP(t, ctx) && errors.As(err, &pe) && pe.Index == 0 && errors.Is(err, syscall.EINVAL) {
+		testbed.Limitation(t, "%s is iWARP, whose RDMAP has no immediate data: ibv_post_send of %s fails: %v",
+			ctx.Name(), opname, err)
+	}
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 

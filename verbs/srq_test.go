@@ -89,7 +89,6 @@ func TestSRQQuery(t *testing.T) {
 // the SRQ limit event.
 func TestSRQSharedByTwoQPs(t *testing.T) {
 	ctx := openTestDevice(t)
-	handConnectable(t, ctx)
 	events, err := ctx.Events()
 	if err != nil {
 		t.Fatal(err)
@@ -137,7 +136,10 @@ func TestSRQSharedByTwoQPs(t *testing.T) {
 	}
 	// 4 of 8 receives remain, fewer than the limit 6.
 	waitEvent(t, events, func(e verbs.AsyncEvent) bool { return e.Type == verbs.EventSRQLimitReached && e.SRQ == srq })
-	if a, err := srq.Query(); err != nil || a.SRQLimit != 0 {
+	switch a, err := srq.Query(); {
+	case errors.Is(err, syscall.EOPNOTSUPP):
+		t.Logf("%s: ibv_query_srq fails with EOPNOTSUPP: the disarmed limit is not checked", ctx.Name())
+	case err != nil || a.SRQLimit != 0:
 		t.Errorf("after the limit event the SRQ's limit is %+v, %v; want 0 (disarmed)", a, err)
 	}
 

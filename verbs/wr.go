@@ -23,6 +23,9 @@ const (
 	WRRDMARead          WROpcode = 4
 	WRAtomicCmpAndSwp   WROpcode = 5
 	WRAtomicFetchAndAdd WROpcode = 6
+	// WRBindMW binds a type 2 memory window (SendWR.MW, SendWR.Bind) to
+	// the QP that posts it.
+	WRBindMW WROpcode = 8
 )
 
 // SendFlags modify a send work request (enum ibv_send_flags).
@@ -48,7 +51,9 @@ type SendWR struct {
 	SGL []SGE
 	// Imm is the immediate data of the *WithImm opcodes, in host order.
 	Imm uint32
-	// RemoteAddr and RKey name the peer's memory for RDMA and atomics.
+	// RemoteAddr and RKey name the peer's memory for RDMA and atomics. For
+	// WRBindMW, RKey is the rkey the window takes: its current one with a
+	// new low byte, IncRKey(MW.RKey()).
 	RemoteAddr uint64
 	RKey       uint32
 	// CompareAdd is the value compared (CmpAndSwp) or added (FetchAndAdd);
@@ -61,6 +66,12 @@ type SendWR struct {
 	AH         *AH
 	RemoteQPN  uint32
 	RemoteQKey uint32
+	// MW and Bind are a WRBindMW request's type 2 window and what it binds
+	// the window to; they are held open for the duration of PostSend, and
+	// refused with the other opcodes. Once posted the window's RKey is the
+	// request's, and Bind.MR stays open while the window lives (see MW).
+	MW   *MW
+	Bind MWBind
 }
 
 // RecvWR is a receive work request (struct ibv_recv_wr).
@@ -87,8 +98,9 @@ func (e *PostError) Unwrap() error { return e.Err }
 
 // PostSend posts wrs as chains of up to the QP's batch, one call into
 // libibverbs per chain. It allocates nothing on success. A request that
-// fails validation (too many SGEs, a missing or closed AH) is reported like
-// one the provider refuses: the requests before it are posted.
+// fails validation (too many SGEs, a missing or closed AH, MW or MR) is
+// reported like one the provider refuses: the requests before it are
+// posted.
 func (qp *QP) PostSend(wrs []SendWR) error {
 	const op = "ibv_post_send"
 	if qp == nil || !qp.acquire() {
@@ -103,7 +115,7 @@ func (qp *QP) PostSend(wrs []SendWR) error {
 	batch, maxSGE, _ := qp.raw.Batch()
 	for base := 0; base < len(wrs); base += batch {
 		chain := wrs[base:min(base+batch, len(wrs))]
-		n, invalid := len(chain), error(nil)
+		n, invalid, binds := len(chain), error(nil), false
 		for i := range chain {
 			wr := &chain[i]
 			if invalid = qp.checkSend(wr, maxSGE); invalid != nil {
@@ -118,6 +130,11 @@ func (qp *QP) PostSend(wrs []SendWR) error {
 			if wr.AH != nil {
 				raw.AH = wr.AH.raw
 			}
+			if wr.Opcode == WRBindMW {
+				binds = true
+				raw.MW, raw.BindMR = wr.MW.raw, wr.Bind.MR.raw
+				raw.BindAddr, raw.BindLength, raw.BindAccess = wr.Bind.Addr, wr.Bind.Length, uint32(wr.Bind.Access)
+			}
 			qp.raw.SetSend(i, &raw, wr.SGL)
 		}
 		var bad int
@@ -125,7 +142,18 @@ func (qp *QP) PostSend(wrs []SendWR) error {
 		if n > 0 {
 			bad, err = qp.raw.PostSend(n)
 		}
-		qp.releaseAHs()
+		if binds {
+			posted := n
+			if err != nil {
+				posted = bad
+			}
+			for i := range chain[:posted] {
+				if wr := &chain[i]; wr.Opcode == WRBindMW {
+					wr.MW.bound(wr.Bind.MR, wr.RKey)
+				}
+			}
+		}
+		qp.releaseHeld()
 		switch {
 		case err != nil:
 			return &PostError{Op: op, Index: base + bad, Err: err}
@@ -136,10 +164,18 @@ func (qp *QP) PostSend(wrs []SendWR) error {
 	return nil
 }
 
-// checkSend validates wr for the QP and holds its AH open until releaseAHs.
+// checkSend validates wr for the QP and holds its AH, MW and MR open until
+// releaseHeld.
 func (qp *QP) checkSend(wr *SendWR, maxSGE int) error {
 	if len(wr.SGL) > maxSGE {
 		return fmt.Errorf("%d SGEs, the QP takes %d: %w", len(wr.SGL), maxSGE, syscall.EINVAL)
+	}
+	if wr.Opcode == WRBindMW {
+		if err := qp.checkBind(wr); err != nil {
+			return err
+		}
+	} else if wr.MW != nil || wr.Bind.MR != nil {
+		return fmt.Errorf("MW or Bind set on a request of opcode %d: %w", wr.Opcode, syscall.EINVAL)
 	}
 	if qp.typ != QPTypeUD {
 		if wr.AH != nil {
@@ -150,24 +186,50 @@ func (qp *QP) checkSend(wr *SendWR, maxSGE int) error {
 	if wr.AH == nil {
 		return fmt.Errorf("UD request without an AH: %w", syscall.EINVAL)
 	}
-	for _, held := range qp.heldAHs {
-		if held == wr.AH {
-			return nil
-		}
-	}
-	if wr.AH.pd == nil || !wr.AH.acquire() {
+	if !qp.hold(&wr.AH.life, wr.AH.pd != nil) {
 		return fmt.Errorf("AH: %w", ErrClosed)
 	}
-	qp.heldAHs = append(qp.heldAHs, wr.AH)
 	return nil
 }
 
-func (qp *QP) releaseAHs() {
-	for i, ah := range qp.heldAHs {
-		ah.release()
-		qp.heldAHs[i] = nil
+// checkBind validates a WRBindMW request and holds its window and region.
+func (qp *QP) checkBind(wr *SendWR) error {
+	if wr.MW == nil || wr.Bind.MR == nil {
+		return fmt.Errorf("bind request without an MW and an MR: %w", syscall.EINVAL)
 	}
-	qp.heldAHs = qp.heldAHs[:0]
+	if !qp.hold(&wr.MW.life, wr.MW.pd != nil) {
+		return fmt.Errorf("MW: %w", ErrClosed)
+	}
+	if wr.MW.typ != MWType2 {
+		return fmt.Errorf("a type %d window binds through QP.BindMW: %w", wr.MW.typ, syscall.EINVAL)
+	}
+	if !qp.hold(&wr.Bind.MR.life, wr.Bind.MR.pd != nil) {
+		return fmt.Errorf("MR: %w", ErrClosed)
+	}
+	return nil
+}
+
+// hold holds l, the life of an object a post uses, open until releaseHeld;
+// false when it is closed (or, !valid, was never opened).
+func (qp *QP) hold(l *life, valid bool) bool {
+	for _, h := range qp.held {
+		if h == l {
+			return true
+		}
+	}
+	if !valid || !l.acquire() {
+		return false
+	}
+	qp.held = append(qp.held, l)
+	return true
+}
+
+func (qp *QP) releaseHeld() {
+	for i, l := range qp.held {
+		l.release()
+		qp.held[i] = nil
+	}
+	qp.held = qp.held[:0]
 }
 
 // PostRecv posts wrs as chains of up to the QP's batch, one call into

@@ -30,8 +30,9 @@ func TestWireFormat(t *testing.T) {
 }
 
 // device returns the device under test and the GID index ibv_rc_pingpong
-// needs (-g), or skips on devices whose QPs cannot be connected by hand.
-func device(t *testing.T) (string, int) {
+// needs (-g). On iWARP devices, whose QPs cannot be connected by hand, it
+// shows that C ibv_rc_pingpong fails against itself and skips.
+func device(t *testing.T, port string) (string, int) {
 	t.Helper()
 	name := testbed.Device(t)
 	devs, err := verbs.Devices()
@@ -41,7 +42,8 @@ func device(t *testing.T) (string, int) {
 	for _, d := range devs {
 		if d.Name == name && d.Transport == verbs.TransportIWARP {
 			testbed.Limitation(t, "%s is iWARP: its QPs reach RTS only through the iWARP connection manager, "+
-				"not by ibv_rc_pingpong's hand connection", name)
+				"not by ibv_rc_pingpong's hand connection; C ibv_rc_pingpong fails against itself there (server: %q)",
+				name, cPingpongFailure(t, name, port))
 		}
 	}
 	ctx, err := verbs.Open(name)
@@ -54,6 +56,42 @@ func device(t *testing.T) (string, int) {
 		t.Fatalf("GID table %v, %v", table, err)
 	}
 	return name, table[len(table)-1].Index
+}
+
+// cPingpongFailure runs C ibv_rc_pingpong's server and client against each
+// other on dev and returns the server's error output; it fails t if the
+// server succeeds.
+func cPingpongFailure(t *testing.T, dev, port string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	args := []string{"-d", dev, "-g", "0", "-p", port, "-n", "1"}
+	var serverOut bytes.Buffer
+	server := exec.CommandContext(ctx, "ibv_rc_pingpong", args...)
+	server.Stdout, server.Stderr = &serverOut, &serverOut
+	if err := server.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// The client retries until the server listens, then fails with it.
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		out, _ := exec.CommandContext(ctx, "ibv_rc_pingpong", append(args, testbed.Addr(t))...).CombinedOutput()
+		if !strings.Contains(string(out), "Couldn't connect to "+testbed.Addr(t)) {
+			break
+		}
+	}
+	switch err := server.Wait(); {
+	case ctx.Err() != nil:
+		t.Fatalf("C ibv_rc_pingpong server still running after 30 s:\n%s", serverOut.String())
+	case err == nil:
+		t.Fatalf("C ibv_rc_pingpong succeeded on %s:\n%s", dev, serverOut.String())
+	}
+	var errs []string
+	for _, line := range strings.Split(strings.TrimSpace(serverOut.String()), "\n") {
+		if !strings.Contains(line, "address:") {
+			errs = append(errs, strings.TrimSpace(line))
+		}
+	}
+	return strings.Join(errs, "; ")
 }
 
 var addrLine = regexp.MustCompile(`(local|remote) address: +(LID 0x[0-9a-f]+, QPN 0x[0-9a-f]+, PSN 0x[0-9a-f]+, GID \S+)`)
@@ -78,8 +116,8 @@ const iters = "200"
 
 // The Go server answers C ibv_rc_pingpong's client.
 func TestGoServerCClient(t *testing.T) {
-	dev, gidx := device(t)
 	port := "18515"
+	dev, gidx := device(t, port)
 	args := []string{"-d", dev, "-g", strconv.Itoa(gidx), "-p", port, "-n", iters, "-s", "1024"}
 	var goOut bytes.Buffer
 	done := make(chan error, 1)
@@ -100,8 +138,8 @@ func TestGoServerCClient(t *testing.T) {
 
 // The Go client talks to C ibv_rc_pingpong's server.
 func TestGoClientCServer(t *testing.T) {
-	dev, gidx := device(t)
 	port := "18516"
+	dev, gidx := device(t, port)
 	args := []string{"-d", dev, "-g", strconv.Itoa(gidx), "-p", port, "-n", iters, "-s", "1024"}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

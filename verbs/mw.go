@@ -1,0 +1,169 @@
+package verbs
+
+import (
+	"fmt"
+	"sync"
+	"syscall"
+
+	"github.com/go-rdma/rdma/cgo"
+)
+
+// MWType is a memory window's type (enum ibv_mw_type).
+type MWType int
+
+// Memory window types. A type 1 window is bound with QP.BindMW, by any QP
+// of its PD, and may be bound again while bound; a type 2 window is bound
+// by a WRBindMW request of PostSend, to the QP that posts it, and only
+// while unbound.
+const (
+	MWType1 MWType = cgo.MWType1
+	MWType2 MWType = cgo.MWType2
+)
+
+// MW is a memory window (struct ibv_mw): remote access, through its own
+// rkey, to a range of a memory region with rights of its own, granted and
+// revoked without re-registering the region.
+//
+// A window keeps the region it was last bound to open (MR.Close: EBUSY)
+// until it is bound to another region or closed.
+type MW struct {
+	life
+	pd  *PD
+	raw cgo.MW
+	typ MWType
+
+	bindMu sync.Mutex // guards mr and rkey
+	mr     *MR        // the region of the last bind, counted as its child
+	rkey   uint32
+}
+
+// MWBind is the part of a memory region a window grants access to (struct
+// ibv_mw_bind_info).
+type MWBind struct {
+	MR *MR
+	// Addr and Length are the window's range: Addr as the peer names it,
+	// from MR.Addr() to MR.Addr()+MR.Len().
+	Addr   uint64
+	Length uint64
+	// Access is the remote rights the window grants (AccessRemoteWrite,
+	// AccessRemoteRead, AccessRemoteAtomic), within the region's: remote
+	// write needs a region with AccessLocalWrite, and any window a region
+	// registered with AccessMWBind.
+	Access Access
+}
+
+// AllocMW allocates a memory window of type typ (ibv_alloc_mw). Providers
+// without memory windows (QueryDevice's MaxMW is 0) fail with EOPNOTSUPP.
+func (pd *PD) AllocMW(typ MWType) (*MW, error) {
+	var mw *MW
+	err := pd.use("ibv_alloc_mw", func(raw cgo.PD) error {
+		if typ != MWType1 && typ != MWType2 {
+			return fmt.Errorf("memory window type %d: %w", typ, syscall.EINVAL)
+		}
+		r, err := raw.AllocMW(int(typ))
+		if err != nil {
+			return err
+		}
+		mw = &MW{pd: pd, raw: r, typ: typ, rkey: r.RKey()}
+		pd.children.Add(1)
+		return nil
+	})
+	return mw, err
+}
+
+// Type is the window's type (0 for a nil MW).
+func (mw *MW) Type() MWType {
+	if mw == nil {
+		return 0
+	}
+	return mw.typ
+}
+
+// RKey is the window's remote key, as the last bind posted set it (0 for a
+// nil MW). A peer uses it like a region's rkey, within the window's range.
+func (mw *MW) RKey() uint32 {
+	if mw == nil {
+		return 0
+	}
+	mw.bindMu.Lock()
+	defer mw.bindMu.Unlock()
+	return mw.rkey
+}
+
+// bound records a posted bind of the window to mr with rkey; the caller
+// holds the window and mr open.
+func (mw *MW) bound(mr *MR, rkey uint32) {
+	mw.bindMu.Lock()
+	defer mw.bindMu.Unlock()
+	if mw.mr != mr {
+		if mw.mr != nil {
+			mw.mr.children.Add(-1)
+		}
+		if mr != nil {
+			mr.children.Add(1)
+		}
+		mw.mr = mr
+	}
+	mw.rkey = rkey
+}
+
+// Close frees the window (ibv_dealloc_mw), which revokes its access. It
+// waits for a post that binds it to return.
+func (mw *MW) Close() error {
+	if mw == nil {
+		return opError("ibv_dealloc_mw", "", ErrClosed)
+	}
+	err := mw.close(mw.raw.Dealloc)
+	if err == nil {
+		mw.bound(nil, 0)
+		mw.pd.children.Add(-1)
+	}
+	return opError("ibv_dealloc_mw", mw.pd.ctx.name, err)
+}
+
+// IncRKey returns rkey with its low byte, the consumer-owned key, increased
+// by one (ibv_inc_rkey): the rkey to bind a window with next.
+func IncRKey(rkey uint32) uint32 {
+	return rkey&^0xff | (rkey+1)&0xff
+}
+
+// BindMW binds the type 1 window mw through the QP (ibv_bind_mw) to grant
+// b.Access to b's range of b.MR; a Length of 0 unbinds it (b.MR is still
+// required: rxe's provider reads it). The bind is a send request with ID id and flags (SendSignaled for a WCBindMW
+// completion), ordered with the QP's other requests. The window takes a new
+// rkey (MW.RKey) when the bind is posted. A type 2 window binds through a
+// WRBindMW request of PostSend instead. It allocates nothing on success.
+func (qp *QP) BindMW(mw *MW, id uint64, flags SendFlags, b MWBind) error {
+	const op = "ibv_bind_mw"
+	if qp == nil || !qp.acquire() {
+		return opError(op, qp.name(), ErrClosed)
+	}
+	defer qp.release()
+	qp.postMu.Lock()
+	defer qp.postMu.Unlock()
+	defer qp.releaseHeld()
+	if mw == nil {
+		return opError(op, qp.name(), fmt.Errorf("no memory window: %w", syscall.EINVAL))
+	}
+	if !qp.hold(&mw.life, mw.pd != nil) {
+		return opError(op, qp.name(), fmt.Errorf("MW: %w", ErrClosed))
+	}
+	if mw.typ != MWType1 {
+		return opError(op, qp.name(), fmt.Errorf("a type %d window binds through a WRBindMW request: %w", mw.typ, syscall.EINVAL))
+	}
+	if b.MR == nil {
+		return opError(op, qp.name(), fmt.Errorf("no memory region: %w", syscall.EINVAL))
+	}
+	if !qp.hold(&b.MR.life, b.MR.pd != nil) {
+		return opError(op, qp.name(), fmt.Errorf("MR: %w", ErrClosed))
+	}
+	if err := qp.raw.BindMW(mw.raw, id, uint32(flags), b.MR.raw, b.Addr, b.Length, int(b.Access)); err != nil {
+		return opError(op, qp.name(), err)
+	}
+	mr := b.MR
+	if b.Length == 0 {
+		mr = nil
+	}
+	mw.bound(mr, mw.raw.RKey())
+	return nil
+}
