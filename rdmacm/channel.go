@@ -133,8 +133,12 @@ func (ch *channel) dispatch(ev *cgo.CMEvent) {
 		ch.mu.Unlock()
 		if l == nil || !l.enqueue(c) {
 			// Nobody to take it (listener closed or paused between the
-			// request and now, or its backlog full): refuse it.
-			c.refuse()
+			// request and now, or its backlog full): refuse it, off this
+			// goroutine. Reject and rdma_destroy_id take time, and while
+			// they run no event is read: requests the kernel cannot queue
+			// then are dropped (IB CM retries them seconds later), and the
+			// last Close of the channel would wait for this very reader.
+			go c.refuse()
 		}
 		return
 	}

@@ -54,6 +54,11 @@ func Wait(ctx context.Context, file *os.File, try func() (done bool, err error))
 			file.SetReadDeadline(time.Time{})
 			continue
 		case err != nil:
+			// A raw read of a closed file fails with internal/poll's
+			// ErrFileClosing, which Stat reports as os.ErrClosed.
+			if _, serr := file.Stat(); errors.Is(serr, os.ErrClosed) {
+				return ErrClosed
+			}
 			return err
 		}
 		return tryErr

@@ -1,0 +1,157 @@
+package rdmacm_test
+
+import (
+	"errors"
+	"os"
+	"syscall"
+	"testing"
+
+	"github.com/go-rdma/rdma/internal/testbed"
+	"github.com/go-rdma/rdma/rdmacm"
+	"github.com/go-rdma/rdma/verbs"
+)
+
+// TestBadInputTable extends TestBadInput: nil, closed and wrong-state
+// objects, bad QPs, private data over the limit, and bad addresses, each
+// with the error it must give (never a panic). It logs the table.
+func TestBadInputTable(t *testing.T) {
+	ctx := testContext(t)
+	l := listen(t, 4)
+	var nilC *rdmacm.Connector
+	var nilL *rdmacm.Listener
+	var nilE *rdmacm.Endpoint
+	closedL, err := rdmacm.Listen(l0(t), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedL.Close()
+	closedC, err := rdmacm.NewConnector()
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedC.Close()
+
+	e := newEndpoint(t, testbed.Device(t))
+	// iWARP has no UD QPs (EOPNOTSUPP): then that row is left out.
+	ud, err := e.pd.CreateQP(&verbs.QPInitAttr{Type: verbs.QPTypeUD, SendCQ: e.cq, RecvCQ: e.cq,
+		Cap: verbs.QPCap{MaxSendWR: 1, MaxRecvWR: 1, MaxSendSGE: 1, MaxRecvSGE: 1}})
+	if err != nil && !errors.Is(err, syscall.EOPNOTSUPP) {
+		t.Fatal(err)
+	}
+	if ud != nil {
+		defer ud.Close()
+	}
+	closedQP, err := e.pd.CreateQP(&verbs.QPInitAttr{Type: verbs.QPTypeRC, SendCQ: e.cq, RecvCQ: e.cq,
+		Cap: verbs.QPCap{MaxSendWR: 1, MaxRecvWR: 1, MaxSendSGE: 1, MaxRecvSGE: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedQP.Close()
+	// A QP on the other software device of the test bed, when there is one.
+	other := map[string]string{os.Getenv("RDMA_RXE_DEV"): os.Getenv("RDMA_SIW_DEV"), os.Getenv("RDMA_SIW_DEV"): os.Getenv("RDMA_RXE_DEV")}[testbed.Device(t)]
+
+	// resolved returns an active connector resolved to l.
+	resolved := func() *rdmacm.Connector {
+		c := newConnector(t)
+		if err := c.Resolve(ctx, l.Addr().String()); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	limit := resolved().MaxPrivateData(rdmacm.MsgConnect, false)
+	over := &rdmacm.ConnParams{PrivateData: make([]byte, limit+1)}
+
+	tests := []struct {
+		api, input string
+		call       func() error
+		want       error
+	}{
+		{"Connector.Bind", "nil connector", func() error { return nilC.Bind(l0(t)) }, rdmacm.ErrClosed},
+		{"Connector.Resolve", "nil connector", func() error { return nilC.Resolve(ctx, l.Addr().String()) }, rdmacm.ErrClosed},
+		{"Connector.InitQP", "nil connector", func() error { return nilC.InitQP(e.qp) }, rdmacm.ErrClosed},
+		{"Connector.RejectRaw", "nil connector", func() error { return nilC.RejectRaw(nil) }, rdmacm.ErrClosed},
+		{"Connector.Resolve", "closed connector", func() error { return closedC.Resolve(ctx, l.Addr().String()) }, rdmacm.ErrClosed},
+		{"Connector.InitQP", "closed connector", func() error { return closedC.InitQP(e.qp) }, rdmacm.ErrClosed},
+		{"Connector.Accept", "closed connector", func() error { return closedC.Accept(ctx, e.qp, nil) }, rdmacm.ErrClosed},
+		{"Connector.ConnectionData", "closed connector", func() error { _, err := closedC.ConnectionData(); return err }, rdmacm.ErrClosed},
+		{"Connector.Bind", "port 99999", func() error { return newConnector(t).Bind("192.0.2.1:99999") }, nil},
+		{"Connector.Bind", "address of no device", func() error { return newConnector(t).Bind("198.51.100.7:0") }, syscall.EADDRNOTAVAIL},
+		{"Connector.Bind", "after Resolve", func() error { return resolved().Bind(l0(t)) }, rdmacm.ErrInvalidState},
+		{"Connector.Resolve", "twice", func() error { return resolved().Resolve(ctx, l.Addr().String()) }, rdmacm.ErrInvalidState},
+		{"Connector.Resolve", "negative port", func() error { return newConnector(t).Resolve(ctx, "192.0.2.1:-1") }, nil},
+		{"Connector.Resolve", "IPv6 loopback (no RDMA device)", func() error { return newConnector(t).Resolve(ctx, "[::1]:7471") }, nil},
+		{"Connector.InitQP", "before Resolve", func() error { return newConnector(t).InitQP(e.qp) }, rdmacm.ErrInvalidState},
+		{"Connector.InitQP", "nil QP", func() error { return resolved().InitQP(nil) }, syscall.EINVAL},
+		{"Connector.Connect", "closed QP", func() error { return resolved().Connect(ctx, "", closedQP, nil) }, verbs.ErrClosed},
+		{"Connector.Connect", "negative read limit", func() error {
+			return resolved().Connect(ctx, "", e.qp, &rdmacm.ConnParams{InboundReadLimit: -1})
+		}, syscall.EINVAL},
+		{"Connector.Connect", "private data limit+1", func() error { return resolved().Connect(ctx, "", e.qp, over) }, rdmacm.ErrPrivateDataTooLong},
+		{"Connector.Connect", "raw private data limit+1", func() error {
+			return resolved().Connect(ctx, "", e.qp, &rdmacm.ConnParams{PrivateData: make([]byte, limit+4), RawPrivateData: true})
+		}, rdmacm.ErrPrivateDataTooLong},
+		{"Connector.Reject", "active, before Connect", func() error { return resolved().Reject(nil) }, rdmacm.ErrInvalidState},
+		{"Connector.Disconnect", "not connected", func() error { return resolved().Disconnect(ctx) }, rdmacm.ErrInvalidState},
+		{"Listener.Resume", "nil listener", func() error { return nilL.Resume() }, rdmacm.ErrClosed},
+		{"Listener.Pause", "closed listener", func() error { return closedL.Pause() }, rdmacm.ErrClosed},
+		{"Listener.Resume", "closed listener", func() error { return closedL.Resume() }, rdmacm.ErrClosed},
+		{"Listener.Accept", "nil listener", func() error { _, err := nilL.Accept(ctx, nil); return err }, rdmacm.ErrClosed},
+		{"Listener.Accept", "closed listener", func() error { _, err := closedL.Accept(ctx, nil); return err }, rdmacm.ErrClosed},
+		{"Listen", "negative backlog", func() error { _, err := rdmacm.Listen(l0(t), -1); return err }, syscall.EINVAL},
+		{"Listen", "port 65536", func() error { _, err := rdmacm.Listen(testbed.Addr(t)+":65536", 1); return err }, nil},
+		{"Listen", "address of no device", func() error { _, err := rdmacm.Listen("198.51.100.7:0", 1); return err }, syscall.EADDRNOTAVAIL},
+		{"Endpoint.Close", "nil endpoint", func() error { return nilE.Close() }, rdmacm.ErrClosed},
+		{"Dial", "empty address", func() error { _, err := rdmacm.Dial(ctx, "", nil); return err }, nil},
+		{"Dial", "port 0", func() error { _, err := rdmacm.Dial(ctx, testbed.Addr(t)+":0", nil); return err }, nil},
+		{"Dial", "closed port", func() error {
+			_, err := rdmacm.Dial(ctx, closedL.Addr().String(), nil)
+			return err
+		}, rdmacm.ErrConnectionRefused},
+		{"Dial", "negative BufferSize", func() error {
+			_, err := rdmacm.Dial(ctx, l.Addr().String(), &rdmacm.EndpointOptions{BufferSize: -1})
+			return err
+		}, syscall.EINVAL},
+	}
+	if ud != nil {
+		tests = append(tests, struct {
+			api, input string
+			call       func() error
+			want       error
+		}{"Connector.Connect", "UD QP", func() error { return resolved().Connect(ctx, "", ud, nil) }, syscall.EINVAL})
+	}
+	if other != "" {
+		tests = append(tests, struct {
+			api, input string
+			call       func() error
+			want       error
+		}{"Connector.Connect", "QP on another device", func() error {
+			return resolved().Connect(ctx, "", newEndpoint(t, other).qp, nil)
+		}, syscall.EINVAL})
+	}
+	for _, tc := range tests {
+		err := tc.call()
+		switch {
+		case err == nil:
+			t.Errorf("%s with %s: no error", tc.api, tc.input)
+		case tc.want != nil && !errors.Is(err, tc.want):
+			t.Errorf("%s with %s: %v, want %v", tc.api, tc.input, err, tc.want)
+		default:
+			t.Logf("| %s | %s | %v |", tc.api, tc.input, err)
+		}
+	}
+
+	// Accessors of nil and closed connectors give zero values.
+	for _, c := range []*rdmacm.Connector{nilC, closedC} {
+		if c.DeviceName() != "" || c.RawPrivateData() != nil || c.LocalAddr() == nil || c.PeerAddr() == nil {
+			t.Errorf("accessors of a nil or closed connector: %q %x %v %v", c.DeviceName(), c.RawPrivateData(), c.LocalAddr(), c.PeerAddr())
+		}
+	}
+	if nilC.Transport() != verbs.TransportUnknown || nilL.Requests() != nil || nilL.Addr() == nil {
+		t.Error("accessors of nil objects")
+	}
+	select {
+	case <-nilC.Disconnected():
+	default:
+		t.Error("Disconnected of a nil connector is not closed")
+	}
+}

@@ -1,0 +1,180 @@
+package verbs_test
+
+import (
+	"context"
+	"errors"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/go-rdma/rdma/internal/testbed"
+	"github.com/go-rdma/rdma/verbs"
+)
+
+// TestBadInputTable extends TestPostBadInput, TestClosedContext and
+// TestObjectLifetimes: nil and closed CQs, PDs, buffers and MRs, zero and
+// oversize sizes, ranges outside a buffer, too many SGEs or requests, bad
+// opcodes and QP transitions. Each gives an error, never a panic;
+// want nil means any error (the provider's errno varies). It logs the table.
+func TestBadInputTable(t *testing.T) {
+	dev, err := verbs.Open(testbed.Device(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dev.Close()
+	pd, err := dev.AllocPD()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pd.Close()
+	cq, err := dev.CreateCQ(8, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cq.Close()
+	buf, err := verbs.NewBuffer(4096, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer buf.Close()
+	mr, err := pd.RegMR(buf, 0, 0, verbs.AccessLocalWrite)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mr.Close()
+	qpCap := verbs.QPCap{MaxSendWR: 2, MaxRecvWR: 2, MaxSendSGE: 1, MaxRecvSGE: 1}
+	newQP := func(typ verbs.QPType) *verbs.QP {
+		qp, err := pd.CreateQP(&verbs.QPInitAttr{Type: typ, SendCQ: cq, RecvCQ: cq, Cap: qpCap})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { qp.Close() })
+		return qp
+	}
+	rc := newQP(verbs.QPTypeRC)
+	closedCQ, err := dev.CreateCQ(1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedCQ.Close()
+	closedPD, err := dev.AllocPD()
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedPD.Close()
+	closedBuf, err := verbs.NewBuffer(4096, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedBuf.Close()
+	var nilCQ *verbs.CQ
+	var nilPD *verbs.PD
+	var nilBuf *verbs.Buffer
+	var nilMR *verbs.MR
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	wcs := make([]verbs.WorkCompletion, 1)
+	sge := mr.SGE(0, 8)
+	send := func(qp *verbs.QP, wrs ...verbs.SendWR) func() error {
+		return func() error { return qp.PostSend(wrs) }
+	}
+
+	tests := []struct {
+		api, input string
+		call       func() error
+		want       error
+	}{
+		{"CQ.Poll", "nil CQ", func() error { _, err := nilCQ.Poll(wcs); return err }, verbs.ErrClosed},
+		{"CQ.Arm", "nil CQ", func() error { return nilCQ.Arm(false) }, verbs.ErrClosed},
+		{"CQ.Wait", "nil CQ", func() error { return nilCQ.Wait(ctx) }, verbs.ErrClosed},
+		{"CQ.PollWait", "nil CQ", func() error { _, err := nilCQ.PollWait(ctx, wcs); return err }, verbs.ErrClosed},
+		{"CQ.Close", "nil CQ", nilCQ.Close, verbs.ErrClosed},
+		{"CQ.Poll", "closed CQ", func() error { _, err := closedCQ.Poll(wcs); return err }, verbs.ErrClosed},
+		{"CQ.Arm", "closed CQ", func() error { return closedCQ.Arm(false) }, verbs.ErrClosed},
+		{"CQ.Wait", "closed CQ", func() error { return closedCQ.Wait(ctx) }, verbs.ErrClosed},
+		{"CQ.PollWait", "closed CQ", func() error { _, err := closedCQ.PollWait(ctx, wcs); return err }, verbs.ErrClosed},
+		{"CQ.Close", "closed CQ (double Close)", closedCQ.Close, verbs.ErrClosed},
+		{"CQ.PollWait", "zero-length slice", func() error { _, err := cq.PollWait(ctx, nil); return err }, syscall.EINVAL},
+		{"Context.CreateCQ", "0 entries", func() error { _, err := dev.CreateCQ(0, nil); return err }, syscall.EINVAL},
+		{"Context.CreateCQ", "-1 entries", func() error { _, err := dev.CreateCQ(-1, nil); return err }, syscall.EINVAL},
+		{"Context.CreateCQ", "1<<30 entries", func() error { _, err := dev.CreateCQ(1<<30, nil); return err }, nil},
+		{"Context.CreateCQ", "batch -1", func() error { _, err := dev.CreateCQ(1, &verbs.CQOptions{Batch: -1}); return err }, syscall.EINVAL},
+		{"Context.CreateCQ", "vector 9999", func() error { _, err := dev.CreateCQ(1, &verbs.CQOptions{Vector: 9999}); return err }, nil},
+		{"PD.Close", "nil PD", nilPD.Close, verbs.ErrClosed},
+		{"PD.CreateQP", "nil PD", func() error { _, err := nilPD.CreateQP(&verbs.QPInitAttr{}); return err }, verbs.ErrClosed},
+		{"PD.RegMR", "closed PD", func() error { _, err := closedPD.RegMR(buf, 0, 0, verbs.AccessLocalWrite); return err }, verbs.ErrClosed},
+		{"PD.Close", "closed PD (double Close)", closedPD.Close, verbs.ErrClosed},
+		{"PD.Close", "with a live MR", pd.Close, syscall.EBUSY},
+		{"PD.CreateQP", "nil attr", func() error { _, err := pd.CreateQP(nil); return err }, syscall.EINVAL},
+		{"PD.CreateQP", "no CQs", func() error { _, err := pd.CreateQP(&verbs.QPInitAttr{Type: verbs.QPTypeRC}); return err }, syscall.EINVAL},
+		{"PD.CreateQP", "closed CQ", func() error {
+			_, err := pd.CreateQP(&verbs.QPInitAttr{Type: verbs.QPTypeRC, SendCQ: closedCQ, RecvCQ: closedCQ, Cap: qpCap})
+			return err
+		}, verbs.ErrClosed},
+		{"PD.CreateQP", "type 99", func() error {
+			_, err := pd.CreateQP(&verbs.QPInitAttr{Type: 99, SendCQ: cq, RecvCQ: cq, Cap: qpCap})
+			return err
+		}, nil},
+		{"PD.CreateQP", "1<<24 send WRs", func() error {
+			_, err := pd.CreateQP(&verbs.QPInitAttr{Type: verbs.QPTypeRC, SendCQ: cq, RecvCQ: cq, Cap: verbs.QPCap{MaxSendWR: 1 << 24, MaxRecvWR: 1}})
+			return err
+		}, nil},
+		{"NewBuffer", "size 0", func() error { _, err := verbs.NewBuffer(0, nil); return err }, syscall.EINVAL},
+		{"NewBuffer", "size -1", func() error { _, err := verbs.NewBuffer(-1, nil); return err }, syscall.EINVAL},
+		{"Buffer.Close", "nil buffer", nilBuf.Close, verbs.ErrClosed},
+		{"Buffer.Close", "closed buffer (double Close)", closedBuf.Close, verbs.ErrClosed},
+		{"Buffer.Close", "with a live MR", buf.Close, syscall.EBUSY},
+		{"PD.RegMR", "nil buffer", func() error { _, err := pd.RegMR(nilBuf, 0, 0, verbs.AccessLocalWrite); return err }, verbs.ErrClosed},
+		{"PD.RegMR", "closed buffer", func() error { _, err := pd.RegMR(closedBuf, 0, 0, verbs.AccessLocalWrite); return err }, verbs.ErrClosed},
+		{"PD.RegMR", "offset -1", func() error { _, err := pd.RegMR(buf, -1, 8, verbs.AccessLocalWrite); return err }, syscall.EINVAL},
+		{"PD.RegMR", "offset past the end", func() error { _, err := pd.RegMR(buf, 4096, 0, verbs.AccessLocalWrite); return err }, syscall.EINVAL},
+		{"PD.RegMR", "length past the end", func() error { _, err := pd.RegMR(buf, 8, 4096, verbs.AccessLocalWrite); return err }, syscall.EINVAL},
+		{"PD.RegMR", "remote write without local write", func() error { _, err := pd.RegMR(buf, 0, 0, verbs.AccessRemoteWrite); return err }, syscall.EINVAL},
+		{"MR.Close", "nil MR", nilMR.Close, verbs.ErrClosed},
+		{"QP.PostSend", "nil slice", send(rc), syscall.EINVAL},
+		{"QP.PostSend", "2 SGEs, QP takes 1", send(rc, verbs.SendWR{Opcode: verbs.WRSend, SGL: []verbs.SGE{sge, sge}}), syscall.EINVAL},
+		{"QP.PostSend", "more WRs than the send queue (QP in RESET)", send(rc, make([]verbs.SendWR, 64)...), nil},
+		{"QP.PostSend", "opcode 99 (QP in RESET)", send(rc, verbs.SendWR{Opcode: 99, SGL: []verbs.SGE{sge}}), nil},
+		{"QP.PostRecv", "nil slice", func() error { return rc.PostRecv(nil) }, syscall.EINVAL},
+		{"QP.PostRecv", "2 SGEs, QP takes 1", func() error { return rc.PostRecv([]verbs.RecvWR{{SGL: []verbs.SGE{sge, sge}}}) }, syscall.EINVAL},
+		{"QP.PostRecv", "more WRs than the receive queue", func() error { return rc.PostRecv(make([]verbs.RecvWR, 64)) }, nil},
+		{"QP.Modify", "nil attr", func() error { return rc.Modify(nil, verbs.QPAttrState) }, syscall.EINVAL},
+		{"QP.Modify", "RESET to RTS", func() error { return rc.Modify(&verbs.QPAttr{State: int(verbs.QPStateRTS)}, verbs.QPAttrState) }, nil},
+	}
+	// iWARP has no UD QPs (EOPNOTSUPP): then that row is left out.
+	if ud, err := pd.CreateQP(&verbs.QPInitAttr{Type: verbs.QPTypeUD, SendCQ: cq, RecvCQ: cq, Cap: qpCap}); err == nil {
+		defer ud.Close()
+		tests = append(tests, struct {
+			api, input string
+			call       func() error
+			want       error
+		}{"QP.PostSend", "UD without an AH", send(ud, verbs.SendWR{Opcode: verbs.WRSend, SGL: []verbs.SGE{sge}}), syscall.EINVAL})
+	} else if !errors.Is(err, syscall.EOPNOTSUPP) {
+		t.Fatal(err)
+	}
+	for _, tc := range tests {
+		err := tc.call()
+		var pe *verbs.PostError
+		var oe *verbs.OpError
+		switch {
+		case err == nil:
+			t.Errorf("%s with %s: no error", tc.api, tc.input)
+		case tc.want != nil && !errors.Is(err, tc.want):
+			t.Errorf("%s with %s: %v, want %v", tc.api, tc.input, err, tc.want)
+		case !errors.As(err, &pe) && !errors.As(err, &oe):
+			t.Errorf("%s with %s: %v (%T) is neither a *PostError nor an *OpError", tc.api, tc.input, err, err)
+		default:
+			t.Logf("| %s | %s | %v |", tc.api, tc.input, err)
+		}
+	}
+	// Accessors of nil and closed objects give zero values.
+	if nilMR.Addr() != 0 || nilMR.Len() != 0 || nilMR.Bytes() != nil || nilMR.LKey() != 0 || nilMR.RKey() != 0 {
+		t.Error("nil MR accessors are not zero")
+	}
+	if closedBuf.Bytes() != nil || closedBuf.Len() != 0 || nilBuf.Bytes() != nil {
+		t.Error("closed or nil Buffer has bytes")
+	}
+	if n, err := cq.Poll(nil); n != 0 || err != nil {
+		t.Errorf("Poll(nil) = %d, %v; want 0, nil", n, err)
+	}
+}
