@@ -19,6 +19,12 @@ go vet -tags testbed ./...
 
 echo "== native: go test ./... (device tests skip outside the test bed)"
 go test -count=1 ./...
+go test -count=1 -race ./internal/fdwait/ ./rdmacm/ ./cmd/rping-go/
+
+echo "== fuzz: private data framing, address parsing, rping wire messages (10 s each)"
+for target in FuzzPrivateDataRoundTrip:./rdmacm/ FuzzDecode:./rdmacm/ FuzzResolve:./rdmacm/ FuzzRDMAInfo:./cmd/rping-go/; do
+	go test -run '^$' -fuzz "^${target%%:*}\$" -fuzztime 10s "${target#*:}"
+done
 
 echo "== test bed self-test"
 ci/testbed-selftest.sh
