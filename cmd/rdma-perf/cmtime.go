@@ -1,0 +1,241 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/go-rdma/rdma/rdmacm"
+	"github.com/go-rdma/rdma/verbs"
+)
+
+// cmConn is one cmtime connection.
+type cmConn struct {
+	cm *rdmacm.Connector
+	cq *verbs.CQ
+	qp *verbs.QP
+}
+
+// cmShared are the objects cmtime's connections share, as librdmacm's
+// per-device protection domain is shared by rdma_create_qp.
+type cmShared struct {
+	ctx *verbs.Context
+	pd  *verbs.PD
+}
+
+func openShared(device string) (*cmShared, error) {
+	ctx, err := verbs.Open(device)
+	if err != nil {
+		return nil, err
+	}
+	pd, err := ctx.AllocPD()
+	if err != nil {
+		ctx.Close()
+		return nil, err
+	}
+	return &cmShared{ctx: ctx, pd: pd}, nil
+}
+
+func (s *cmShared) close() error { return errors.Join(s.pd.Close(), s.ctx.Close()) }
+
+// createQP makes the connection's QP, as cmtime's rdma_create_qp does: a
+// CQ, a small RC QP on the shared PD, moved to INIT.
+func (s *cmShared) createQP(c *cmConn) error {
+	var err error
+	if c.cq, err = s.ctx.CreateCQ(2, nil); err != nil {
+		return err
+	}
+	c.qp, err = s.pd.CreateQP(&verbs.QPInitAttr{Type: verbs.QPTypeRC, SendCQ: c.cq, RecvCQ: c.cq,
+		Cap: verbs.QPCap{MaxSendWR: 1, MaxRecvWR: 1, MaxSendSGE: 1, MaxRecvSGE: 1}})
+	if err != nil {
+		return err
+	}
+	return c.cm.InitQP(c.qp)
+}
+
+// destroy closes the QP, its CQ and the connector.
+func (c *cmConn) destroy() error {
+	var errs []error
+	if c.qp != nil {
+		errs = append(errs, c.qp.Close())
+	}
+	if c.cq != nil {
+		errs = append(errs, c.cq.Close())
+	}
+	return errors.Join(append(errs, c.cm.Close())...)
+}
+
+// stepTimer times one step over all connections.
+type stepTimer struct {
+	name       string
+	start      time.Time
+	mu         sync.Mutex
+	max, min   time.Duration
+	total      time.Duration
+	conns      int
+	firstError error
+}
+
+// each runs f for every connection, concurrently or one after the other,
+// and records the step.
+func (t *stepTimer) each(n int, concurrent bool, f func(i int) error) error {
+	t.min = time.Duration(1<<63 - 1)
+	t.conns = n
+	t.start = time.Now()
+	one := func(i int) {
+		s := time.Now()
+		err := f(i)
+		d := time.Since(s)
+		t.mu.Lock()
+		t.max, t.min = max(t.max, d), min(t.min, d)
+		if err != nil && t.firstError == nil {
+			t.firstError = fmt.Errorf("%s, connection %d: %w", t.name, i, err)
+		}
+		t.mu.Unlock()
+	}
+	if concurrent {
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() { one(i) })
+		}
+		wg.Wait()
+	} else {
+		for i := range n {
+			one(i)
+		}
+	}
+	t.total = time.Since(t.start)
+	return t.firstError
+}
+
+func (t *stepTimer) result() cmStep {
+	return cmStep{Step: t.name, TotalMS: float64(t.total) / 1e6, MaxMS: float64(t.max) / 1e6,
+		MinUS: float64(t.min) / 1e3, USConn: float64(t.total) / 1e3 / float64(t.conns)}
+}
+
+// cmtime makes n connections to addr step by step, like rdmacm-utils
+// cmtime: every connection finishes a step before the next step starts;
+// the asynchronous steps (resolve, connect, disconnect) run for all
+// connections at once. rdmacm resolves the address and the route in one
+// call, so they are one step here.
+func cmtime(ctx context.Context, addr, bind string, n int) (cmResult, error) {
+	conns := make([]cmConn, n)
+	var shared *cmShared
+	defer func() {
+		for i := range conns {
+			if conns[i].cm != nil {
+				conns[i].destroy()
+			}
+		}
+		if shared != nil {
+			shared.close()
+		}
+	}()
+	priv := (&request{mode: modeCMTime, sizes: []int{1}, iters: 2, conns: n}).marshal()
+	steps := []struct {
+		name       string
+		concurrent bool
+		f          func(i int) error
+	}{
+		{"create id", false, func(i int) (err error) {
+			conns[i].cm, err = rdmacm.NewConnector()
+			return err
+		}},
+		{"bind addr", false, func(i int) error {
+			if bind == "" {
+				return nil
+			}
+			return conns[i].cm.Bind(bind + ":0")
+		}},
+		{"resolve addr+route", true, func(i int) error { return conns[i].cm.Resolve(ctx, addr) }},
+		{"create qp", false, func(i int) error {
+			if shared == nil {
+				var err error
+				if shared, err = openShared(conns[i].cm.DeviceName()); err != nil {
+					return err
+				}
+			}
+			return shared.createQP(&conns[i])
+		}},
+		{"connect", true, func(i int) error {
+			c := &conns[i]
+			p := &rdmacm.ConnParams{InboundReadLimit: 1, OutboundReadLimit: 1, PrivateData: priv}
+			if err := c.cm.Connect(ctx, "", c.qp, p); err != nil {
+				return err
+			}
+			return c.cm.CompleteConnect(ctx)
+		}},
+		{"disconnect", true, func(i int) error { return conns[i].cm.Disconnect(ctx) }},
+		{"destroy", false, func(i int) error {
+			err := conns[i].destroy()
+			conns[i] = cmConn{}
+			return err
+		}},
+	}
+	res := cmResult{Mode: modeCMTime, Conns: n}
+	for _, s := range steps {
+		t := &stepTimer{name: s.name}
+		if err := t.each(n, s.concurrent, s.f); err != nil {
+			return res, err
+		}
+		if s.name == "bind addr" && bind == "" {
+			continue
+		}
+		res.Steps = append(res.Steps, t.result())
+	}
+	return res, nil
+}
+
+// serveCMTime accepts cmtime's n connections (first the one already
+// requested) and returns once all of them have been disconnected.
+func serveCMTime(ctx context.Context, l *rdmacm.Listener, first *rdmacm.Connector, n int) error {
+	shared, err := openShared(first.DeviceName())
+	if err != nil {
+		first.Reject(nil)
+		first.Close()
+		return err
+	}
+	defer shared.close()
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	handle := func(cm *rdmacm.Connector) {
+		c := &cmConn{cm: cm}
+		err := func() error {
+			if err := shared.createQP(c); err != nil {
+				cm.Reject(nil)
+				return err
+			}
+			p := &rdmacm.ConnParams{InboundReadLimit: 1, OutboundReadLimit: 1, PrivateData: reply(0, 0)}
+			if err := cm.Accept(ctx, c.qp, p); err != nil {
+				return err
+			}
+			select {
+			case <-cm.Disconnected():
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}()
+		mu.Lock()
+		errs = append(errs, err, c.destroy())
+		mu.Unlock()
+	}
+	wg.Go(func() { handle(first) })
+	for range n - 1 {
+		cm, err := l.GetConnectionRequest(ctx)
+		if err != nil {
+			mu.Lock()
+			errs = append(errs, err)
+			mu.Unlock()
+			break
+		}
+		wg.Go(func() { handle(cm) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}

@@ -1,0 +1,204 @@
+// Command rdma-perf measures RDMA message rate, bandwidth, latency and
+// connection setup in the style of perftest (ib_write_bw, ib_send_lat,
+// ib_write_lat, ib_read_lat with -R) and rdmacm-utils cmtime, over the Go
+// binding (rdmacm + verbs).
+//
+// Like perftest, one binary is both ends: without an address it serves,
+// with one it connects. The connection goes through rdma_cm; the client
+// sends the test parameters in the connection request's private data, so
+// the server needs no flags beyond its port.
+//
+//	rdma-perf [flags]                      # server
+//	rdma-perf [flags] MODE ADDRESS         # client
+//
+// Modes: write_bw, send_lat, write_lat, read_lat, cmtime.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/pprof"
+	"time"
+)
+
+// Modes, as the client names them and sends them to the server.
+const (
+	modeWriteBW  = "write_bw"
+	modeSendLat  = "send_lat"
+	modeWriteLat = "write_lat"
+	modeReadLat  = "read_lat"
+	modeCMTime   = "cmtime"
+)
+
+var modes = []string{modeWriteBW, modeSendLat, modeWriteLat, modeReadLat, modeCMTime}
+
+// maxSize bounds -s: the server's buffer holds two messages of this size.
+const maxSize = 1 << 20
+
+// config is a run's parameters, from the flags.
+type config struct {
+	mode       string
+	server     string // the server's IP address; empty on the server
+	port       int
+	bind       string // the server's listening IP address (default any)
+	size       int
+	all        bool
+	iters      int
+	txDepth    int
+	postList   int
+	cqMod      int
+	inline     int
+	conns      int
+	json       bool
+	cpuprofile string
+	timeout    time.Duration
+}
+
+// sizes returns the message sizes to test: -a gives 2 B … 64 KiB.
+func (c *config) sizes() []int {
+	if !c.all {
+		return []int{c.size}
+	}
+	var s []int
+	for n := 2; n <= 64<<10; n *= 2 {
+		s = append(s, n)
+	}
+	return s
+}
+
+// parse reads args (without the program name) into a config.
+func parse(args []string, stderr io.Writer) (*config, error) {
+	c := &config{}
+	fs := flag.NewFlagSet("rdma-perf", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: rdma-perf [flags]                 (server)\n"+
+			"       rdma-perf [flags] MODE ADDRESS    (client; MODE: write_bw, send_lat, write_lat, read_lat, cmtime)\n")
+		fs.PrintDefaults()
+	}
+	fs.IntVar(&c.port, "p", 18515, "rdma_cm port")
+	fs.StringVar(&c.bind, "b", "", "server: IP address to listen on (default: any); cmtime client: IP address to bind")
+	fs.IntVar(&c.size, "s", 0, "message size in bytes (default 65536 for write_bw, 2 for latency)")
+	fs.BoolVar(&c.all, "a", false, "run sizes 2 B … 64 KiB")
+	fs.IntVar(&c.iters, "n", 0, "iterations per size (default 5000 for write_bw, 1000 for latency)")
+	fs.IntVar(&c.txDepth, "t", 128, "write_bw: send queue depth (outstanding requests)")
+	fs.IntVar(&c.postList, "l", 1, "write_bw: requests per post (post list)")
+	fs.IntVar(&c.cqMod, "Q", 100, "write_bw: one signaled completion every Q requests (CQ moderation)")
+	fs.IntVar(&c.inline, "I", 0, "largest message sent inline (0: none, as perftest on rxe and siw)")
+	fs.IntVar(&c.conns, "c", 100, "cmtime: connections")
+	fs.BoolVar(&c.json, "json", false, "print results as JSON lines")
+	fs.StringVar(&c.cpuprofile, "cpuprofile", "", "write a CPU profile of the run to `file`")
+	fs.DurationVar(&c.timeout, "timeout", 0, "give up after this long (0: never)")
+	// Flags may come before, between and after MODE and ADDRESS.
+	var rest []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		rest, args = append(rest, fs.Arg(0)), fs.Args()[1:]
+	}
+	switch len(rest) {
+	case 0:
+	case 2:
+		c.mode, c.server = rest[0], rest[1]
+	default:
+		return nil, errors.New("want no arguments (server) or MODE ADDRESS (client)")
+	}
+	if c.server != "" {
+		if err := c.defaults(); err != nil {
+			return nil, err
+		}
+	}
+	if c.port <= 0 || c.port > 65535 {
+		return nil, fmt.Errorf("-p %d: not a port", c.port)
+	}
+	return c, nil
+}
+
+// defaults fills the client's mode-dependent defaults and checks the values.
+func (c *config) defaults() error {
+	known := false
+	for _, m := range modes {
+		known = known || c.mode == m
+	}
+	if !known {
+		return fmt.Errorf("unknown mode %q (want one of %v)", c.mode, modes)
+	}
+	bw := c.mode == modeWriteBW
+	if c.size == 0 {
+		c.size = 2
+		if bw {
+			c.size = 65536
+		}
+	}
+	if c.iters == 0 {
+		c.iters = 1000
+		if bw {
+			c.iters = 5000
+		}
+	}
+	switch {
+	case c.size < 1 || c.size > maxSize:
+		return fmt.Errorf("-s %d: want 1 … %d", c.size, maxSize)
+	case c.iters < 2:
+		return fmt.Errorf("-n %d: want at least 2", c.iters)
+	case c.txDepth < 1 || c.txDepth > 8192:
+		return fmt.Errorf("-t %d: want 1 … 8192", c.txDepth)
+	case c.postList < 1 || c.postList > c.txDepth:
+		return fmt.Errorf("-l %d: want 1 … tx depth (%d)", c.postList, c.txDepth)
+	case c.cqMod < 1 || c.cqMod > c.txDepth:
+		return fmt.Errorf("-Q %d: want 1 … tx depth (%d)", c.cqMod, c.txDepth)
+	case c.conns < 1 || c.conns > 10000:
+		return fmt.Errorf("-c %d: want 1 … 10000", c.conns)
+	case c.inline < 0 || c.inline > 1024:
+		return fmt.Errorf("-I %d: want 0 … 1024", c.inline)
+	}
+	return nil
+}
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "rdma-perf:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+// run parses args and runs the server or the client.
+func run(args []string, stdout, stderr io.Writer) error {
+	c, err := parse(args, stderr)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if c.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.timeout)
+		defer cancel()
+	}
+	if c.cpuprofile != "" {
+		f, err := os.Create(c.cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	if c.server == "" {
+		return serve(ctx, c, stdout)
+	}
+	return client(ctx, c, newReporter(c, stdout))
+}

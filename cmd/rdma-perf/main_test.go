@@ -1,0 +1,185 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"math"
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-rdma/rdma/internal/testbed"
+	"github.com/go-rdma/rdma/rdmacm"
+)
+
+// runPair runs the server on the device under test's address and the
+// client with args (MODE first) against it, and returns the client's and
+// the server's output.
+func runPair(t *testing.T, args ...string) (client, server string) {
+	t.Helper()
+	testbed.Device(t)
+	addr := testbed.Addr(t)
+	l, err := rdmacm.Listen(net.JoinHostPort(addr, "0"), 128)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	_, port, _ := net.SplitHostPort(l.Addr().String())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var srv bytes.Buffer
+	served := make(chan error, 1)
+	go func() { served <- serveOn(ctx, l, &config{json: true}, &srv) }()
+	var out, errOut bytes.Buffer
+	args = append(append([]string{"-p", port, "-timeout", "30s", "--json"}, args...), addr)
+	if err := run(args, &out, &errOut); err != nil {
+		t.Fatalf("rdma-perf %s: %v (%s)", strings.Join(args, " "), err, errOut.String())
+	}
+	if err := <-served; err != nil {
+		t.Fatalf("server: %v", err)
+	}
+	return out.String(), srv.String()
+}
+
+// decode parses JSON lines into values of T.
+func decode[T any](t *testing.T, out string) []T {
+	t.Helper()
+	var rs []T
+	for line := range strings.Lines(out) {
+		var r T
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("%v in %q", err, line)
+		}
+		rs = append(rs, r)
+	}
+	return rs
+}
+
+func TestWriteBWAllSizes(t *testing.T) {
+	out, _ := runPair(t, "write_bw", "-a", "-n", "20", "-t", "16", "-l", "4", "-Q", "8")
+	rs := decode[bwResult](t, out)
+	if len(rs) != 16 {
+		t.Fatalf("%d results, want 16 sizes:\n%s", len(rs), out)
+	}
+	for i, r := range rs {
+		if r.Mode != modeWriteBW || r.Bytes != 2<<i || r.Iters != 20 {
+			t.Errorf("result %d: %+v, want %d bytes, 20 iterations", i, r, 2<<i)
+		}
+		if r.BWAvg <= 0 || r.MsgRate <= 0 {
+			t.Errorf("%d B: non-positive rates %+v", r.Bytes, r)
+		}
+		// Both come from the same bytes and time.
+		if got := r.BWAvg * (1 << 20) / float64(r.Bytes) / 1e6; math.Abs(got-r.MsgRate) > 1e-6*max(1, r.MsgRate)+1e-6 {
+			t.Errorf("%d B: bandwidth %f MB/s is %f Mpps, reported %f", r.Bytes, r.BWAvg, got, r.MsgRate)
+		}
+	}
+}
+
+func checkLatency(t *testing.T, mode string, r latResult, bytes, iters int) {
+	t.Helper()
+	if r.Mode != mode || r.Bytes != bytes || r.Iters != iters {
+		t.Errorf("%+v, want %s, %d bytes, %d iterations", r, mode, bytes, iters)
+	}
+	if !(0 < r.Min && r.Min <= r.Typical && r.Typical <= r.P99 && r.P99 <= r.P999 && r.P999 <= r.Max) {
+		t.Errorf("latencies out of order (min ≤ typical ≤ p99 ≤ p99.9 ≤ max): %+v", r)
+	}
+	if r.Avg < r.Min || r.Avg > r.Max || r.Stdev < 0 {
+		t.Errorf("average or deviation out of range: %+v", r)
+	}
+}
+
+func TestLatencyModes(t *testing.T) {
+	for _, mode := range []string{modeSendLat, modeWriteLat, modeReadLat} {
+		t.Run(mode, func(t *testing.T) {
+			out, srv := runPair(t, mode, "-n", "50", "-s", "64")
+			rs := decode[latResult](t, out)
+			if len(rs) != 1 {
+				t.Fatalf("%d results:\n%s", len(rs), out)
+			}
+			checkLatency(t, mode, rs[0], 64, 50)
+			if mode == modeReadLat {
+				if srv != "" {
+					t.Errorf("read_lat server reported %q", srv)
+				}
+				return
+			}
+			// Ping-pong: the server measures its side too.
+			srs := decode[latResult](t, srv)
+			if len(srs) != 1 {
+				t.Fatalf("server: %d results:\n%s", len(srs), srv)
+			}
+			checkLatency(t, mode, srs[0], 64, 50)
+		})
+	}
+}
+
+func TestCMTime(t *testing.T) {
+	out, _ := runPair(t, modeCMTime, "-c", "3", "-b", testbed.Addr(t))
+	rs := decode[cmResult](t, out)
+	if len(rs) != 1 || rs[0].Conns != 3 {
+		t.Fatalf("results %+v", rs)
+	}
+	var names []string
+	for _, s := range rs[0].Steps {
+		names = append(names, s.Step)
+		if s.TotalMS <= 0 || s.USConn <= 0 || s.MinUS <= 0 || s.MinUS/1e3 > s.MaxMS || s.MaxMS > s.TotalMS {
+			t.Errorf("step %+v: want 0 < min ≤ max ≤ total", s)
+		}
+		if got := s.TotalMS * 1e3 / 3; math.Abs(got-s.USConn) > 1e-6*got {
+			t.Errorf("step %+v: us/conn is not total/connections", s)
+		}
+	}
+	want := "create id,bind addr,resolve addr+route,create qp,connect,disconnect,destroy"
+	if got := strings.Join(names, ","); got != want {
+		t.Errorf("steps %s, want %s", got, want)
+	}
+}
+
+func TestTextOutput(t *testing.T) {
+	testbed.Device(t)
+	addr := testbed.Addr(t)
+	l, err := rdmacm.Listen(net.JoinHostPort(addr, "0"), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	_, port, _ := net.SplitHostPort(l.Addr().String())
+	go serveOn(context.Background(), l, &config{}, new(bytes.Buffer))
+	var out bytes.Buffer
+	if err := run([]string{"write_lat", addr, "-p", port, "-n", "10"}, &out, new(bytes.Buffer)); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(out.String(), "\n")
+	if len(lines) < 4 || !strings.Contains(lines[1], "t_typical[usec]") || !strings.HasPrefix(strings.Fields(lines[2])[0], "2") {
+		t.Errorf("not a perftest table:\n%s", out.String())
+	}
+}
+
+func TestBadFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"-s", "x", "write_bw", "192.0.2.1"},
+		{"nosuchmode", "192.0.2.1"},
+		{"write_bw"},
+		{"write_bw", "192.0.2.1", "extra"},
+		{"-s", "-1", "write_bw", "192.0.2.1"},
+		{"-s", strconv.Itoa(maxSize + 1), "write_bw", "192.0.2.1"},
+		{"-n", "1", "send_lat", "192.0.2.1"},
+		{"-l", "200", "write_bw", "192.0.2.1"},
+		{"-Q", "0", "write_bw", "192.0.2.1"},
+		{"-c", "0", "cmtime", "192.0.2.1"},
+		{"-p", "70000"},
+	} {
+		var errOut bytes.Buffer
+		err := run(args, new(bytes.Buffer), &errOut)
+		if err == nil {
+			t.Errorf("%q: no error", args)
+			continue
+		}
+		if msg := err.Error(); strings.Contains(msg, "\n") || msg == "" {
+			t.Errorf("%q: error %q is not one line", args, msg)
+		}
+	}
+}

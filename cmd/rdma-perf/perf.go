@@ -1,0 +1,182 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/go-rdma/rdma/verbs"
+)
+
+// recvRing is the number of receives send_lat keeps posted.
+const recvRing = 64
+
+// bwResult is one write_bw size: perftest's BW average and MsgRate.
+type bwResult struct {
+	Mode    string  `json:"mode"`
+	Bytes   int     `json:"bytes"`
+	Iters   int     `json:"iterations"`
+	BWAvg   float64 `json:"bw_avg_MBps"`
+	MsgRate float64 `json:"msg_rate_Mpps"`
+}
+
+// writeBW posts iters RDMA writes of size bytes, at most txDepth
+// outstanding, postList per PostSend call, one signaled every cqMod (and
+// the last), as perftest's ib_write_bw does; it returns the elapsed time
+// from the first post to the last completion.
+func writeBW(ctx context.Context, c *conn, size, iters, txDepth, postList, cqMod, inline int) (time.Duration, error) {
+	wrs := make([]verbs.SendWR, postList)
+	sge := make([]verbs.SGE, postList)
+	for i := range wrs {
+		sge[i] = c.mr.SGE(c.half, size)
+		wrs[i] = verbs.SendWR{Opcode: verbs.WRRDMAWrite, SGL: sge[i : i+1], RemoteAddr: c.raddr, RKey: c.rkey}
+		if size <= inline {
+			wrs[i].Flags = verbs.SendInline
+		}
+	}
+	base := wrs[0].Flags
+	wcs := make([]verbs.WorkCompletion, 16)
+	var posted, completed int
+	start := time.Now()
+	for spins := 0; completed < iters; spins++ {
+		for posted < iters && posted+postList-completed <= txDepth {
+			n := min(postList, iters-posted)
+			for i := range n {
+				wrs[i].Flags = base
+				if (posted+i+1)%cqMod == 0 || posted+i+1 == iters {
+					wrs[i].Flags |= verbs.SendSignaled
+				}
+			}
+			if err := c.qp.PostSend(wrs[:n]); err != nil {
+				return 0, err
+			}
+			posted += n
+		}
+		n, err := c.scq.Poll(wcs)
+		if err != nil {
+			return 0, err
+		}
+		for _, wc := range wcs[:n] {
+			if err := wc.Err(); err != nil {
+				return 0, err
+			}
+			// A signaled completion covers the unsignaled requests before it.
+			if completed+cqMod <= posted {
+				completed += cqMod
+			} else {
+				completed = posted
+			}
+		}
+		if spins&0xffff == 0xffff && ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
+	}
+	return time.Since(start), nil
+}
+
+// pollOne busy-polls cq until one completion arrives and checks it.
+func pollOne(ctx context.Context, cq *verbs.CQ, wcs []verbs.WorkCompletion) error {
+	for spins := 0; ; spins++ {
+		n, err := cq.Poll(wcs[:1])
+		if err != nil {
+			return err
+		}
+		if n == 1 {
+			return wcs[0].Err()
+		}
+		if spins&0xffff == 0xffff && ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+}
+
+// lastByte is the word holding byte off of buf, for an atomic (volatile)
+// load of memory the device writes behind the program's back, and the
+// byte's shift in it.
+func lastByte(buf []byte, off int) (*uint32, uint) {
+	w := off &^ 3
+	return (*uint32)(unsafe.Pointer(&buf[w])), uint(off-w) * 8
+}
+
+// pingPong runs iters round trips of size bytes in mode (send_lat,
+// write_lat) and records the time (cycles) of each post, as perftest's tposted.
+// The client posts first; the server first waits for the client's message.
+func pingPong(ctx context.Context, c *conn, mode string, size, iters, inline int, server bool, stamps []int64) error {
+	buf := c.buf.Bytes()
+	sge := []verbs.SGE{c.mr.SGE(c.half, size)}
+	wr := []verbs.SendWR{{Opcode: verbs.WRSend, Flags: verbs.SendSignaled, SGL: sge}}
+	if mode == modeWriteLat {
+		wr[0].Opcode, wr[0].RemoteAddr, wr[0].RKey = verbs.WRRDMAWrite, c.raddr, c.rkey
+	}
+	if size <= inline {
+		wr[0].Flags |= verbs.SendInline
+	}
+	rsge := []verbs.SGE{c.mr.SGE(0, c.half)}
+	rwr := []verbs.RecvWR{{SGL: rsge}}
+	poll, pollShift := lastByte(buf, size-1)
+	post := &buf[c.half+size-1]
+	wcs := make([]verbs.WorkCompletion, 1)
+	var scnt, rcnt int
+	for scnt < iters || rcnt < iters {
+		if rcnt < iters && !(scnt == 0 && !server) {
+			rcnt++
+			if mode == modeWriteLat {
+				want := uint32(byte(rcnt))
+				for spins := 0; atomic.LoadUint32(poll)>>pollShift&0xff != want; spins++ {
+					if spins&0xffff == 0xffff && ctx.Err() != nil {
+						return ctx.Err()
+					}
+				}
+			} else {
+				if err := pollOne(ctx, c.rcq, wcs); err != nil {
+					return fmt.Errorf("receive %d: %w", rcnt, err)
+				}
+				if err := c.qp.PostRecv(rwr); err != nil {
+					return err
+				}
+			}
+		}
+		if scnt < iters {
+			stamps[scnt] = cycles()
+			scnt++
+			*post = byte(scnt)
+			if err := c.qp.PostSend(wr); err != nil {
+				return err
+			}
+			if err := pollOne(ctx, c.scq, wcs); err != nil {
+				return fmt.Errorf("send %d: %w", scnt, err)
+			}
+		}
+	}
+	return nil
+}
+
+// readLat runs iters RDMA reads of size bytes one at a time and records the
+// time (cycles) of each post.
+func readLat(ctx context.Context, c *conn, size, iters int, stamps []int64) error {
+	sge := []verbs.SGE{c.mr.SGE(0, size)}
+	wr := []verbs.SendWR{{Opcode: verbs.WRRDMARead, Flags: verbs.SendSignaled, SGL: sge, RemoteAddr: c.raddr + uint64(c.half),
+		RKey: c.rkey}}
+	wcs := make([]verbs.WorkCompletion, 1)
+	for i := range iters {
+		stamps[i] = cycles()
+		if err := c.qp.PostSend(wr); err != nil {
+			return err
+		}
+		if err := pollOne(ctx, c.scq, wcs); err != nil {
+			return fmt.Errorf("read %d: %w", i+1, err)
+		}
+	}
+	return nil
+}
+
+// postRecvs fills the receive queue of a send_lat connection.
+func postRecvs(c *conn) error {
+	wrs := make([]verbs.RecvWR, recvRing)
+	for i := range wrs {
+		wrs[i] = verbs.RecvWR{ID: uint64(i), SGL: []verbs.SGE{c.mr.SGE(0, c.half)}}
+	}
+	return c.qp.PostRecv(wrs)
+}

@@ -1,0 +1,135 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"time"
+)
+
+// latResult is one latency size, with perftest's definitions: the
+// differences between consecutive posts, halved for ping-pong (send,
+// write) and whole for reads; typical is the median.
+type latResult struct {
+	Mode    string  `json:"mode"`
+	Bytes   int     `json:"bytes"`
+	Iters   int     `json:"iterations"`
+	Min     float64 `json:"t_min_us"`
+	Max     float64 `json:"t_max_us"`
+	Typical float64 `json:"t_typical_us"`
+	Avg     float64 `json:"t_avg_us"`
+	Stdev   float64 `json:"t_stdev_us"`
+	P99     float64 `json:"p99_us"`
+	P999    float64 `json:"p99_9_us"`
+}
+
+// latency computes a latResult from the post times (cycles).
+func latency(mode string, size int, stamps []int64) latResult {
+	d := make([]float64, len(stamps)-1)
+	factor := 2.0
+	perUS := cyclesPerNS() * 1e3
+	if mode == modeReadLat {
+		factor = 1
+	}
+	for i := range d {
+		d[i] = float64(stamps[i+1]-stamps[i]) / perUS / factor
+	}
+	slices.Sort(d)
+	n := len(d)
+	var sum, sq float64
+	for _, v := range d {
+		sum += v
+	}
+	avg := sum / float64(n)
+	for _, v := range d {
+		sq += (v - avg) * (v - avg)
+	}
+	median := d[n/2]
+	if n%2 == 0 {
+		median = (d[n/2-1] + d[n/2]) / 2
+	}
+	pct := func(p float64) float64 { return d[max(int(math.Ceil(float64(n)*p))-1, 0)] }
+	return latResult{Mode: mode, Bytes: size, Iters: len(stamps), Min: d[0], Max: d[n-1], Typical: median, Avg: avg,
+		Stdev: math.Sqrt(sq / float64(n)), P99: pct(0.99), P999: pct(0.999)}
+}
+
+// bandwidth computes a bwResult; MB is 2^20 bytes, as perftest prints.
+func bandwidth(size, iters int, elapsed time.Duration) bwResult {
+	s := elapsed.Seconds()
+	return bwResult{Mode: modeWriteBW, Bytes: size, Iters: iters, BWAvg: float64(size) * float64(iters) / s / (1 << 20),
+		MsgRate: float64(iters) / s / 1e6}
+}
+
+// cmStep is one cmtime step: the wall time of the step over all
+// connections, and that divided by the connections, as cmtime prints.
+type cmStep struct {
+	Step    string  `json:"step"`
+	TotalMS float64 `json:"total_ms"`
+	MaxMS   float64 `json:"max_ms"`
+	MinUS   float64 `json:"min_us"`
+	USConn  float64 `json:"us_per_conn"`
+}
+
+// cmResult is a cmtime run.
+type cmResult struct {
+	Mode  string   `json:"mode"`
+	Conns int      `json:"connections"`
+	Steps []cmStep `json:"steps"`
+}
+
+// reporter prints results as perftest-like tables or JSON lines.
+type reporter struct {
+	w      io.Writer
+	json   bool
+	header bool
+}
+
+func newReporter(c *config, w io.Writer) *reporter { return &reporter{w: w, json: c.json} }
+
+const rule = "---------------------------------------------------------------------------------------"
+
+func (r *reporter) emit(v any) error {
+	if r.json {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(r.w, "%s\n", b)
+		return err
+	}
+	var err error
+	switch v := v.(type) {
+	case bwResult:
+		if !r.header {
+			fmt.Fprintf(r.w, "%s\n %-10s %-13s %-20s %-20s %s\n", rule, "#bytes", "#iterations", "BW peak[MB/sec]",
+				"BW average[MB/sec]", "MsgRate[Mpps]")
+		}
+		_, err = fmt.Fprintf(r.w, " %-10d %-13d %-20s %-20.2f %.6f\n", v.Bytes, v.Iters, "-", v.BWAvg, v.MsgRate)
+	case latResult:
+		if !r.header {
+			fmt.Fprintf(r.w, "%s\n %-8s %-12s %-13s %-13s %-17s %-13s %-14s %-24s %s\n", rule, "#bytes", "#iterations",
+				"t_min[usec]", "t_max[usec]", "t_typical[usec]", "t_avg[usec]", "t_stdev[usec]", "99% percentile[usec]",
+				"99.9% percentile[usec]")
+		}
+		_, err = fmt.Fprintf(r.w, " %-8d %-12d %-13.2f %-13.2f %-17.2f %-13.2f %-14.2f %-24.2f %.2f\n", v.Bytes, v.Iters,
+			v.Min, v.Max, v.Typical, v.Avg, v.Stdev, v.P99, v.P999)
+	case cmResult:
+		fmt.Fprintf(r.w, "step              total ms     max ms     min us  us / conn\n")
+		for _, s := range v.Steps {
+			if _, err = fmt.Fprintf(r.w, "%-13s: %11.2f%11.2f%11.2f%11.2f\n", s.Step, s.TotalMS, s.MaxMS, s.MinUS, s.USConn); err != nil {
+				return err
+			}
+		}
+	}
+	r.header = true
+	return err
+}
+
+// end closes a table.
+func (r *reporter) end() {
+	if !r.json && r.header {
+		fmt.Fprintln(r.w, rule)
+	}
+}

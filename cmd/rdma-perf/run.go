@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+
+	"github.com/go-rdma/rdma/rdmacm"
+)
+
+// client runs the configured test against the server.
+func client(ctx context.Context, c *config, r *reporter) error {
+	addr := net.JoinHostPort(c.server, strconv.Itoa(c.port))
+	if c.mode == modeCMTime {
+		res, err := cmtime(ctx, addr, c.bind, c.conns)
+		if err != nil {
+			return err
+		}
+		return r.emit(res)
+	}
+	req := &request{mode: c.mode, sizes: c.sizes(), iters: c.iters, inline: c.inline, conns: 1}
+	cn, err := dial(ctx, addr, req, depth(c.mode, c.txDepth, c.inline), prepare(c.mode))
+	if err != nil {
+		return err
+	}
+	defer cn.close()
+	if err := exercise(ctx, cn, req, false, c, r); err != nil {
+		return err
+	}
+	r.end()
+	return cn.cm.Disconnect(ctx)
+}
+
+// prepare returns what a connection of mode needs before it connects:
+// send_lat's receives.
+func prepare(mode string) func(*conn) error {
+	return func(cn *conn) error {
+		if mode == modeSendLat {
+			return postRecvs(cn)
+		}
+		return nil
+	}
+}
+
+// exercise runs req's sizes on cn, from the client's or the server's side,
+// and reports them (the server's side of write_bw and read_lat is passive).
+func exercise(ctx context.Context, cn *conn, req *request, server bool, c *config, r *reporter) error {
+	stamps := make([]int64, req.iters)
+	for _, size := range req.sizes {
+		switch {
+		case req.mode == modeWriteBW && !server:
+			elapsed, err := writeBW(ctx, cn, size, req.iters, c.txDepth, c.postList, c.cqMod, req.inline)
+			if err != nil {
+				return fmt.Errorf("%s %d B: %w", req.mode, size, err)
+			}
+			if err := r.emit(bandwidth(size, req.iters, elapsed)); err != nil {
+				return err
+			}
+		case req.mode == modeSendLat || req.mode == modeWriteLat:
+			if err := pingPong(ctx, cn, req.mode, size, req.iters, req.inline, server, stamps); err != nil {
+				return fmt.Errorf("%s %d B: %w", req.mode, size, err)
+			}
+			if err := r.emit(latency(req.mode, size, stamps)); err != nil {
+				return err
+			}
+		case req.mode == modeReadLat && !server:
+			if err := readLat(ctx, cn, size, req.iters, stamps); err != nil {
+				return fmt.Errorf("%s %d B: %w", req.mode, size, err)
+			}
+			if err := r.emit(latency(req.mode, size, stamps)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// serve accepts one test (one connection, or cmtime's connections), runs
+// the server's side of it and returns when the client has disconnected.
+func serve(ctx context.Context, c *config, stdout io.Writer) error {
+	l, err := rdmacm.Listen(hostPort(c.bind, c.port), 1024)
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	return serveOn(ctx, l, c, stdout)
+}
+
+// serveOn is serve on a listener.
+func serveOn(ctx context.Context, l *rdmacm.Listener, c *config, stdout io.Writer) error {
+	cm, err := l.GetConnectionRequest(ctx)
+	if err != nil {
+		return err
+	}
+	data, err := cm.ConnectionData()
+	if err != nil {
+		cm.Close()
+		return err
+	}
+	req, err := unmarshalRequest(data.PrivateData)
+	if err != nil {
+		cm.Reject(nil)
+		cm.Close()
+		return err
+	}
+	if req.mode == modeCMTime {
+		return serveCMTime(ctx, l, cm, req.conns)
+	}
+	cn, err := open(cm, maxOf(req.sizes), depth(req.mode, 16, req.inline))
+	if err != nil {
+		cm.Reject(nil)
+		cm.Close()
+		return err
+	}
+	defer cn.close()
+	if err := prepare(req.mode)(cn); err != nil {
+		return err
+	}
+	p, err := cn.params(reply(cn.mr.Addr(), cn.mr.RKey()))
+	if err != nil {
+		return err
+	}
+	if err := cm.Accept(ctx, cn.qp, p); err != nil {
+		return err
+	}
+	cn.raddr, cn.rkey = req.addr, req.rkey
+	r := newReporter(c, stdout)
+	if err := exercise(ctx, cn, req, true, c, r); err != nil {
+		return err
+	}
+	r.end()
+	select {
+	case <-cm.Disconnected():
+		return nil
+	case <-ctx.Done():
+		return errors.New("waiting for the client to disconnect: " + ctx.Err().Error())
+	}
+}
+
+// hostPort joins an IP address (empty: any) and a port.
+func hostPort(ip string, port int) string {
+	if ip == "" {
+		ip = "0.0.0.0"
+	}
+	return net.JoinHostPort(ip, strconv.Itoa(port))
+}

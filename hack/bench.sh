@@ -1,0 +1,185 @@
+#!/usr/bin/env bash
+# Benchmarks the Go binding against the C tools, side by side in one guest:
+# on rxe and on siw, each C tool (ib_write_bw -R, ib_send_lat -R,
+# ib_write_lat -R, ib_read_lat -R, rdmacm-utils cmtime) and cmd/rdma-perf
+# with the same parameters, alternating C and Go for several rounds, then a
+# markdown table of the medians and the Go/C ratios.
+#
+#   hack/bench.sh [-r ROUNDS] [-o DIR]
+#
+# The guest boots once (hack/vm-run); every command has a bounded timeout.
+# Raw outputs and results.tsv land in DIR (default .cache/bench).
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(dirname "$here")
+
+if [[ ${1:-} == --guest ]]; then
+	# A failed run is recorded as NA; the others go on.
+	set +e +o pipefail
+	rounds=$2
+	out=$RDMA_VM_OUT
+	perf=$root/.cache/bin/rdma-perf
+	mkdir -p "$out/raw"
+	results=$out/results.tsv
+	: >"$results"
+
+	# record DEV TEST METRIC TOOL ROUND VALUE
+	record() { printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$results"; }
+
+	# pair FILE SERVER-WAIT SERVER-CMD... -- CLIENT-CMD...: runs a server in
+	# the background and the client against it, both bounded. A client
+	# that finds no server yet (a loaded guest starts it late) tries again;
+	# a server still up 10 s after its client is killed.
+	pair() {
+		local file=$1 pause=$2
+		shift 2
+		local srv=()
+		while [[ $1 != -- ]]; do
+			srv+=("$1")
+			shift
+		done
+		shift
+		timeout 90 "${srv[@]}" >"$file.server" 2>&1 &
+		local pid=$! try st
+		sleep "$pause"
+		for try in 1 2 3; do
+			timeout 60 "$@" >"$file" 2>&1
+			st=$?
+			((st == 0)) && break
+			echo "exit status $st" >>"$file"
+			kill -0 "$pid" 2>/dev/null || break
+			grep -qiE 'refused|reject|unexpected cm event|service id' "$file" || break
+			cp "$file" "$file.try$try"
+			sleep 1
+		done
+		for try in $(seq 20); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.5
+		done
+		kill "$pid" 2>/dev/null
+		wait "$pid" || echo "server exit status $?" >>"$file.server"
+	}
+
+	# C tool outputs: perftest's result line follows its header.
+	c_bw() { awk '/#bytes.*BW average/ {getline; print $4, $5; exit}' "$1"; }
+	c_lat() { awk '/#bytes.*t_typical/ {getline; print $5, $8; exit}' "$1"; }
+	go_bw() { jq -r 'select(.mode=="write_bw") | "\(.bw_avg_MBps) \(.msg_rate_Mpps)"' "$1" 2>/dev/null | head -1; }
+	go_lat() { jq -r 'select(.t_typical_us) | "\(.t_typical_us) \(.p99_us)"' "$1" 2>/dev/null | head -1; }
+
+	bw_sizes=(2 1024 65536)
+	conns=20
+	for dev in rxe siw; do
+		if [[ $dev == rxe ]]; then
+			ibdev=$RDMA_RXE_DEV addr=$RDMA_RXE_ADDR
+		else
+			ibdev=$RDMA_SIW_DEV addr=$RDMA_SIW_ADDR
+		fi
+		for ((r = 1; r <= rounds; r++)); do
+			# Alternate which goes first from round to round.
+			order=(c go)
+			((r % 2 == 0)) && order=(go c)
+			for s in "${bw_sizes[@]}"; do
+				n=2000
+				((s >= 65536)) && n=500
+				args=(-s "$s" -n "$n" -t 128 -l 1 -Q 100)
+				for tool in "${order[@]}"; do
+					f=$out/raw/$dev-write_bw-$s-$tool-$r
+					if [[ $tool == c ]]; then
+						pair "$f" 1.5 ib_write_bw -R -d "$ibdev" "${args[@]}" -- ib_write_bw -R -d "$ibdev" "${args[@]}" "$addr"
+						v=$(c_bw "$f")
+					else
+						pair "$f" 1 "$perf" -- "$perf" write_bw "${args[@]}" --json "$addr"
+						v=$(go_bw "$f")
+					fi
+					read -r bw rate <<<"${v:-NA NA}"
+					record "$dev" "write_bw $s B" "BW MB/s" "$tool" "$r" "$bw"
+					record "$dev" "write_bw $s B" "Mpps" "$tool" "$r" "$rate"
+				done
+			done
+			for mode in send_lat write_lat read_lat; do
+				args=(-s 2 -n 1000)
+				[[ $mode != read_lat ]] && args+=(-I 0)
+				for tool in "${order[@]}"; do
+					f=$out/raw/$dev-$mode-$tool-$r
+					if [[ $tool == c ]]; then
+						pair "$f" 1.5 "ib_$mode" -R -d "$ibdev" "${args[@]}" -- "ib_$mode" -R -d "$ibdev" "${args[@]}" "$addr"
+						v=$(c_lat "$f")
+					else
+						pair "$f" 1 "$perf" -- "$perf" "$mode" "${args[@]}" --json "$addr"
+						v=$(go_lat "$f")
+					fi
+					read -r typ p99 <<<"${v:-NA NA}"
+					record "$dev" "$mode 2 B" "typical us" "$tool" "$r" "$typ"
+					record "$dev" "$mode 2 B" "p99 us" "$tool" "$r" "$p99"
+				done
+			done
+			for tool in "${order[@]}"; do
+				f=$out/raw/$dev-cmtime-$tool-$r
+				if [[ $tool == c ]]; then
+					pair "$f" 1.5 cmtime -b "$addr" -c "$conns" -- cmtime -s "$addr" -b "$addr" -c "$conns"
+					# rdma-perf resolves the address and the route in one
+					# call: the C steps are summed to compare.
+					awk -v dev="$dev" -v r="$r" -F: '
+						/^(create id|bind addr|resolve addr|resolve route|create qp|connect|disconnect|destroy) *:/ {
+							name = $1; sub(/ +$/, "", name); split($2, v, " ")
+							if (name ~ /^resolve/) { res += v[4]; nres++; if (nres < 2) next; name = "resolve addr+route"; v[4] = res }
+							printf "%s\tcmtime %s\tus/conn\tc\t%s\t%s\n", dev, name, r, v[4]
+						}' "$f" >>"$results"
+				else
+					pair "$f" 1 "$perf" -b "$addr" -- "$perf" cmtime -c "$conns" -b "$addr" --json "$addr"
+					jq -r --arg dev "$dev" --arg r "$r" '.steps[]? | "\($dev)\tcmtime \(.step)\tus/conn\tgo\t\($r)\t\(.us_per_conn)"' \
+						"$f" >>"$results" 2>/dev/null || true
+				fi
+			done
+		done
+	done
+	exit 0
+fi
+
+rounds=3
+out=$root/.cache/bench
+while getopts r:o: opt; do
+	case $opt in
+	r) rounds=$OPTARG ;;
+	o) out=$OPTARG ;;
+	*)
+		echo "usage: hack/bench.sh [-r ROUNDS] [-o DIR]" >&2
+		exit 2
+		;;
+	esac
+done
+mkdir -p "$root/.cache/bin" "$out"
+out=$(cd "$out" && pwd)
+(cd "$root" && go build -o .cache/bin/rdma-perf ./cmd/rdma-perf)
+"$here/vm-run" -t 1200 -o "$out" -- bash "$here/bench.sh" --guest "$rounds"
+
+# Medians per (device, test, metric, tool), then one row per device, test
+# and metric with the Go/C ratio.
+echo "| device | test | metric | C (median) | Go (median) | Go/C |"
+echo "|---|---|---|---:|---:|---:|"
+sort -t$'\t' -k1,1 -k2,2V -k3,3 -k4,4 "$out/results.tsv" | awk -F'\t' '
+	function median(   n, i, j, t, s) {
+		n = 0
+		for (i = 1; i <= cnt; i++) if (vals[i] != "NA" && vals[i] != "") s[++n] = vals[i] + 0
+		if (n == 0) return "NA"
+		for (i = 2; i <= n; i++) { t = s[i]; for (j = i - 1; j >= 1 && s[j] > t; j--) s[j + 1] = s[j]; s[j + 1] = t }
+		return n % 2 ? s[(n + 1) / 2] : (s[n / 2] + s[n / 2 + 1]) / 2
+	}
+	function flush() {
+		if (key == "") return
+		med[key] = median(); cnt = 0
+		split(key, k, SUBSEP)
+		row = k[1] SUBSEP k[2] SUBSEP k[3]
+		if (!(row in seen)) { seen[row] = 1; rows[++nrows] = row }
+	}
+	{ k2 = $1 SUBSEP $2 SUBSEP $3 SUBSEP $4; if (k2 != key) { flush(); key = k2 } vals[++cnt] = $6 }
+	END {
+		flush()
+		for (i = 1; i <= nrows; i++) {
+			split(rows[i], k, SUBSEP)
+			c = med[rows[i] SUBSEP "c"]; g = med[rows[i] SUBSEP "go"]
+			ratio = (c == "NA" || g == "NA" || c == "" || g == "" || c + 0 == 0) ? "NA" : sprintf("%.3f", g / c)
+			printf "| %s | %s | %s | %s | %s | %s |\n", k[1], k[2], k[3], c == "" ? "NA" : c, g == "" ? "NA" : g, ratio
+		}
+	}'
