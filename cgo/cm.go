@@ -45,33 +45,6 @@ static inline int go_get_cm_event(struct rdma_event_channel *ch, go_cm_event *ou
 	return 0;
 }
 
-static inline int go_rdma_connect(struct rdma_cm_id *id, uint32_t qp_num, uint8_t resp, uint8_t init,
-		uint8_t retry, uint8_t rnr_retry, const void *pd, uint8_t pd_len) {
-	struct rdma_conn_param p;
-	memset(&p, 0, sizeof(p));
-	p.private_data = pd;
-	p.private_data_len = pd_len;
-	p.responder_resources = resp;
-	p.initiator_depth = init;
-	p.retry_count = retry;
-	p.rnr_retry_count = rnr_retry;
-	p.qp_num = qp_num;
-	return rdma_connect(id, &p);
-}
-
-static inline int go_rdma_accept(struct rdma_cm_id *id, uint32_t qp_num, uint8_t resp, uint8_t init,
-		uint8_t rnr_retry, const void *pd, uint8_t pd_len) {
-	struct rdma_conn_param p;
-	memset(&p, 0, sizeof(p));
-	p.private_data = pd;
-	p.private_data_len = pd_len;
-	p.responder_resources = resp;
-	p.initiator_depth = init;
-	p.rnr_retry_count = rnr_retry;
-	p.qp_num = qp_num;
-	return rdma_accept(id, &p);
-}
-
 static inline int go_rdma_init_qp_attr(struct rdma_cm_id *id, int state, struct ibv_qp_attr *attr, int *mask) {
 	memset(attr, 0, sizeof(*attr));
 	attr->qp_state = state;
@@ -277,22 +250,32 @@ func privateData(b []byte) (unsafe.Pointer, C.uint8_t, func()) {
 	return p, C.uint8_t(len(b)), func() { C.free(p) }
 }
 
+// toC builds the struct rdma_conn_param for p; free releases its private
+// data's C copy after the call.
+func (p *ConnParam) toC() (c C.struct_rdma_conn_param, free func()) {
+	c.private_data, c.private_data_len, free = privateData(p.PrivateData)
+	c.responder_resources = C.uint8_t(p.ResponderResources)
+	c.initiator_depth = C.uint8_t(p.InitiatorDepth)
+	c.retry_count = C.uint8_t(p.RetryCount)
+	c.rnr_retry_count = C.uint8_t(p.RNRRetryCount)
+	c.qp_num = C.uint32_t(p.QPNum)
+	return c, free
+}
+
 // Connect sends a connection request (rdma_connect) for a QP the caller
 // created and owns.
 func (id ID) Connect(p *ConnParam) error {
-	pd, n, free := privateData(p.PrivateData)
+	c, free := p.toC()
 	defer free()
-	rc, err := C.go_rdma_connect(id.p, C.uint32_t(p.QPNum), C.uint8_t(p.ResponderResources), C.uint8_t(p.InitiatorDepth),
-		C.uint8_t(p.RetryCount), C.uint8_t(p.RNRRetryCount), pd, n)
+	rc, err := C.rdma_connect(id.p, &c)
 	return errnoOf(rc, err)
 }
 
-// Accept accepts a connection request (rdma_accept).
+// Accept accepts a connection request (rdma_accept); RetryCount is ignored.
 func (id ID) Accept(p *ConnParam) error {
-	pd, n, free := privateData(p.PrivateData)
+	c, free := p.toC()
 	defer free()
-	rc, err := C.go_rdma_accept(id.p, C.uint32_t(p.QPNum), C.uint8_t(p.ResponderResources), C.uint8_t(p.InitiatorDepth),
-		C.uint8_t(p.RNRRetryCount), pd, n)
+	rc, err := C.rdma_accept(id.p, &c)
 	return errnoOf(rc, err)
 }
 
