@@ -29,6 +29,7 @@ done
 echo "== test bed self-test"
 ci/testbed-selftest.sh
 
+mkdir -p "$CACHE/runs"
 summary=$(mktemp "$CACHE/runs/summary.XXXXXX")
 status=0
 for transport in rxe siw; do

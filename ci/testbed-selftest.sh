@@ -9,6 +9,7 @@ fail() {
 	echo "testbed-selftest: FAIL: $*" >&2
 	exit 1
 }
+mkdir -p "$CACHE/runs"
 out=$(mktemp -d "$CACHE/runs/selftest.XXXXXX")
 
 # 1. One boot: C rping on both devices, -e, the out folder, exit status 7.
