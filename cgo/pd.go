@@ -70,6 +70,16 @@ func nonNil(err error) error {
 	return err
 }
 
+// queueErr returns err, or ENOMEM when creating a queue (CQ, QP, SRQ)
+// failed without setting errno: libsiw does so when the kernel has no room
+// left to map the queue into the process (about 144 pages per open device).
+func queueErr(err error) error {
+	if err == nil {
+		return syscall.ENOMEM
+	}
+	return err
+}
+
 // Rereg changes the region's access flags in place (ibv_rereg_mr with
 // IBV_REREG_MR_CHANGE_ACCESS); its keys may change.
 func (mr MR) Rereg(access int) error {

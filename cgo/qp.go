@@ -1,6 +1,9 @@
 package cgo
 
 /*
+#cgo nocallback go_post_send
+#cgo nocallback go_post_recv
+#cgo nocallback go_post_srq_recv
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -279,7 +282,7 @@ func (pd PD) CreateQP(init QPInit, batch int) (QP, QPCap, error) {
 	}
 	qp, err := C.ibv_create_qp(pd.p, &a)
 	if qp == nil {
-		return QP{}, QPCap{}, nonNil(err)
+		return QP{}, QPCap{}, queueErr(err)
 	}
 	got := capFromC(a.cap)
 	s, err := newPostScratch(batch, got)
@@ -556,7 +559,7 @@ func (pd PD) CreateSRQ(attr SRQAttr, batch int) (SRQ, SRQAttr, error) {
 	a.attr.srq_limit = C.uint32_t(attr.SRQLimit)
 	srq, err := C.ibv_create_srq(pd.p, &a)
 	if srq == nil {
-		return SRQ{}, SRQAttr{}, nonNil(err)
+		return SRQ{}, SRQAttr{}, queueErr(err)
 	}
 	got := SRQAttr{MaxWR: uint32(a.attr.max_wr), MaxSGE: uint32(a.attr.max_sge), SRQLimit: uint32(a.attr.srq_limit)}
 	r, err := newRecvScratch(batch, int(got.MaxSGE))

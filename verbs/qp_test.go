@@ -371,6 +371,84 @@ func TestPostPollAllocatesNothing(t *testing.T) {
 	}
 }
 
+// BusyPoll returns a completion as it lands, allocates nothing, gives up
+// with ctx's error on an empty CQ, and returns ErrClosed when the CQ is
+// closed under it.
+func TestBusyPoll(t *testing.T) {
+	ctx := openTestDevice(t)
+	a, b := newEnd(t, ctx, 4096), newEnd(t, ctx, 4096)
+	connect(t, ctx, a, b)
+	recv := []verbs.RecvWR{{ID: 1, SGL: []verbs.SGE{b.mr.SGE(0, 64)}}}
+	send := []verbs.SendWR{{ID: 2, Opcode: verbs.WRSend, Flags: verbs.SendSignaled, SGL: []verbs.SGE{a.mr.SGE(0, 64)}}}
+	wcs := make([]verbs.WorkCompletion, 4)
+	bg := context.Background()
+	roundTrip := func() {
+		if err := b.qp.PostRecv(recv); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.qp.PostSend(send); err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []struct {
+			cq *verbs.CQ
+			id uint64
+		}{{a.cq, 2}, {b.cq, 1}} {
+			n, err := want.cq.BusyPoll(bg, wcs)
+			if err != nil || n != 1 || wcs[0].WRID != want.id || wcs[0].Err() != nil {
+				t.Fatalf("BusyPoll = %d, %v, first %+v; want the completion of request %d", n, err, wcs[0], want.id)
+			}
+		}
+	}
+	roundTrip()
+	if allocs := testing.AllocsPerRun(100, roundTrip); allocs != 0 {
+		t.Errorf("post+BusyPoll allocated %.1f times per round trip, want 0", allocs)
+	}
+
+	short, cancel := context.WithTimeout(bg, 50*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	n, err := a.cq.BusyPoll(short, wcs)
+	if n != 0 || !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("BusyPoll of an empty CQ past the deadline = %d, %v; want context.DeadlineExceeded", n, err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("BusyPoll took %v to notice a 50ms deadline", d)
+	}
+	if _, err := a.cq.BusyPoll(bg, nil); !errors.Is(err, syscall.EINVAL) {
+		t.Errorf("BusyPoll with no room = %v, want EINVAL", err)
+	}
+
+	// Close a spare CQ while BusyPoll spins on it: the call returns.
+	spare, err := ctx.CreateCQ(4, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := spare.BusyPoll(bg, make([]verbs.WorkCompletion, 1))
+		done <- err
+	}()
+	time.Sleep(20 * time.Millisecond)
+	if err := spare.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, verbs.ErrClosed) {
+			t.Errorf("BusyPoll of a CQ closed under it = %v, want ErrClosed", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("BusyPoll did not return after Close")
+	}
+	if _, err := spare.BusyPoll(bg, wcs); !errors.Is(err, verbs.ErrClosed) {
+		t.Errorf("BusyPoll of a closed CQ = %v, want ErrClosed", err)
+	}
+	var nilCQ *verbs.CQ
+	if _, err := nilCQ.BusyPoll(bg, wcs); !errors.Is(err, verbs.ErrClosed) {
+		t.Errorf("BusyPoll of a nil CQ = %v, want ErrClosed", err)
+	}
+}
+
 func TestObjectLifetimes(t *testing.T) {
 	ctx := openTestDevice(t)
 	e := newEnd(t, ctx, 4096)
