@@ -14,8 +14,9 @@ import (
 // channel is one rdma_cm event channel: a non-blocking descriptor waited on
 // by Go's netpoller from one goroutine, which reads each event, acks it at
 // once and hands a copy to the connector or listener it is for. A Listener
-// and the connectors of its requests share one; an active Connector has its
-// own. The channel is destroyed when its last identifier is.
+// and the connectors of its requests share one; all active Connectors share
+// another (see activeChannel). The channel is destroyed when its last user
+// is.
 type channel struct {
 	raw  cgo.EventChannel
 	file *os.File
@@ -40,6 +41,43 @@ func newChannel() (*channel, error) {
 	ch := &channel{raw: raw, file: file, ids: map[cgo.ID]*Connector{}, listeners: map[cgo.ID]*Listener{}, done: make(chan struct{})}
 	go ch.run()
 	return ch, nil
+}
+
+// active is the event channel of the active Connectors, made by the first
+// and destroyed with the last, as C programs (cmtime, rping) put all their
+// identifiers on one channel: a channel per connector would cost a
+// descriptor, its epoll registration and a reader per connection.
+var active struct {
+	mu sync.Mutex
+	ch *channel
+}
+
+// activeChannel returns the active Connectors' channel, held for the caller.
+func activeChannel() (*channel, error) {
+	active.mu.Lock()
+	defer active.mu.Unlock()
+	if ch := active.ch; ch != nil && ch.tryHold() {
+		return ch, nil
+	}
+	ch, err := newChannel()
+	if err != nil {
+		return nil, err
+	}
+	ch.hold()
+	active.ch = ch
+	return ch, nil
+}
+
+// tryHold counts a user unless the last one has already gone (the channel
+// is then on its way down).
+func (ch *channel) tryHold() bool {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	if ch.users == 0 {
+		return false
+	}
+	ch.users++
+	return true
 }
 
 // createID makes an identifier on the channel and counts it as a user.

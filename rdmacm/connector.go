@@ -94,13 +94,13 @@ type Connector struct {
 	disc     chan struct{}
 }
 
-// NewConnector creates an active-side Connector with its own event channel.
+// NewConnector creates an active-side Connector (rdma_create_id on the
+// event channel all active Connectors share).
 func NewConnector() (*Connector, error) {
-	ch, err := newChannel()
+	ch, err := activeChannel()
 	if err != nil {
 		return nil, &OpError{Op: "rdma_create_event_channel", Err: err}
 	}
-	ch.hold()
 	defer ch.release() // the identifier holds the channel from here
 	id, err := ch.createID()
 	if err != nil {

@@ -96,6 +96,21 @@ func (l *Listener) Addr() net.Addr {
 	return &Addr{l.addr}
 }
 
+// DeviceName returns the RDMA device the listener is bound to, when its
+// address belongs to one; empty when it listens on all addresses or is
+// paused or closed. A server can open the device before the first request.
+func (l *Listener) DeviceName() string {
+	if l == nil {
+		return ""
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.id.IsZero() {
+		return ""
+	}
+	return l.id.DeviceName()
+}
+
 // GetConnectionRequest waits for the next connection request.
 func (l *Listener) GetConnectionRequest(ctx context.Context) (*Connector, error) {
 	if l == nil {

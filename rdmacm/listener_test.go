@@ -60,8 +60,14 @@ func TestListenerPauseResume(t *testing.T) {
 	ctx := testContext(t)
 	l := listen(t, 4)
 	addr := l.Addr().String()
+	if got, want := l.DeviceName(), testbed.Device(t); got != want {
+		t.Errorf("DeviceName of a listener on %s = %q, want %q", addr, got, want)
+	}
 	if err := l.Pause(); err != nil {
 		t.Fatal(err)
+	}
+	if got := l.DeviceName(); got != "" {
+		t.Errorf("DeviceName of a paused listener = %q, want none", got)
 	}
 	nobodyListens(t, dial(t, ctx, addr))
 	if err := l.Resume(); err != nil {
@@ -69,6 +75,9 @@ func TestListenerPauseResume(t *testing.T) {
 	}
 	if l.Addr().String() != addr {
 		t.Errorf("address after Resume %s, was %s", l.Addr(), addr)
+	}
+	if got, want := l.DeviceName(), testbed.Device(t); got != want {
+		t.Errorf("DeviceName after Resume = %q, want %q", got, want)
 	}
 	_, _, passive, done := request(t, l, nil)
 	if err := passive.Reject([]byte("resumed")); err != nil {
@@ -152,6 +161,9 @@ func TestBadInput(t *testing.T) {
 	}
 	_, checks["nil ConnectionData"] = nilConn.ConnectionData()
 	_, checks["nil GetConnectionRequest"] = nilListener.GetConnectionRequest(ctx)
+	if dev := nilListener.DeviceName(); dev != "" {
+		t.Errorf("DeviceName of a nil listener = %q", dev)
+	}
 	for name, err := range checks {
 		if !errors.Is(err, rdmacm.ErrClosed) {
 			t.Errorf("%s: %v, want ErrClosed", name, err)
