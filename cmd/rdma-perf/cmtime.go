@@ -120,6 +120,12 @@ func (t *stepTimer) result() cmStep {
 // the asynchronous steps (resolve, connect, disconnect) run for all
 // connections at once. rdmacm resolves the address and the route in one
 // call, so they are one step here.
+//
+// What C cmtime does before its first step is done here before timing too:
+// librdmacm's event channel (rdma_create_event_channel) is made by a first
+// connector kept for the run. Opening the device for verbs, once per
+// process in any program, is not timed either: it happens between the
+// resolve and create qp steps (C's rdma_create_qp uses librdmacm's).
 func cmtime(ctx context.Context, addr, bind string, n int) (cmResult, error) {
 	conns := make([]cmConn, n)
 	var shared *cmShared
@@ -133,6 +139,11 @@ func cmtime(ctx context.Context, addr, bind string, n int) (cmResult, error) {
 			shared.close()
 		}
 	}()
+	warm, err := rdmacm.NewConnector()
+	if err != nil {
+		return cmResult{}, err
+	}
+	defer warm.Close()
 	priv := (&request{mode: modeCMTime, sizes: []int{1}, iters: 2, conns: n}).marshal()
 	steps := []struct {
 		name       string
@@ -150,15 +161,7 @@ func cmtime(ctx context.Context, addr, bind string, n int) (cmResult, error) {
 			return conns[i].cm.Bind(bind + ":0")
 		}},
 		{"resolve addr+route", true, func(i int) error { return conns[i].cm.Resolve(ctx, addr) }},
-		{"create qp", false, func(i int) error {
-			if shared == nil {
-				var err error
-				if shared, err = openShared(conns[i].cm.DeviceName()); err != nil {
-					return err
-				}
-			}
-			return shared.createQP(&conns[i])
-		}},
+		{"create qp", false, func(i int) error { return shared.createQP(&conns[i]) }},
 		{"connect", true, func(i int) error {
 			c := &conns[i]
 			p := &rdmacm.ConnParams{InboundReadLimit: 1, OutboundReadLimit: 1, PrivateData: priv}
@@ -176,6 +179,11 @@ func cmtime(ctx context.Context, addr, bind string, n int) (cmResult, error) {
 	}
 	res := cmResult{Mode: modeCMTime, Conns: n}
 	for _, s := range steps {
+		if s.name == "create qp" {
+			if shared, err = openShared(conns[0].cm.DeviceName()); err != nil {
+				return res, err
+			}
+		}
 		t := &stepTimer{name: s.name}
 		if err := t.each(n, s.concurrent, s.f); err != nil {
 			return res, err
@@ -189,15 +197,18 @@ func cmtime(ctx context.Context, addr, bind string, n int) (cmResult, error) {
 }
 
 // serveCMTime accepts cmtime's n connections (first the one already
-// requested) and returns once all of them have been disconnected.
-func serveCMTime(ctx context.Context, l *rdmacm.Listener, first *rdmacm.Connector, n int) error {
-	shared, err := openShared(first.DeviceName())
-	if err != nil {
-		first.Reject(nil)
-		first.Close()
-		return err
+// requested) and returns once all of them have been disconnected. It makes
+// the verbs objects on shared, or opens the request's device when nil.
+func serveCMTime(ctx context.Context, l *rdmacm.Listener, first *rdmacm.Connector, n int, shared *cmShared) error {
+	if shared == nil {
+		var err error
+		if shared, err = openShared(first.DeviceName()); err != nil {
+			first.Reject(nil)
+			first.Close()
+			return err
+		}
+		defer shared.close()
 	}
-	defer shared.close()
 	var (
 		wg   sync.WaitGroup
 		mu   sync.Mutex

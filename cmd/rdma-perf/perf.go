@@ -78,18 +78,10 @@ func writeBW(ctx context.Context, c *conn, size, iters, txDepth, postList, cqMod
 
 // pollOne busy-polls cq until one completion arrives and checks it.
 func pollOne(ctx context.Context, cq *verbs.CQ, wcs []verbs.WorkCompletion) error {
-	for spins := 0; ; spins++ {
-		n, err := cq.Poll(wcs[:1])
-		if err != nil {
-			return err
-		}
-		if n == 1 {
-			return wcs[0].Err()
-		}
-		if spins&0xffff == 0xffff && ctx.Err() != nil {
-			return ctx.Err()
-		}
+	if _, err := cq.BusyPoll(ctx, wcs[:1]); err != nil {
+		return err
 	}
+	return wcs[0].Err()
 }
 
 // lastByte is the word holding byte off of buf, for an atomic (volatile)
@@ -103,6 +95,9 @@ func lastByte(buf []byte, off int) (*uint32, uint) {
 // pingPong runs iters round trips of size bytes in mode (send_lat,
 // write_lat) and records the time (cycles) of each post, as perftest's tposted.
 // The client posts first; the server first waits for the client's message.
+// send_lat reposts the receives it has consumed once the send is on its way,
+// half the ring at a time, so that no post but the send is on the critical
+// path.
 func pingPong(ctx context.Context, c *conn, mode string, size, iters, inline int, server bool, stamps []int64) error {
 	buf := c.buf.Bytes()
 	sge := []verbs.SGE{c.mr.SGE(c.half, size)}
@@ -113,12 +108,11 @@ func pingPong(ctx context.Context, c *conn, mode string, size, iters, inline int
 	if size <= inline {
 		wr[0].Flags |= verbs.SendInline
 	}
-	rsge := []verbs.SGE{c.mr.SGE(0, c.half)}
-	rwr := []verbs.RecvWR{{SGL: rsge}}
+	refill := recvWRs(c, recvRing/2)
 	poll, pollShift := lastByte(buf, size-1)
 	post := &buf[c.half+size-1]
 	wcs := make([]verbs.WorkCompletion, 1)
-	var scnt, rcnt int
+	var scnt, rcnt, consumed int
 	for scnt < iters || rcnt < iters {
 		if rcnt < iters && !(scnt == 0 && !server) {
 			rcnt++
@@ -133,9 +127,7 @@ func pingPong(ctx context.Context, c *conn, mode string, size, iters, inline int
 				if err := pollOne(ctx, c.rcq, wcs); err != nil {
 					return fmt.Errorf("receive %d: %w", rcnt, err)
 				}
-				if err := c.qp.PostRecv(rwr); err != nil {
-					return err
-				}
+				consumed++
 			}
 		}
 		if scnt < iters {
@@ -144,6 +136,12 @@ func pingPong(ctx context.Context, c *conn, mode string, size, iters, inline int
 			*post = byte(scnt)
 			if err := c.qp.PostSend(wr); err != nil {
 				return err
+			}
+			if consumed == len(refill) {
+				if err := c.qp.PostRecv(refill); err != nil {
+					return err
+				}
+				consumed = 0
 			}
 			if err := pollOne(ctx, c.scq, wcs); err != nil {
 				return fmt.Errorf("send %d: %w", scnt, err)
@@ -173,10 +171,13 @@ func readLat(ctx context.Context, c *conn, size, iters int, stamps []int64) erro
 }
 
 // postRecvs fills the receive queue of a send_lat connection.
-func postRecvs(c *conn) error {
-	wrs := make([]verbs.RecvWR, recvRing)
+func postRecvs(c *conn) error { return c.qp.PostRecv(recvWRs(c, recvRing)) }
+
+// recvWRs are n receives of a whole receive region each.
+func recvWRs(c *conn, n int) []verbs.RecvWR {
+	wrs := make([]verbs.RecvWR, n)
 	for i := range wrs {
 		wrs[i] = verbs.RecvWR{ID: uint64(i), SGL: []verbs.SGE{c.mr.SGE(0, c.half)}}
 	}
-	return c.qp.PostRecv(wrs)
+	return wrs
 }

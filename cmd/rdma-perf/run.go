@@ -89,8 +89,18 @@ func serve(ctx context.Context, c *config, stdout io.Writer) error {
 	return serveOn(ctx, l, c, stdout)
 }
 
-// serveOn is serve on a listener.
+// serveOn is serve on a listener. When the listener is bound to a device,
+// cmtime's verbs objects are made on it before the first request, as C
+// cmtime's server has librdmacm's by then.
 func serveOn(ctx context.Context, l *rdmacm.Listener, c *config, stdout io.Writer) error {
+	var shared *cmShared
+	if dev := l.DeviceName(); dev != "" {
+		var err error
+		if shared, err = openShared(dev); err != nil {
+			return err
+		}
+		defer shared.close()
+	}
 	cm, err := l.GetConnectionRequest(ctx)
 	if err != nil {
 		return err
@@ -107,7 +117,7 @@ func serveOn(ctx context.Context, l *rdmacm.Listener, c *config, stdout io.Write
 		return err
 	}
 	if req.mode == modeCMTime {
-		return serveCMTime(ctx, l, cm, req.conns)
+		return serveCMTime(ctx, l, cm, req.conns, shared)
 	}
 	cn, err := open(cm, maxOf(req.sizes), depth(req.mode, 16, req.inline))
 	if err != nil {
