@@ -21,6 +21,9 @@ type Context struct {
 	objects  sync.Map // ID of a QP, CQ or SRQ → its Go object, for events
 	eventsMu sync.Mutex
 	events   *eventLoop // started by Events
+
+	attrMu sync.Mutex
+	attr   *DeviceAttr // the first answer of QueryDevice
 }
 
 // Open opens the RDMA device named name (ibv_open_device). An unknown name
@@ -70,11 +73,23 @@ func (c *Context) use(op, object string, f func(cgo.Context) error) error {
 }
 
 // QueryDevice returns the device's attributes and limits (ibv_query_device_ex).
+//
+// The attributes do not change while the device is open: the first answer
+// is kept, and later calls return a copy of it without asking the device.
 func (c *Context) QueryDevice() (*DeviceAttr, error) {
 	var a DeviceAttr
-	err := c.use("ibv_query_device_ex", "", func(raw cgo.Context) (err error) {
-		a, err = raw.QueryDevice()
-		return err
+	err := c.use("ibv_query_device_ex", "", func(raw cgo.Context) error {
+		c.attrMu.Lock()
+		defer c.attrMu.Unlock()
+		if c.attr == nil {
+			got, err := raw.QueryDevice()
+			if err != nil {
+				return err
+			}
+			c.attr = &got
+		}
+		a = *c.attr
+		return nil
 	})
 	if err != nil {
 		return nil, err

@@ -3,6 +3,7 @@ package verbs
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/go-rdma/rdma/cgo"
@@ -125,8 +126,9 @@ type QP struct {
 	typ            QPType
 	cap            QPCap
 	num            uint32
-	postMu         sync.Mutex // serializes use of the raw QP's post scratch and held
-	held           []*life    // AHs, MWs and MRs held open by the post in progress
+	postMu         sync.Mutex  // serializes use of the raw QP's post scratch and held
+	held           []*life     // AHs, MWs and MRs held open by the post in progress
+	moved          atomic.Bool // a Modify has set the state: the QP may have left RESET
 }
 
 // CreateQP creates a queue pair (ibv_create_qp). Cap comes back from the
@@ -267,7 +269,13 @@ func (qp *QP) Modify(attr *QPAttr, mask QPAttrMask) error {
 		if attr == nil {
 			return fmt.Errorf("nil QPAttr: %w", syscall.EINVAL)
 		}
-		return raw.Modify(attr, int(mask))
+		if err := raw.Modify(attr, int(mask)); err != nil {
+			return err
+		}
+		if mask&QPAttrState != 0 {
+			qp.moved.Store(true)
+		}
+		return nil
 	})
 }
 
@@ -284,8 +292,16 @@ func (qp *QP) Query() (*QPAttr, error) {
 	return &a, nil
 }
 
-// State is the QP's current state, as ibv_query_qp reports it.
+// State is the QP's current state, as ibv_query_qp reports it. A QP that
+// no Modify has moved is in RESET (nothing else takes a QP out of RESET),
+// which State answers without asking the device.
 func (qp *QP) State() (QPState, error) {
+	if qp != nil && !qp.moved.Load() {
+		if err := qp.use("ibv_query_qp", func(cgo.QP) error { return nil }); err != nil {
+			return 0, err
+		}
+		return QPStateReset, nil
+	}
 	a, err := qp.Query()
 	if err != nil {
 		return 0, err

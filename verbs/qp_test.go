@@ -449,6 +449,36 @@ func TestBusyPoll(t *testing.T) {
 	}
 }
 
+// State of a QP no Modify has moved is RESET, as ibv_query_qp says too;
+// after a Modify it is the device's answer.
+func TestQPState(t *testing.T) {
+	ctx := openTestDevice(t)
+	e := newEnd(t, ctx, 64)
+	if s, err := e.qp.State(); err != nil || s != verbs.QPStateReset {
+		t.Errorf("State of a new QP = %v, %v; want RESET", s, err)
+	}
+	if a, err := e.qp.Query(); err != nil || verbs.QPState(a.State) != verbs.QPStateReset {
+		t.Errorf("ibv_query_qp of a new QP: %+v, %v; want RESET", a, err)
+	}
+	if err := e.qp.Modify(&verbs.QPAttr{State: int(verbs.QPStateErr)}, verbs.QPAttrState); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := e.qp.State(); err != nil || s != verbs.QPStateErr {
+		t.Errorf("State after the move to ERR = %v, %v", s, err)
+	}
+	fresh, err := e.pd.CreateQP(&verbs.QPInitAttr{Type: verbs.QPTypeRC, SendCQ: e.cq, RecvCQ: e.cq,
+		Cap: verbs.QPCap{MaxSendWR: 1, MaxRecvWR: 1, MaxSendSGE: 1, MaxRecvSGE: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fresh.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fresh.State(); !errors.Is(err, verbs.ErrClosed) {
+		t.Errorf("State of a closed QP = %v, want ErrClosed", err)
+	}
+}
+
 func TestObjectLifetimes(t *testing.T) {
 	ctx := openTestDevice(t)
 	e := newEnd(t, ctx, 4096)
