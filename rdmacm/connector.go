@@ -152,15 +152,19 @@ func (c *Connector) recordAnswer(ev *cgo.CMEvent) {
 // deliver queues ev for the connector's waiting call.
 func (c *Connector) deliver(ev *cgo.CMEvent) {
 	switch ev.Event {
-	case cgo.CMEventDisconnected:
+	case cgo.CMEventDisconnected, cgo.CMEventDeviceRemoval:
+		// The removal of the device ends the connection too.
 		c.discOnce.Do(func() { close(c.disc) })
 		c.mu.Lock()
 		qp := c.qp
 		c.mu.Unlock()
 		flush(qp)
-		// Answer the peer's disconnect request (IB CM DREP) now, so that
-		// its Disconnect completes whether or not this side calls one.
-		c.withID(func(id cgo.ID) error { return id.Disconnect() })
+		if ev.Event == cgo.CMEventDisconnected {
+			// Answer the peer's disconnect request (IB CM DREP) now, so
+			// that its Disconnect completes whether or not this side
+			// calls one.
+			c.withID(func(id cgo.ID) error { return id.Disconnect() })
+		}
 	case cgo.CMEventRejected, cgo.CMEventConnectError, cgo.CMEventUnreachable, cgo.CMEventTimewaitExit:
 		c.mu.Lock()
 		if c.state == stateRequested {
@@ -712,7 +716,8 @@ func (c *Connector) Disconnect(ctx context.Context) error {
 }
 
 // Disconnected returns a channel closed once the connection is
-// disconnected, by the peer or by Disconnect (NDK NotifyDisconnect).
+// disconnected: by the peer, by Disconnect, or by the removal of its
+// device (NDK NotifyDisconnect).
 func (c *Connector) Disconnected() <-chan struct{} {
 	if c == nil {
 		closed := make(chan struct{})
