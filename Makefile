@@ -9,7 +9,7 @@ setup:
 demo:
 	ci/demo.sh
 
-# The README's test command: native tests, then every package in the guest on rxe and siw.
+# The README's test command: native tests, then every package in one guest on rxe and siw.
 test:
 	ci/test.sh
 

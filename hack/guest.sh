@@ -15,15 +15,17 @@ if ! out=$(bash "$(dirname "$0")/rdma-devices.sh" up 2>&1); then
 	echo 125 >"$meta/rc"
 	exit
 fi
-eval "$(bash "$(dirname "$0")/rdma-devices.sh" env)"
+# shellcheck source=/dev/null
 . "$meta/env"
-case ${RDMA_TEST_TRANSPORT:-} in
-rxe) : "${RDMA_TEST_DEVICE:=$RDMA_RXE_DEV}" "${RDMA_TEST_NETDEV:=$RDMA_RXE_NETDEV}" "${RDMA_TEST_ADDR:=$RDMA_RXE_ADDR}" ;;
-siw) : "${RDMA_TEST_DEVICE:=$RDMA_SIW_DEV}" "${RDMA_TEST_NETDEV:=$RDMA_SIW_NETDEV}" "${RDMA_TEST_ADDR:=$RDMA_SIW_ADDR}" ;;
-esac
-export RDMA_TEST_DEVICE RDMA_TEST_NETDEV RDMA_TEST_ADDR
+# The devices' names, and with RDMA_TEST_TRANSPORT=rxe|siw the device under test.
+if ! vars=$(bash "$(dirname "$0")/rdma-devices.sh" env ${RDMA_TEST_TRANSPORT:+"$RDMA_TEST_TRANSPORT"} 2>&1); then
+	echo "testbed-guest: $vars"
+	echo 125 >"$meta/rc"
+	exit
+fi
+eval "$vars"
 
-cd "$(cat "$meta/cwd")" 2>/dev/null || cd "$(dirname "$0")/.."
+cd "$(cat "$meta/cwd")" 2>/dev/null || cd "$(dirname "$0")/.." || exit
 echo "@@testbed-begin@@"
 bash "$meta/cmd" </dev/null
 rc=$?

@@ -27,3 +27,27 @@ GUEST_MODULES=(
 	crc32_generic virtio_pci 9pnet_virtio 9p veth
 	configfs ib_uverbs rdma_ucm rdma_rxe crc32c_generic siw
 )
+
+# check_test_run TRANSPORT PACKAGE LOG LIMITATIONS RC: the verdict on one run of a test
+# binary in the guest (hack/vm-exec, hack/vm-test), from its exit status RC and its -test.v
+# output LOG: RC, or 1 when a test skipped without being listed in the LIMITATIONS file
+# that internal/testbed.Limitation writes. With RDMA_TEST_SUMMARY set, appends the line
+# "TRANSPORT PACKAGE passed failed skipped rc=N" (tests and subtests) to that file.
+check_test_run() {
+	local transport=$1 pkg=$2 log=$3 limitations=$4 rc=$5 skipped allowed bad counts='' v
+	# Test names of every "--- SKIP: Name (0.00s)" line, subtests included.
+	skipped=$(sed -n 's/^[[:space:]]*--- SKIP: \([^ ]*\) .*/\1/p' "$log" | sort -u)
+	allowed=$(sort -u "$limitations" 2>/dev/null || true)
+	bad=$(comm -23 <(echo "$skipped" | sed '/^$/d') <(echo "$allowed" | sed '/^$/d'))
+	if [ -n "$bad" ]; then
+		echo "${0##*/}: $transport $pkg: tests skipped inside the test VM without a transport limitation: ${bad//$'\n'/ }" >&2
+		[ "$rc" != 0 ] || rc=1
+	fi
+	if [ -n "${RDMA_TEST_SUMMARY:-}" ]; then
+		for v in PASS FAIL SKIP; do
+			counts+=" $(grep -c "^[[:space:]]*--- $v: " "$log" || true)"
+		done
+		echo "$transport $pkg$counts rc=$rc" >>"$RDMA_TEST_SUMMARY"
+	fi
+	return "$rc"
+}

@@ -1,6 +1,8 @@
 // Package devremoval holds the one test that deletes the RDMA device under
-// test, in its own test binary (and its own guest under hack/vm-exec) so
-// that no other test runs after it on a device that was taken away.
+// test, in its own test binary so that no other test runs after it on a
+// device that was taken away: hack/vm-test re-creates the device after the
+// binary ends (the deletion may only complete then), hack/vm-exec boots a
+// guest per binary.
 package devremoval
 
 import (
@@ -23,7 +25,7 @@ import (
 // the deletion completes, and the device is re-created.
 func TestDeviceRemoval(t *testing.T) {
 	if !testbed.InVM() {
-		t.Skip("deletes the RDMA device: runs in the test VM only (hack/vm-exec)")
+		t.Skip("deletes the RDMA device: runs in the test VM only (hack/vm-test)")
 	}
 	dev, netdev := testbed.Device(t), testbed.Netdev(t)
 	typ := "rxe"

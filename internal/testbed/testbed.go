@@ -4,12 +4,13 @@
 //   - outside the bed, with no device named, device tests skip and say how to
 //     run them;
 //   - inside the bed (RDMA_VM=1) a device test must not skip, except through
-//     Limitation for a documented transport limitation, which hack/vm-exec
-//     checks.
+//     Limitation for a documented transport limitation, which hack/vm-test
+//     and hack/vm-exec check.
 //
 // The device under test comes from the environment: RDMA_TEST_DEVICE (e.g.
 // rxe0, siw0, mlx5_0), RDMA_TEST_ADDR (an IP address on its netdev) and
-// RDMA_TEST_NETDEV. hack/vm-run sets them from RDMA_TEST_TRANSPORT=rxe|siw.
+// RDMA_TEST_NETDEV. In the bed they name the device of RDMA_TEST_TRANSPORT=rxe|siw
+// (hack/rdma-devices.sh env), which hack/vm-test sets for each run.
 package testbed
 
 import (
@@ -63,8 +64,8 @@ func need(t testing.TB, name string) string {
 
 // Limitation skips t because the transport under test lacks what t needs. The
 // reason must name the missing capability (e.g. "siw0: atomic_cap is
-// ATOMIC_NONE"). Inside the bed the skip is recorded so that hack/vm-exec
-// accepts it; any other skip there fails the run.
+// ATOMIC_NONE"). Inside the bed the skip is recorded so that hack/vm-test and
+// hack/vm-exec accept it; any other skip there fails the run.
 func Limitation(t testing.TB, format string, args ...any) {
 	t.Helper()
 	reason := fmt.Sprintf(format, args...)
