@@ -7,28 +7,30 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . hack/lib.sh
 start=$SECONDS
+# phase NAME: prints the time since the start, then the phase's header.
+phase() { echo "== [$((SECONDS - start)) s] $*"; }
 
 hack/setup.sh
 command -v go >/dev/null || die "go not found (expected in PATH or /usr/local/go/bin)"
 
-echo "== gofmt, go vet"
+phase "gofmt, go vet"
 bad=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.cache/*'))
 [ -z "$bad" ] || die "gofmt would change: $bad"
-go vet ./...
+# -tags testbed only adds files (the device examples): one vet covers all.
 go vet -tags testbed ./...
 
-echo "== native: go test ./... (device tests skip outside the test bed)"
+phase "native: go test ./... (device tests skip outside the test bed)"
 go test -count=1 ./...
 go test -count=1 -race ./internal/fdwait/ ./rdmacm/ ./cmd/rping-go/
 
 # A count, not a duration: Go 1.26's fuzz coordinator can report a spurious
 # "context deadline exceeded" when a -fuzztime duration ends (go.dev/issue/75804).
-echo "== fuzz: private data framing, address parsing, rping wire messages (100000 inputs each)"
+phase "fuzz: private data framing, address parsing, rping wire messages (100000 inputs each)"
 for target in FuzzPrivateDataRoundTrip:./rdmacm/ FuzzDecode:./rdmacm/ FuzzResolve:./rdmacm/ FuzzRDMAInfo:./cmd/rping-go/; do
 	go test -run '^$' -fuzz "^${target%%:*}\$" -fuzztime 100000x "${target#*:}"
 done
 
-echo "== test bed self-test"
+phase "test bed self-test"
 ci/testbed-selftest.sh
 
 mkdir -p "$CACHE/runs"
@@ -37,10 +39,10 @@ status=0
 # One guest for every package on both transports (two guests side by side take as
 # long on two cores: the emulation is CPU-bound); -tags testbed adds the runnable
 # examples that need a device.
-echo "== in the guest on rxe and siw: hack/vm-test ./..."
+phase "in the guest on rxe and siw: hack/vm-test ./..."
 RDMA_TEST_SUMMARY=$summary hack/vm-test -x rxe,siw ./... || status=1
 
-echo "== device tests per transport (tests and subtests; skips are transport limitations)"
+phase "device tests per transport (tests and subtests; skips are transport limitations)"
 total_pass=0 total_fail=0 total_skip=0
 for transport in rxe siw; do
 	read -r p f s n < <(awk -v t="$transport" '$1 == t { p += $3; f += $4; s += $5; n++ } END { print p+0, f+0, s+0, n+0 }' "$summary")
