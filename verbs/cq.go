@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"syscall"
 
 	"github.com/go-rdma/rdma/cgo"
@@ -51,10 +52,12 @@ const (
 // whose file descriptor is non-blocking and waited on by Go's netpoller.
 type CQ struct {
 	life
-	ctx  *Context
-	raw  cgo.CQ
-	ch   cgo.CompChannel
-	file *os.File // a dup of the channel fd, registered with the netpoller
+	ctx *Context
+	raw cgo.CQ
+	ch  cgo.CompChannel
+
+	fileMu sync.Mutex
+	file   *os.File // a dup of the channel fd, registered with the netpoller by the first Wait
 }
 
 // CQOptions tune CreateCQ.
@@ -84,18 +87,12 @@ func (c *Context) CreateCQ(cqe int, opts *CQOptions) (*CQ, error) {
 		if err != nil {
 			return err
 		}
-		file, err := fdwait.File(ch.FD(), "comp_channel")
-		if err != nil {
-			ch.Destroy()
-			return err
-		}
 		r, err := raw.CreateCQ(cqe, ch, o.Vector, o.Batch)
 		if err != nil {
-			file.Close()
 			ch.Destroy()
 			return err
 		}
-		cq = &CQ{ctx: c, raw: r, ch: ch, file: file}
+		cq = &CQ{ctx: c, raw: r, ch: ch}
 		c.children.Add(1)
 		c.objects.Store(r.ID(), cq)
 		return nil
@@ -113,7 +110,9 @@ func (cq *CQ) Close() error {
 		if err := unregistered(cq.ctx, cq.raw.ID(), cq, cq.raw.Destroy); err != nil {
 			return err
 		}
-		cq.file.Close()
+		if cq.file != nil {
+			cq.file.Close()
+		}
 		return cq.ch.Destroy()
 	})
 	if err == nil {
@@ -192,13 +191,18 @@ func (cq *CQ) Arm(solicitedOnly bool) error {
 
 // Wait blocks until the armed CQ signals a completion event, ctx is done, or
 // the CQ is closed. The event is acknowledged. No OS thread is blocked: the
-// channel's descriptor is waited on by Go's netpoller.
+// channel's descriptor is waited on by Go's netpoller (registered there by
+// the first Wait, so that CQs that are only polled cost no descriptor).
 func (cq *CQ) Wait(ctx context.Context) error {
 	if cq == nil || !cq.acquire() {
 		return cq.closedError("ibv_get_cq_event")
 	}
-	file, ch := cq.file, cq.ch
+	file, err := cq.channelFile()
+	ch := cq.ch
 	cq.release()
+	if err != nil {
+		return opError("ibv_get_cq_event", cq.ctx.name, err)
+	}
 	return opError("ibv_get_cq_event", cq.ctx.name, waitReadable(ctx, file, func() (bool, error) {
 		_, err := ch.GetEvent()
 		if errors.Is(err, syscall.EAGAIN) {
@@ -206,6 +210,21 @@ func (cq *CQ) Wait(ctx context.Context) error {
 		}
 		return true, err
 	}))
+}
+
+// channelFile returns the completion channel's descriptor as a file of the
+// netpoller, made on first use; the caller has acquired the CQ.
+func (cq *CQ) channelFile() (*os.File, error) {
+	cq.fileMu.Lock()
+	defer cq.fileMu.Unlock()
+	if cq.file == nil {
+		f, err := fdwait.File(cq.ch.FD(), "comp_channel")
+		if err != nil {
+			return nil, err
+		}
+		cq.file = f
+	}
+	return cq.file, nil
 }
 
 // waitReadable waits on file with fdwait.Wait, reporting a closed file as
