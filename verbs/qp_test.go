@@ -346,12 +346,20 @@ func postWithImm(t *testing.T, ctx *verbs.Context, e *end, opname string, wr ver
 	}
 }
 
-func TestPostPollAllocatesNothing(t *testing.T) {
-	ctx := openTestDevice(t)
-	a, b := newEnd(t, ctx, 4096), newEnd(t, ctx, 4096)
+// sendPair is a connected pair of ends, a receive (ID 1) for b and a
+// signaled 64-byte send (ID 2) from a to post on them.
+func sendPair(t *testing.T) (ctx *verbs.Context, a, b *end, recv []verbs.RecvWR, send []verbs.SendWR) {
+	t.Helper()
+	ctx = openTestDevice(t)
+	a, b = newEnd(t, ctx, 4096), newEnd(t, ctx, 4096)
 	connect(t, ctx, a, b)
-	recv := []verbs.RecvWR{{ID: 1, SGL: []verbs.SGE{b.mr.SGE(0, 64)}}}
-	send := []verbs.SendWR{{ID: 2, Opcode: verbs.WRSend, Flags: verbs.SendSignaled, SGL: []verbs.SGE{a.mr.SGE(0, 64)}}}
+	recv = []verbs.RecvWR{{ID: 1, SGL: []verbs.SGE{b.mr.SGE(0, 64)}}}
+	send = []verbs.SendWR{{ID: 2, Opcode: verbs.WRSend, Flags: verbs.SendSignaled, SGL: []verbs.SGE{a.mr.SGE(0, 64)}}}
+	return ctx, a, b, recv, send
+}
+
+func TestPostPollAllocatesNothing(t *testing.T) {
+	_, a, b, recv, send := sendPair(t)
 	wcs := make([]verbs.WorkCompletion, 16)
 	allocs := testing.AllocsPerRun(200, func() {
 		if err := b.qp.PostRecv(recv); err != nil {
@@ -381,11 +389,7 @@ func TestPostPollAllocatesNothing(t *testing.T) {
 // with ctx's error on an empty CQ, and returns ErrClosed when the CQ is
 // closed under it.
 func TestBusyPoll(t *testing.T) {
-	ctx := openTestDevice(t)
-	a, b := newEnd(t, ctx, 4096), newEnd(t, ctx, 4096)
-	connect(t, ctx, a, b)
-	recv := []verbs.RecvWR{{ID: 1, SGL: []verbs.SGE{b.mr.SGE(0, 64)}}}
-	send := []verbs.SendWR{{ID: 2, Opcode: verbs.WRSend, Flags: verbs.SendSignaled, SGL: []verbs.SGE{a.mr.SGE(0, 64)}}}
+	ctx, a, b, recv, send := sendPair(t)
 	wcs := make([]verbs.WorkCompletion, 4)
 	bg := context.Background()
 	roundTrip := func() {
