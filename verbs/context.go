@@ -24,6 +24,9 @@ type Context struct {
 
 	attrMu sync.Mutex
 	attr   *DeviceAttr // the first answer of QueryDevice
+
+	compMu sync.Mutex
+	comp   *compChannel // made by the first CreateCQ
 }
 
 // Open opens the RDMA device named name (ibv_open_device). An unknown name
@@ -56,6 +59,9 @@ func (c *Context) Close() error {
 	}
 	return opError("ibv_close_device", c.name, c.close(func() error {
 		c.stopEvents()
+		if err := c.closeCompChannel(); err != nil {
+			return err
+		}
 		return c.raw.Close()
 	}))
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"sync"
 	"syscall"
 
 	"github.com/go-rdma/rdma/cgo"
@@ -48,16 +47,15 @@ const (
 	WCWithImm         = cgo.WCWithImm
 )
 
-// CQ is a completion queue (struct ibv_cq) with its own completion channel,
-// whose file descriptor is non-blocking and waited on by Go's netpoller.
+// CQ is a completion queue (struct ibv_cq). Its completion events come
+// through its context's completion channel, shared by the context's CQs and
+// waited on by Go's netpoller.
 type CQ struct {
 	life
-	ctx *Context
-	raw cgo.CQ
-	ch  cgo.CompChannel
-
-	fileMu sync.Mutex
-	file   *os.File // a dup of the channel fd, registered with the netpoller by the first Wait
+	ctx    *Context
+	raw    cgo.CQ
+	event  chan struct{} // a completion event came and no Wait has taken it yet
+	closed chan struct{} // closed by Close
 }
 
 // CQOptions tune CreateCQ.
@@ -69,7 +67,7 @@ type CQOptions struct {
 }
 
 // CreateCQ creates a completion queue of at least cqe entries (ibv_create_cq)
-// and its completion channel.
+// on the context's completion channel.
 func (c *Context) CreateCQ(cqe int, opts *CQOptions) (*CQ, error) {
 	var o CQOptions
 	if opts != nil {
@@ -83,16 +81,15 @@ func (c *Context) CreateCQ(cqe int, opts *CQOptions) (*CQ, error) {
 		if cqe <= 0 || o.Batch < 0 || o.Vector < 0 {
 			return fmt.Errorf("cqe %d, batch %d, vector %d: %w", cqe, o.Batch, o.Vector, syscall.EINVAL)
 		}
-		ch, err := raw.CreateCompChannel()
+		ch, err := c.compChannel(raw)
 		if err != nil {
 			return err
 		}
 		r, err := raw.CreateCQ(cqe, ch, o.Vector, o.Batch)
 		if err != nil {
-			ch.Destroy()
 			return err
 		}
-		cq = &CQ{ctx: c, raw: r, ch: ch}
+		cq = &CQ{ctx: c, raw: r, event: make(chan struct{}, 1), closed: make(chan struct{})}
 		c.children.Add(1)
 		c.objects.Store(r.ID(), cq)
 		return nil
@@ -100,8 +97,8 @@ func (c *Context) CreateCQ(cqe int, opts *CQOptions) (*CQ, error) {
 	return cq, err
 }
 
-// Close destroys the CQ and its channel; EBUSY while QPs use it. A Wait
-// blocked on the CQ returns ErrClosed.
+// Close destroys the CQ; EBUSY while QPs use it. A Wait blocked on the CQ
+// returns ErrClosed.
 func (cq *CQ) Close() error {
 	if cq == nil {
 		return opError("ibv_destroy_cq", "", ErrClosed)
@@ -110,10 +107,8 @@ func (cq *CQ) Close() error {
 		if err := unregistered(cq.ctx, cq.raw.ID(), cq, cq.raw.Destroy); err != nil {
 			return err
 		}
-		if cq.file != nil {
-			cq.file.Close()
-		}
-		return cq.ch.Destroy()
+		close(cq.closed)
+		return nil
 	})
 	if err == nil {
 		cq.ctx.children.Add(-1)
@@ -191,40 +186,34 @@ func (cq *CQ) Arm(solicitedOnly bool) error {
 
 // Wait blocks until the armed CQ signals a completion event, ctx is done, or
 // the CQ is closed. The event is acknowledged. No OS thread is blocked: the
-// channel's descriptor is waited on by Go's netpoller (registered there by
-// the first Wait, so that CQs that are only polled cost no descriptor).
+// first Wait on any CQ of the context starts one goroutine that waits on the
+// context's completion channel through Go's netpoller and wakes the CQ an
+// event is for, so that CQs that are only polled cost nothing.
 func (cq *CQ) Wait(ctx context.Context) error {
 	if cq == nil || !cq.acquire() {
 		return cq.closedError("ibv_get_cq_event")
 	}
-	file, err := cq.channelFile()
-	ch := cq.ch
+	err := cq.ctx.watchCompletions()
 	cq.release()
 	if err != nil {
 		return opError("ibv_get_cq_event", cq.ctx.name, err)
 	}
-	return opError("ibv_get_cq_event", cq.ctx.name, waitReadable(ctx, file, func() (bool, error) {
-		_, err := ch.GetEvent()
-		if errors.Is(err, syscall.EAGAIN) {
-			return false, nil
-		}
-		return true, err
-	}))
+	select {
+	case <-cq.event:
+		return nil
+	case <-cq.closed:
+		return cq.closedError("ibv_get_cq_event")
+	case <-ctx.Done():
+		return opError("ibv_get_cq_event", cq.ctx.name, ctx.Err())
+	}
 }
 
-// channelFile returns the completion channel's descriptor as a file of the
-// netpoller, made on first use; the caller has acquired the CQ.
-func (cq *CQ) channelFile() (*os.File, error) {
-	cq.fileMu.Lock()
-	defer cq.fileMu.Unlock()
-	if cq.file == nil {
-		f, err := fdwait.File(cq.ch.FD(), "comp_channel")
-		if err != nil {
-			return nil, err
-		}
-		cq.file = f
+// notify records a completion event for Wait.
+func (cq *CQ) notify() {
+	select {
+	case cq.event <- struct{}{}:
+	default:
 	}
-	return cq.file, nil
 }
 
 // waitReadable waits on file with fdwait.Wait, reporting a closed file as

@@ -1,9 +1,12 @@
 package verbs_test
 
 import (
+	"context"
 	"errors"
+	"os"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/go-rdma/rdma/internal/testbed"
 	"github.com/go-rdma/rdma/verbs"
@@ -61,5 +64,97 @@ func TestCQExhaustion(t *testing.T) {
 	cqs = nil
 	if err := ctx.Close(); err != nil {
 		t.Fatalf("Close after the CQs: %v", err)
+	}
+}
+
+// openFDs counts the process's open descriptors.
+func openFDs(t *testing.T) int {
+	t.Helper()
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(fds)
+}
+
+// The CQs of a context share one completion channel: making CQs opens no
+// descriptor, concurrent waiters on different CQs each get their own CQ's
+// event, and a Wait on a CQ closed under it returns ErrClosed.
+func TestCQWaitSharedChannel(t *testing.T) {
+	ctx, a, b, recv, send := sendPair(t)
+	before := openFDs(t)
+	var extra []*verbs.CQ
+	for range 32 {
+		cq, err := ctx.CreateCQ(4, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		extra = append(extra, cq)
+	}
+	if after := openFDs(t); after != before {
+		t.Errorf("32 CQs opened %d descriptors, want 0", after-before)
+	}
+
+	bg, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	type result struct {
+		n   int
+		err error
+		wc  verbs.WorkCompletion
+	}
+	waitOn := func(cq *verbs.CQ) <-chan result {
+		out := make(chan result, 1)
+		go func() {
+			wcs := make([]verbs.WorkCompletion, 1)
+			n, err := cq.PollWait(bg, wcs)
+			out <- result{n, err, wcs[0]}
+		}()
+		return out
+	}
+	for round := range 3 {
+		sent, received := waitOn(a.cq), waitOn(b.cq)
+		time.Sleep(20 * time.Millisecond) // both armed and waiting
+		if err := b.qp.PostRecv(recv); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.qp.PostSend(send); err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range []struct {
+			name string
+			ch   <-chan result
+			id   uint64
+		}{{"sender", sent, send[0].ID}, {"receiver", received, recv[0].ID}} {
+			r := <-w.ch
+			if r.err != nil || r.n != 1 || r.wc.WRID != w.id || r.wc.Err() != nil {
+				t.Fatalf("round %d: %s's PollWait = %d, %v, %+v; want its own completion (request %d)", round, w.name, r.n, r.err, r.wc, w.id)
+			}
+		}
+	}
+	// Waiting registered the channel with the netpoller: one descriptor
+	// for the context, whatever the number of CQs.
+	if got := openFDs(t) - before; got > 1 {
+		t.Errorf("waiting opened %d descriptors, want at most 1", got)
+	}
+
+	spare := extra[0]
+	if err := spare.Arm(false); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- spare.Wait(bg) }()
+	time.Sleep(20 * time.Millisecond)
+	for _, cq := range extra {
+		if err := cq.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, verbs.ErrClosed) {
+			t.Errorf("Wait on a CQ closed under it = %v, want ErrClosed", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Wait did not return after Close")
 	}
 }
