@@ -60,7 +60,8 @@ type CQ struct {
 
 // CQOptions tune CreateCQ.
 type CQOptions struct {
-	// Batch is the most completions one Poll call returns (default 64).
+	// Batch is the most completions one Poll call returns (default 64; never
+	// more than the CQ holds).
 	Batch int
 	// Vector is the completion vector (interrupt) to use (default 0).
 	Vector int
