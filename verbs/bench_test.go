@@ -100,3 +100,42 @@ func BenchmarkPostBatch(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkRead measures a synchronous 8-byte RDMA read, posted and waited
+// for with PostSend then BusyPoll (two calls into C) or PostSendBusyPoll
+// (one): the difference is the cost of a crossing on the round trip.
+func BenchmarkRead(b *testing.B) {
+	client, server := benchPair(b)
+	wr := []verbs.SendWR{{Opcode: verbs.WRRDMARead, Flags: verbs.SendSignaled, SGL: []verbs.SGE{client.MR.SGE(0, 8)},
+		RemoteAddr: server.MR.Addr(), RKey: server.MR.RKey()}}
+	wcs := make([]verbs.WorkCompletion, 1)
+	bg := context.Background()
+	for _, bc := range []struct {
+		name string
+		read func() error
+	}{
+		{"PostSend+BusyPoll", func() error {
+			if err := client.QP.PostSend(wr); err != nil {
+				return err
+			}
+			_, err := client.CQ.BusyPoll(bg, wcs)
+			return err
+		}},
+		{"PostSendBusyPoll", func() error {
+			_, err := client.QP.PostSendBusyPoll(bg, wr, wcs)
+			return err
+		}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := bc.read(); err != nil {
+					b.Fatal(err)
+				}
+				if err := wcs[0].Err(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
