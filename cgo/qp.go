@@ -2,17 +2,12 @@ package cgo
 
 /*
 #cgo nocallback go_post_send
-#cgo nocallback go_post_send_poll
-#cgo noescape go_post_send_poll
 #cgo nocallback go_post_recv
 #cgo nocallback go_post_srq_recv
 #include <errno.h>
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <infiniband/verbs.h>
-
-#include "poll.h"
 
 // go_send_wr is struct ibv_send_wr without unions or pointers to Go memory:
 // the Go side fills an array of these in C memory, go_post_send builds the
@@ -82,18 +77,6 @@ static inline int go_post_send(struct ibv_qp *qp, go_send_wr *in, int n, struct 
 	if (rc == 0 && bad_wr)
 		rc = EIO;
 	return rc;
-}
-
-// go_post_send_poll posts like go_post_send and, when that succeeded, polls
-// cq like go_poll_cq. Returns -errno when the post failed, INT_MIN when the
-// poll failed, else the completions polled.
-static inline int go_post_send_poll(struct ibv_qp *qp, go_send_wr *in, int n, struct ibv_sge *sges, int stride,
-		struct ibv_send_wr *wrs, int *bad, struct ibv_cq *cq, int max, struct ibv_wc *wc, go_wc *out, int spins) {
-	int rc = go_post_send(qp, in, n, sges, stride, wrs, bad);
-	if (rc)
-		return -rc;
-	int got = go_poll_cq(cq, max, wc, out, spins);
-	return got < 0 ? INT_MIN : got;
 }
 
 typedef struct {
@@ -418,23 +401,6 @@ func (qp QP) PostSend(n int) (int, error) {
 	s := qp.post
 	rc := C.go_post_send(qp.p, s.send, C.int(n), s.sendSGE, C.int(s.maxSendSGE), s.sendWR, s.bad)
 	return int(*s.bad), errnoOf(rc, nil)
-}
-
-// PostSendPoll posts the first n requests stored with SetSend like PostSend
-// and, when the post succeeded, polls cq like CQ.PollSpin, in one call. A
-// failed post returns the failing request's index and postErr; a failed
-// poll (the requests were posted) returns pollErr. wcs must not be empty.
-func (qp QP) PostSendPoll(n int, cq CQ, wcs []WC, spins int) (bad, got int, postErr, pollErr error) {
-	s := qp.post
-	rc := C.go_post_send_poll(qp.p, s.send, C.int(n), s.sendSGE, C.int(s.maxSendSGE), s.sendWR, s.bad,
-		cq.p, C.int(min(len(wcs), cq.max)), cq.scratch, (*C.go_wc)(unsafe.Pointer(&wcs[0])), C.int(spins))
-	switch {
-	case rc == C.INT_MIN:
-		return 0, 0, nil, syscall.EIO // ibv_poll_cq gives no errno
-	case rc < 0:
-		return int(*s.bad), 0, syscall.Errno(-rc), nil
-	}
-	return 0, int(rc), nil, nil
 }
 
 // SetRecv stores receive request i of the next PostRecv.

@@ -2,12 +2,10 @@ package verbs_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
 	"errors"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/go-rdma/rdma/internal/testbed"
 	"github.com/go-rdma/rdma/verbs"
@@ -313,74 +311,5 @@ func TestPostBadInput(t *testing.T) {
 		if !errors.Is(err, verbs.ErrClosed) {
 			t.Errorf("call %d on a closed QP: %v, want ErrClosed", i, err)
 		}
-	}
-}
-
-// PostSendBusyPoll posts and returns the request's completion (a read's
-// data is there when it returns), allocates nothing, posts nothing on bad
-// input, polls nothing after a failed post, and gives up with ctx's error
-// when no completion comes.
-func TestPostSendBusyPoll(t *testing.T) {
-	_, a, b, recv, send := sendPair(t)
-	bg := context.Background()
-	wcs := make([]verbs.WorkCompletion, 4)
-	read := []verbs.SendWR{{ID: 5, Opcode: verbs.WRRDMARead, Flags: verbs.SendSignaled,
-		SGL: []verbs.SGE{a.mr.SGE(512, 8)}, RemoteAddr: b.mr.Addr() + 1024, RKey: b.mr.RKey()}}
-	for i := range 3 {
-		want := []byte{byte(i), 1, 2, 3, 4, 5, 6, 7}
-		copy(b.buf.Bytes()[1024:], want)
-		n, err := a.qp.PostSendBusyPoll(bg, read, wcs)
-		if err != nil || n != 1 || wcs[0].WRID != 5 || wcs[0].Opcode != verbs.WCRDMARead || wcs[0].Err() != nil {
-			t.Fatalf("read %d: PostSendBusyPoll = %d, %v, first %+v; want the read's completion", i, n, err, wcs[0])
-		}
-		if got := a.buf.Bytes()[512:520]; !bytes.Equal(got, want) {
-			t.Fatalf("read %d brought %v, want %v", i, got, want)
-		}
-	}
-	if allocs := testing.AllocsPerRun(100, func() {
-		if _, err := a.qp.PostSendBusyPoll(bg, read, wcs); err != nil {
-			t.Fatal(err)
-		}
-	}); allocs != 0 {
-		t.Errorf("PostSendBusyPoll allocated %.1f times per read, want 0", allocs)
-	}
-
-	// Bad input: nothing is posted, nothing polled.
-	if err := b.qp.PostRecv(recv); err != nil {
-		t.Fatal(err)
-	}
-	var nilQP *verbs.QP
-	if _, err := nilQP.PostSendBusyPoll(bg, send, wcs); !errors.Is(err, verbs.ErrClosed) {
-		t.Errorf("nil QP: %v, want ErrClosed", err)
-	}
-	if _, err := a.qp.PostSendBusyPoll(bg, send, nil); !errors.Is(err, syscall.EINVAL) {
-		t.Errorf("no room for completions: %v, want EINVAL", err)
-	}
-	tooMany := []verbs.SendWR{{ID: 6, Opcode: verbs.WRSend, Flags: verbs.SendSignaled,
-		SGL: make([]verbs.SGE, a.qp.Cap().MaxSendSGE+1)}}
-	var pe *verbs.PostError
-	if n, err := a.qp.PostSendBusyPoll(bg, tooMany, wcs); !errors.As(err, &pe) || pe.Index != 0 || n != 0 {
-		t.Errorf("too many SGEs: %d, %v; want a *PostError for request 0", n, err)
-	}
-	time.Sleep(50 * time.Millisecond)
-	expectEmpty(t, a.cq)
-	expectEmpty(t, b.cq)
-
-	// The receive is still there for a send posted the ordinary way.
-	n, err := a.qp.PostSendBusyPoll(bg, send, wcs)
-	if err != nil || n != 1 || wcs[0].WRID != send[0].ID {
-		t.Fatalf("send: %d, %v, first %+v", n, err, wcs[0])
-	}
-	if wc := waitOne(t, b.cq); wc.WRID != recv[0].ID {
-		t.Errorf("receive completion %+v", wc)
-	}
-
-	// An unsignaled write completes nothing: the wait ends with ctx.
-	short, cancel := context.WithTimeout(bg, 50*time.Millisecond)
-	defer cancel()
-	unsignaled := []verbs.SendWR{{ID: 7, Opcode: verbs.WRRDMAWrite, SGL: []verbs.SGE{a.mr.SGE(0, 8)},
-		RemoteAddr: b.mr.Addr(), RKey: b.mr.RKey()}}
-	if n, err := a.qp.PostSendBusyPoll(short, unsignaled, wcs); n != 0 || !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("unsignaled write: %d, %v; want context.DeadlineExceeded", n, err)
 	}
 }

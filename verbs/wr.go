@@ -1,7 +1,6 @@
 package verbs
 
 import (
-	"context"
 	"fmt"
 	"syscall"
 
@@ -103,46 +102,13 @@ func (e *PostError) Unwrap() error { return e.Err }
 // reported like one the provider refuses: the requests before it are
 // posted.
 func (qp *QP) PostSend(wrs []SendWR) error {
+	const op = "ibv_post_send"
 	if qp == nil || !qp.acquire() {
-		return opError("ibv_post_send", qp.name(), ErrClosed)
+		return opError(op, qp.name(), ErrClosed)
 	}
 	defer qp.release()
-	_, err := qp.postSend(wrs, nil)
-	return err
-}
-
-// PostSendBusyPoll posts wrs like PostSend, then busy-polls the QP's send
-// CQ like CQ.BusyPoll until at least one completion is in wcs, ctx is done
-// or the CQ is closed, and returns how many. The post and the first burst of
-// polls are one call into C, where PostSend and BusyPoll make two: for
-// synchronous reads, writes and atomics, and for ping-pong loops, where
-// every crossing is on the round trip. It allocates nothing. A failed post
-// returns a *PostError and polls nothing.
-func (qp *QP) PostSendBusyPoll(ctx context.Context, wrs []SendWR, wcs []WorkCompletion) (int, error) {
-	if qp == nil || !qp.acquire() {
-		return 0, opError("ibv_post_send", qp.name(), ErrClosed)
-	}
-	if len(wcs) == 0 {
-		qp.release()
-		return 0, opError("ibv_poll_cq", qp.name(), fmt.Errorf("no room for completions: %w", syscall.EINVAL))
-	}
-	// The send CQ outlives the QP (closing it fails with EBUSY meanwhile).
-	cq := qp.sendCQ
-	n, err := qp.postSend(wrs, wcs)
-	qp.release()
-	if n > 0 || err != nil {
-		return n, err
-	}
-	return cq.BusyPoll(ctx, wcs)
-}
-
-// postSend posts wrs for PostSend. With wcs, the last chain's post is the
-// call that also polls the send CQ into wcs once, and the completions it
-// polled are returned; the caller has acquired the QP.
-func (qp *QP) postSend(wrs []SendWR, wcs []WorkCompletion) (int, error) {
-	const op = "ibv_post_send"
 	if len(wrs) == 0 {
-		return 0, &PostError{Op: op, Err: fmt.Errorf("no work requests: %w", syscall.EINVAL)}
+		return &PostError{Op: op, Err: fmt.Errorf("no work requests: %w", syscall.EINVAL)}
 	}
 	qp.postMu.Lock()
 	defer qp.postMu.Unlock()
@@ -171,12 +137,9 @@ func (qp *QP) postSend(wrs []SendWR, wcs []WorkCompletion) (int, error) {
 			}
 			qp.raw.SetSend(i, &raw, wr.SGL)
 		}
-		var bad, got int
-		var err, pollErr error
-		switch {
-		case n > 0 && wcs != nil && invalid == nil && base+batch >= len(wrs):
-			bad, got, err, pollErr = qp.raw.PostSendPoll(n, qp.sendCQ.raw, wcs, busySpins)
-		case n > 0:
+		var bad int
+		var err error
+		if n > 0 {
 			bad, err = qp.raw.PostSend(n)
 		}
 		if binds {
@@ -193,17 +156,12 @@ func (qp *QP) postSend(wrs []SendWR, wcs []WorkCompletion) (int, error) {
 		qp.releaseHeld()
 		switch {
 		case err != nil:
-			return 0, &PostError{Op: op, Index: base + bad, Err: err}
+			return &PostError{Op: op, Index: base + bad, Err: err}
 		case invalid != nil:
-			return 0, &PostError{Op: op, Index: base + n, Err: invalid}
-		case pollErr != nil:
-			return 0, opError("ibv_poll_cq", qp.pd.ctx.name, pollErr)
-		}
-		if got > 0 {
-			return got, nil
+			return &PostError{Op: op, Index: base + n, Err: invalid}
 		}
 	}
-	return 0, nil
+	return nil
 }
 
 // checkSend validates wr for the QP and holds its AH, MW and MR open until
