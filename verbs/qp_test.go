@@ -433,23 +433,10 @@ func TestBusyPoll(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() {
+	closeUnder(t, "BusyPoll", func() error {
 		_, err := spare.BusyPoll(bg, make([]verbs.WorkCompletion, 1))
-		done <- err
-	}()
-	time.Sleep(20 * time.Millisecond)
-	if err := spare.Close(); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-done:
-		if !errors.Is(err, verbs.ErrClosed) {
-			t.Errorf("BusyPoll of a CQ closed under it = %v, want ErrClosed", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("BusyPoll did not return after Close")
-	}
+		return err
+	}, spare.Close)
 	if _, err := spare.BusyPoll(bg, wcs); !errors.Is(err, verbs.ErrClosed) {
 		t.Errorf("BusyPoll of a closed CQ = %v, want ErrClosed", err)
 	}
@@ -517,5 +504,25 @@ func TestObjectLifetimes(t *testing.T) {
 	}
 	if err := e.cq.Wait(cctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Wait on an idle CQ: %v, want context.DeadlineExceeded", err)
+	}
+}
+
+// closeUnder runs call, blocked on a CQ, then close, and checks that call
+// returns ErrClosed.
+func closeUnder(t *testing.T, name string, call, close func() error) {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- call() }()
+	time.Sleep(20 * time.Millisecond)
+	if err := close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, verbs.ErrClosed) {
+			t.Errorf("%s on a CQ closed under it = %v, want ErrClosed", name, err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("%s did not return after Close", name)
 	}
 }
