@@ -165,15 +165,18 @@ func (c *conn) close() error {
 	return errors.Join(errs...)
 }
 
-// depth returns the queue depths a mode needs.
+// depth returns the queue depths a mode needs. The latency modes have one
+// request outstanding at a time and a send queue of one entry, as perftest's
+// latency tests (tx depth 1); libsiw, for one, decides whether to ring its
+// doorbell from the state of the previous entry.
 func depth(mode string, txDepth, inline int) qpDepth {
 	switch mode {
 	case modeWriteBW:
 		return qpDepth{send: txDepth, recv: 1, inline: inline}
 	case modeSendLat:
-		return qpDepth{send: 16, recv: recvRing, inline: inline}
+		return qpDepth{send: 1, recv: recvRing, inline: inline}
 	default:
-		return qpDepth{send: 16, recv: 1, inline: inline}
+		return qpDepth{send: 1, recv: 1, inline: inline}
 	}
 }
 
