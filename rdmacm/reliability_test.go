@@ -302,36 +302,58 @@ func TestConcurrentConnects(t *testing.T) {
 		}
 	}()
 
-	// The acceptor: until every attempt has ended.
+	// The acceptor: until every attempt has ended, it answers each request
+	// on a goroutine of its own, so that one slow handshake delays no other
+	// request in the queue (its requester would give up meanwhile).
 	stop := make(chan struct{})
-	var accepted, rejected int
-	var passives []*rdmacm.Connector
+	var (
+		mu                 sync.Mutex
+		accepted, rejected int
+		passives           []*rdmacm.Connector
+		answerErrs         []error
+		answers            sync.WaitGroup
+	)
 	acceptor := make(chan error, 1)
+	answer := func(i int, p *rdmacm.Connector) {
+		var err error
+		if i%8 == 0 {
+			mu.Lock()
+			qp := newQP()
+			pqps = append(pqps, qp)
+			mu.Unlock()
+			if err = p.Accept(ctx, qp, nil); err != nil {
+				err = fmt.Errorf("accept %d: %w", i, err)
+			}
+		} else if err = p.Reject([]byte("busy")); errors.Is(err, rdmacm.ErrConnectionAborted) {
+			err = nil
+		} else if err != nil {
+			err = fmt.Errorf("reject %d: %w", i, err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case err != nil:
+			answerErrs = append(answerErrs, err)
+		case i%8 == 0:
+			accepted++
+		default:
+			rejected++
+		}
+	}
 	go func() {
 		for i := 0; ; i++ {
 			var p *rdmacm.Connector
 			select {
 			case p = <-l.Requests():
 			case <-stop:
-				acceptor <- nil
+				answers.Wait()
+				acceptor <- errors.Join(answerErrs...)
 				return
 			}
+			mu.Lock()
 			passives = append(passives, p)
-			if i%8 == 0 {
-				qp := newQP()
-				pqps = append(pqps, qp)
-				if err := p.Accept(ctx, qp, nil); err != nil {
-					acceptor <- fmt.Errorf("accept %d: %w", i, err)
-					return
-				}
-				accepted++
-			} else {
-				if err := p.Reject([]byte("busy")); err != nil && !errors.Is(err, rdmacm.ErrConnectionAborted) {
-					acceptor <- fmt.Errorf("reject %d: %w", i, err)
-					return
-				}
-				rejected++
-			}
+			mu.Unlock()
+			answers.Go(func() { answer(i, p) })
 		}
 	}()
 
