@@ -99,14 +99,16 @@ func (ch *channel) destroyID(id cgo.ID) error {
 	return err
 }
 
-// destroy destroys id and forgets it, without releasing the channel.
+// destroy forgets id and destroys it, without releasing the channel. In
+// that order: the moment rdma_destroy_id frees the identifier, a request
+// the reader takes in can get the same address, and forgetting afterwards
+// would drop the new connector's registration, and with it all its events.
 func (ch *channel) destroy(id cgo.ID) error {
-	err := id.Destroy()
 	ch.mu.Lock()
 	delete(ch.ids, id)
 	delete(ch.listeners, id)
 	ch.mu.Unlock()
-	return err
+	return id.Destroy()
 }
 
 // hold counts a user of the channel beyond its identifiers (a Listener,

@@ -62,7 +62,12 @@ func (l *Listener) listen() (cgo.ID, error) {
 		l.ch.destroyID(id)
 		return cgo.ID{}, err
 	}
-	if err := id.Listen(l.backlog); err != nil {
+	// The kernel's backlog only bounds the requests its channel holds
+	// unread, and requests over it are dropped without an answer (IB CM
+	// retries them seconds later). The reader takes every request at once
+	// and refuses those over l.backlog, so the kernel gets its maximum
+	// (0 asks for net.rdma_ucm.max_backlog, 1024 by default).
+	if err := id.Listen(0); err != nil {
 		l.ch.destroyID(id)
 		return cgo.ID{}, err
 	}
