@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The project's test command (README.md): prepares the test bed, checks formatting
-# and vet, runs every package's tests natively (device tests skip there), checks the
+# The project's test command (README.md): prepares the test bed, checks formatting,
+# vet and staticcheck, runs every package's tests natively (device tests skip there), checks the
 # bed itself, then runs every package's tests inside one soft-RDMA guest, on rxe and
 # on siw (hack/vm-test), and prints the counts per transport.
 set -euo pipefail
@@ -13,11 +13,12 @@ phase() { echo "== [$((SECONDS - start)) s] $*"; }
 hack/setup.sh
 command -v go >/dev/null || die "go not found (expected in PATH or /usr/local/go/bin)"
 
-phase "gofmt, go vet"
+phase "gofmt, go vet, staticcheck"
 bad=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.cache/*'))
 [ -z "$bad" ] || die "gofmt would change: $bad"
 # -tags testbed only adds files (the device examples): one vet covers all.
 go vet -tags testbed ./...
+go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 -tags testbed ./...
 
 phase "native: go test ./... (device tests skip outside the test bed)"
 go test -count=1 ./...

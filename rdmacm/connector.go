@@ -210,23 +210,6 @@ func (c *Connector) next(ctx context.Context) (cgo.CMEvent, error) {
 	}
 }
 
-// nextIgnoring waits for the next event that is not one of skip.
-func (c *Connector) nextIgnoring(ctx context.Context, skip ...int32) (cgo.CMEvent, error) {
-	for {
-		ev, err := c.next(ctx)
-		if err != nil {
-			return ev, err
-		}
-		skipped := false
-		for _, s := range skip {
-			skipped = skipped || ev.Event == s
-		}
-		if !skipped {
-			return ev, nil
-		}
-	}
-}
-
 // withID runs f while the identifier is guaranteed to live.
 func (c *Connector) withID(f func(cgo.ID) error) error {
 	if c == nil {
