@@ -156,32 +156,39 @@ out=$(cd "$out" && pwd)
 (cd "$root" && go build -o .cache/bin/rdma-perf ./cmd/rdma-perf)
 "$here/vm-run" -t 1200 -o "$out" -- bash "$here/bench.sh" --guest "$rounds"
 
-# Medians per (device, test, metric, tool), then one row per device, test
-# and metric with the Go/C ratio.
-echo "| device | test | metric | C (median) | Go (median) | Go/C |"
-echo "|---|---|---|---:|---:|---:|"
-sort -t$'\t' -k1,1 -k2,2V -k3,3 -k4,4 "$out/results.tsv" | awk -F'\t' '
-	function median(   n, i, j, t, s) {
-		n = 0
-		for (i = 1; i <= cnt; i++) if (vals[i] != "NA" && vals[i] != "") s[++n] = vals[i] + 0
-		if (n == 0) return "NA"
-		for (i = 2; i <= n; i++) { t = s[i]; for (j = i - 1; j >= 1 && s[j] > t; j--) s[j + 1] = s[j]; s[j + 1] = t }
-		return n % 2 ? s[(n + 1) / 2] : (s[n / 2] + s[n / 2 + 1]) / 2
+# One row per device, test and metric: the medians of each tool over the
+# rounds, their Go/C ratio, and the range of the ratios of the rounds in
+# which both tools ran (how far the host's noise moves a ratio).
+echo "| device | test | metric | C (median) | Go (median) | Go/C | Go/C per round |"
+echo "|---|---|---|---:|---:|---:|---:|"
+sort -t$'\t' -k1,1 -k2,2V -k3,3 "$out/results.tsv" | awk -F'\t' '
+	function median(a, n,   i, j, t) {
+		for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
+		return n == 0 ? "NA" : n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
 	}
-	function flush() {
-		if (key == "") return
-		med[key] = median(); cnt = 0
-		split(key, k, SUBSEP)
-		row = k[1] SUBSEP k[2] SUBSEP k[3]
+	$6 != "NA" && $6 != "" {
+		row = $1 SUBSEP $2 SUBSEP $3
 		if (!(row in seen)) { seen[row] = 1; rows[++nrows] = row }
+		v[row, $4, $5] = $6 + 0; rounds[$5] = 1
 	}
-	{ k2 = $1 SUBSEP $2 SUBSEP $3 SUBSEP $4; if (k2 != key) { flush(); key = k2 } vals[++cnt] = $6 }
 	END {
-		flush()
 		for (i = 1; i <= nrows; i++) {
-			split(rows[i], k, SUBSEP)
-			c = med[rows[i] SUBSEP "c"]; g = med[rows[i] SUBSEP "go"]
-			ratio = (c == "NA" || g == "NA" || c == "" || g == "" || c + 0 == 0) ? "NA" : sprintf("%.3f", g / c)
-			printf "| %s | %s | %s | %s | %s | %s |\n", k[1], k[2], k[3], c == "" ? "NA" : c, g == "" ? "NA" : g, ratio
+			row = rows[i]; nc = ng = 0; lo = hi = ""
+			delete cs; delete gs
+			for (r in rounds) {
+				hc = (row SUBSEP "c" SUBSEP r) in v; hg = (row SUBSEP "go" SUBSEP r) in v
+				if (hc) cs[++nc] = v[row, "c", r]
+				if (hg) gs[++ng] = v[row, "go", r]
+				if (hc && hg && v[row, "c", r] != 0) {
+					q = v[row, "go", r] / v[row, "c", r]
+					if (lo == "" || q < lo) lo = q
+					if (hi == "" || q > hi) hi = q
+				}
+			}
+			c = median(cs, nc); g = median(gs, ng)
+			ratio = (c == "NA" || g == "NA" || c == 0) ? "NA" : sprintf("%.3f", g / c)
+			span = lo == "" ? "NA" : sprintf("%.2f–%.2f", lo, hi)
+			split(row, k, SUBSEP)
+			printf "| %s | %s | %s | %s | %s | %s | %s |\n", k[1], k[2], k[3], c, g, ratio, span
 		}
 	}'

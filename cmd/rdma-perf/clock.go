@@ -1,6 +1,7 @@
 package main
 
 import (
+	"runtime"
 	"sync"
 	"time"
 )
@@ -13,3 +14,29 @@ var cyclesPerNS = sync.OnceValue(func() float64 {
 	c1, t1 := cycles(), time.Now()
 	return float64(c1-c0) / float64(t1.Sub(t0))
 })
+
+// yielder hands the processor back to Go's scheduler every so often from
+// a busy loop. A goroutine that runs for 10 ms without passing through the
+// scheduler is preempted by the runtime's monitor thread (sysmon); when it
+// is found inside a cgo call, as a poller of the binding nearly always is,
+// its processor is taken from it and sysmon goes back to waking up every
+// 20 µs: threads that take CPU time from the pollers. Yielding sooner keeps
+// sysmon asleep (BENCHMARKS.md, "Where the time goes").
+type yielder struct{ every, next int64 }
+
+// newYielder yields every d of busy loop; never when d is 0.
+func newYielder(d time.Duration) *yielder {
+	if d <= 0 {
+		return &yielder{}
+	}
+	every := int64(float64(d) * cyclesPerNS())
+	return &yielder{every: every, next: cycles() + every}
+}
+
+// at yields if the time has come at now (cycles).
+func (y *yielder) at(now int64) {
+	if y.every > 0 && now >= y.next {
+		y.next = now + y.every
+		runtime.Gosched()
+	}
+}

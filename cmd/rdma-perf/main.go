@@ -57,6 +57,7 @@ type config struct {
 	json       bool
 	cpuprofile string
 	timeout    time.Duration
+	yield      time.Duration
 }
 
 // sizes returns the message sizes to test: -a gives 2 B … 64 KiB.
@@ -94,6 +95,7 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 	fs.BoolVar(&c.json, "json", false, "print results as JSON lines")
 	fs.StringVar(&c.cpuprofile, "cpuprofile", "", "write a CPU profile of the run to `file`")
 	fs.DurationVar(&c.timeout, "timeout", 0, "give up after this long (0: never)")
+	fs.DurationVar(&c.yield, "yield", 5*time.Millisecond, "busy loops yield to Go's scheduler this often, under its 10 ms preemption (0: never)")
 	// Flags may come before, between and after MODE and ADDRESS.
 	var rest []string
 	for {
@@ -119,6 +121,9 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 	}
 	if c.port <= 0 || c.port > 65535 {
 		return nil, fmt.Errorf("-p %d: not a port", c.port)
+	}
+	if c.yield < 0 {
+		return nil, fmt.Errorf("-yield %v: want 0 or more", c.yield)
 	}
 	return c, nil
 }

@@ -94,7 +94,8 @@ func checkLatency(t *testing.T, mode string, r latResult, bytes, iters int) {
 func TestLatencyModes(t *testing.T) {
 	for _, mode := range []string{modeSendLat, modeWriteLat, modeReadLat} {
 		t.Run(mode, func(t *testing.T) {
-			out, srv := runPair(t, mode, "-n", "50", "-s", "64")
+			// Yield at almost every iteration: the loop must stay correct.
+			out, srv := runPair(t, mode, "-n", "50", "-s", "64", "-yield", "10us")
 			rs := decode[latResult](t, out)
 			if len(rs) != 1 {
 				t.Fatalf("%d results:\n%s", len(rs), out)
@@ -171,6 +172,7 @@ func TestBadFlags(t *testing.T) {
 		{"-Q", "0", "write_bw", "192.0.2.1"},
 		{"-c", "0", "cmtime", "192.0.2.1"},
 		{"-p", "70000"},
+		{"-yield", "-1ms"},
 	} {
 		var errOut bytes.Buffer
 		err := run(args, new(bytes.Buffer), &errOut)

@@ -25,8 +25,8 @@ type bwResult struct {
 // writeBW posts iters RDMA writes of size bytes, at most txDepth
 // outstanding, postList per PostSend call, one signaled every cqMod (and
 // the last), as perftest's ib_write_bw does; it returns the elapsed time
-// from the first post to the last completion.
-func writeBW(ctx context.Context, c *conn, size, iters, txDepth, postList, cqMod, inline int) (time.Duration, error) {
+// from the first post to the last completion. The loop yields through y.
+func writeBW(ctx context.Context, c *conn, size, iters, txDepth, postList, cqMod, inline int, y *yielder) (time.Duration, error) {
 	wrs := make([]verbs.SendWR, postList)
 	sge := make([]verbs.SGE, postList)
 	for i := range wrs {
@@ -54,6 +54,7 @@ func writeBW(ctx context.Context, c *conn, size, iters, txDepth, postList, cqMod
 			}
 			posted += n
 		}
+		y.at(cycles())
 		n, err := c.scq.Poll(wcs)
 		if err != nil {
 			return 0, err
@@ -97,8 +98,8 @@ func lastByte(buf []byte, off int) (*uint32, uint) {
 // The client posts first; the server first waits for the client's message.
 // send_lat reposts the receives it has consumed once the send is on its way,
 // half the ring at a time, so that no post but the send is on the critical
-// path.
-func pingPong(ctx context.Context, c *conn, mode string, size, iters, inline int, server bool, stamps []int64) error {
+// path. The loop yields through y.
+func pingPong(ctx context.Context, c *conn, mode string, size, iters, inline int, server bool, stamps []int64, y *yielder) error {
 	buf := c.buf.Bytes()
 	sge := []verbs.SGE{c.mr.SGE(c.half, size)}
 	wr := []verbs.SendWR{{Opcode: verbs.WRSend, Flags: verbs.SendSignaled, SGL: sge}}
@@ -132,6 +133,7 @@ func pingPong(ctx context.Context, c *conn, mode string, size, iters, inline int
 		}
 		if scnt < iters {
 			stamps[scnt] = cycles()
+			y.at(stamps[scnt])
 			scnt++
 			*post = byte(scnt)
 			if err := c.qp.PostSend(wr); err != nil {
@@ -152,14 +154,15 @@ func pingPong(ctx context.Context, c *conn, mode string, size, iters, inline int
 }
 
 // readLat runs iters RDMA reads of size bytes one at a time and records the
-// time (cycles) of each post.
-func readLat(ctx context.Context, c *conn, size, iters int, stamps []int64) error {
+// time (cycles) of each post. The loop yields through y.
+func readLat(ctx context.Context, c *conn, size, iters int, stamps []int64, y *yielder) error {
 	sge := []verbs.SGE{c.mr.SGE(0, size)}
 	wr := []verbs.SendWR{{Opcode: verbs.WRRDMARead, Flags: verbs.SendSignaled, SGL: sge, RemoteAddr: c.raddr + uint64(c.half),
 		RKey: c.rkey}}
 	wcs := make([]verbs.WorkCompletion, 1)
 	for i := range iters {
 		stamps[i] = cycles()
+		y.at(stamps[i])
 		if err := c.qp.PostSend(wr); err != nil {
 			return err
 		}

@@ -52,7 +52,7 @@ func exercise(ctx context.Context, cn *conn, req *request, server bool, c *confi
 	for _, size := range req.sizes {
 		switch {
 		case req.mode == modeWriteBW && !server:
-			elapsed, err := writeBW(ctx, cn, size, req.iters, c.txDepth, c.postList, c.cqMod, req.inline)
+			elapsed, err := writeBW(ctx, cn, size, req.iters, c.txDepth, c.postList, c.cqMod, req.inline, newYielder(c.yield))
 			if err != nil {
 				return fmt.Errorf("%s %d B: %w", req.mode, size, err)
 			}
@@ -60,14 +60,14 @@ func exercise(ctx context.Context, cn *conn, req *request, server bool, c *confi
 				return err
 			}
 		case req.mode == modeSendLat || req.mode == modeWriteLat:
-			if err := pingPong(ctx, cn, req.mode, size, req.iters, req.inline, server, stamps); err != nil {
+			if err := pingPong(ctx, cn, req.mode, size, req.iters, req.inline, server, stamps, newYielder(c.yield)); err != nil {
 				return fmt.Errorf("%s %d B: %w", req.mode, size, err)
 			}
 			if err := r.emit(latency(req.mode, size, stamps)); err != nil {
 				return err
 			}
 		case req.mode == modeReadLat && !server:
-			if err := readLat(ctx, cn, size, req.iters, stamps); err != nil {
+			if err := readLat(ctx, cn, size, req.iters, stamps, newYielder(c.yield)); err != nil {
 				return fmt.Errorf("%s %d B: %w", req.mode, size, err)
 			}
 			if err := r.emit(latency(req.mode, size, stamps)); err != nil {
