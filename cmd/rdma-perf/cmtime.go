@@ -119,8 +119,9 @@ func (t *stepTimer) result() cmStep {
 		MinUS: float64(t.min) / 1e3, USConn: float64(t.total) / 1e3 / float64(t.conns)}
 }
 
-// cmtime makes n connections to addr step by step, like rdmacm-utils
-// cmtime: every connection finishes a step before the next step starts;
+// cmtime makes one pass of n connections to addr (of the passes the
+// server is told to serve) step by step, like rdmacm-utils cmtime: every
+// connection finishes a step before the next step starts;
 // the asynchronous steps (resolve, connect, disconnect) run for all
 // connections at once. rdmacm resolves the address and the route in one
 // call, so they are one step here.
@@ -132,7 +133,7 @@ func (t *stepTimer) result() cmStep {
 // resolve and create qp steps (C's rdma_create_qp uses librdmacm's). The
 // destroy step is rdma_destroy_id, as in C; the QPs and CQs, which C
 // cmtime leaves to the end of the process, are closed after the steps.
-func cmtime(ctx context.Context, addr, bind string, n int) (cmResult, error) {
+func cmtime(ctx context.Context, addr, bind string, n, passes int) (cmResult, error) {
 	conns := make([]cmConn, n)
 	var shared *cmShared
 	defer func() {
@@ -148,7 +149,7 @@ func cmtime(ctx context.Context, addr, bind string, n int) (cmResult, error) {
 		return cmResult{}, err
 	}
 	defer warm.Close()
-	priv := (&request{mode: modeCMTime, sizes: []int{1}, iters: 2, conns: n}).marshal()
+	priv := (&request{mode: modeCMTime, sizes: []int{1}, iters: passes, conns: n}).marshal()
 	steps := []struct {
 		name       string
 		concurrent bool
@@ -200,19 +201,10 @@ func cmtime(ctx context.Context, addr, bind string, n int) (cmResult, error) {
 	return res, nil
 }
 
-// serveCMTime accepts cmtime's n connections (first the one already
-// requested) and returns once all of them have been disconnected. It makes
-// the verbs objects on shared, or opens the request's device when nil.
+// serveCMTime accepts one pass of cmtime's n connections (first the one
+// already requested), making their verbs objects on shared, and returns
+// once all of them have been disconnected.
 func serveCMTime(ctx context.Context, l *rdmacm.Listener, first *rdmacm.Connector, n int, shared *cmShared) error {
-	if shared == nil {
-		var err error
-		if shared, err = openShared(first.DeviceName()); err != nil {
-			first.Reject(nil)
-			first.Close()
-			return err
-		}
-		defer shared.close()
-	}
 	var (
 		wg   sync.WaitGroup
 		mu   sync.Mutex

@@ -60,6 +60,15 @@ type config struct {
 	yield      time.Duration
 }
 
+// minIters is the fewest iterations of mode: two posts make one latency
+// sample; cmtime makes one pass or more.
+func minIters(mode string) int {
+	if mode == modeCMTime {
+		return 1
+	}
+	return 2
+}
+
 // sizes returns the message sizes to test: -a gives 2 B … 64 KiB.
 func (c *config) sizes() []int {
 	if !c.all {
@@ -86,7 +95,7 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.bind, "b", "", "server: IP address to listen on (default: any); cmtime client: IP address to bind")
 	fs.IntVar(&c.size, "s", 0, "message size in bytes (default 65536 for write_bw, 2 for latency)")
 	fs.BoolVar(&c.all, "a", false, "run sizes 2 B … 64 KiB")
-	fs.IntVar(&c.iters, "n", 0, "iterations per size (default 5000 for write_bw, 1000 for latency)")
+	fs.IntVar(&c.iters, "n", 0, "iterations per size (default 5000 for write_bw, 1000 for latency); cmtime: passes in one process (default 1)")
 	fs.IntVar(&c.txDepth, "t", 128, "write_bw: send queue depth (outstanding requests)")
 	fs.IntVar(&c.postList, "l", 1, "write_bw: requests per post (post list)")
 	fs.IntVar(&c.cqMod, "Q", 100, "write_bw: one signaled completion every Q requests (CQ moderation)")
@@ -145,16 +154,20 @@ func (c *config) defaults() error {
 		}
 	}
 	if c.iters == 0 {
-		c.iters = 1000
-		if bw {
+		switch c.mode {
+		case modeWriteBW:
 			c.iters = 5000
+		case modeCMTime:
+			c.iters = 1
+		default:
+			c.iters = 1000
 		}
 	}
 	switch {
 	case c.size < 1 || c.size > maxSize:
 		return fmt.Errorf("-s %d: want 1 … %d", c.size, maxSize)
-	case c.iters < 2:
-		return fmt.Errorf("-n %d: want at least 2", c.iters)
+	case c.iters < minIters(c.mode):
+		return fmt.Errorf("-n %d: want at least %d", c.iters, minIters(c.mode))
 	case c.txDepth < 1 || c.txDepth > 8192:
 		return fmt.Errorf("-t %d: want 1 … 8192", c.txDepth)
 	case c.postList < 1 || c.postList > c.txDepth:

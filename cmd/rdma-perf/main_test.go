@@ -118,13 +118,24 @@ func TestLatencyModes(t *testing.T) {
 }
 
 func TestCMTime(t *testing.T) {
-	out, _ := runPair(t, modeCMTime, "-c", "3", "-b", testbed.Addr(t))
+	out, _ := runPair(t, modeCMTime, "-c", "3", "-n", "2", "-b", testbed.Addr(t))
 	rs := decode[cmResult](t, out)
-	if len(rs) != 1 || rs[0].Conns != 3 {
-		t.Fatalf("results %+v", rs)
+	if len(rs) != 2 {
+		t.Fatalf("%d results, want 2 passes: %+v", len(rs), rs)
 	}
+	for i, r := range rs {
+		if r.Pass != i+1 || r.Conns != 3 {
+			t.Errorf("result %d: pass %d of %d connections, want pass %d of 3", i, r.Pass, r.Conns, i+1)
+		}
+		checkSteps(t, r.Steps)
+	}
+}
+
+// checkSteps checks one cmtime pass of 3 connections.
+func checkSteps(t *testing.T, steps []cmStep) {
+	t.Helper()
 	var names []string
-	for _, s := range rs[0].Steps {
+	for _, s := range steps {
 		names = append(names, s.Step)
 		if s.TotalMS <= 0 || s.USConn <= 0 || s.MinUS <= 0 || s.MinUS/1e3 > s.MaxMS || s.MaxMS > s.TotalMS {
 			t.Errorf("step %+v: want 0 < min ≤ max ≤ total", s)
@@ -171,6 +182,7 @@ func TestBadFlags(t *testing.T) {
 		{"-l", "200", "write_bw", "192.0.2.1"},
 		{"-Q", "0", "write_bw", "192.0.2.1"},
 		{"-c", "0", "cmtime", "192.0.2.1"},
+		{"-n", "-1", "cmtime", "192.0.2.1"},
 		{"-p", "70000"},
 		{"-yield", "-1ms"},
 	} {

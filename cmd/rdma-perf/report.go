@@ -72,9 +72,12 @@ type cmStep struct {
 	USConn  float64 `json:"us_per_conn"`
 }
 
-// cmResult is a cmtime run.
+// cmResult is a cmtime pass. Passes after the first in a process run code
+// and memory the first has already brought in: the steady state of a
+// long-running program.
 type cmResult struct {
 	Mode  string   `json:"mode"`
+	Pass  int      `json:"pass"`
 	Conns int      `json:"connections"`
 	Steps []cmStep `json:"steps"`
 }
@@ -116,6 +119,9 @@ func (r *reporter) emit(v any) error {
 		_, err = fmt.Fprintf(r.w, " %-8d %-12d %-13.2f %-13.2f %-17.2f %-13.2f %-14.2f %-24.2f %.2f\n", v.Bytes, v.Iters,
 			v.Min, v.Max, v.Typical, v.Avg, v.Stdev, v.P99, v.P999)
 	case cmResult:
+		if v.Pass > 1 {
+			fmt.Fprintf(r.w, "pass %d\n", v.Pass)
+		}
 		fmt.Fprintf(r.w, "step              total ms     max ms     min us  us / conn\n")
 		for _, s := range v.Steps {
 			if _, err = fmt.Fprintf(r.w, "%-13s: %11.2f%11.2f%11.2f%11.2f\n", s.Step, s.TotalMS, s.MaxMS, s.MinUS, s.USConn); err != nil {

@@ -15,11 +15,17 @@ import (
 func client(ctx context.Context, c *config, r *reporter) error {
 	addr := net.JoinHostPort(c.server, strconv.Itoa(c.port))
 	if c.mode == modeCMTime {
-		res, err := cmtime(ctx, addr, c.bind, c.conns)
-		if err != nil {
-			return err
+		for pass := 1; pass <= c.iters; pass++ {
+			res, err := cmtime(ctx, addr, c.bind, c.conns, c.iters)
+			if err != nil {
+				return err
+			}
+			res.Pass = pass
+			if err := r.emit(res); err != nil {
+				return err
+			}
 		}
-		return r.emit(res)
+		return nil
 	}
 	req := &request{mode: c.mode, sizes: c.sizes(), iters: c.iters, inline: c.inline, conns: 1}
 	cn, err := dial(ctx, addr, req, depth(c.mode, c.txDepth, c.inline), prepare(c.mode))
@@ -117,7 +123,22 @@ func serveOn(ctx context.Context, l *rdmacm.Listener, c *config, stdout io.Write
 		return err
 	}
 	if req.mode == modeCMTime {
-		return serveCMTime(ctx, l, cm, req.conns, shared)
+		if shared == nil {
+			if shared, err = openShared(cm.DeviceName()); err != nil {
+				cm.Reject(nil)
+				cm.Close()
+				return err
+			}
+			defer shared.close()
+		}
+		for pass := 1; ; pass++ {
+			if err := serveCMTime(ctx, l, cm, req.conns, shared); err != nil || pass == req.iters {
+				return err
+			}
+			if cm, err = l.GetConnectionRequest(ctx); err != nil {
+				return err
+			}
+		}
 	}
 	cn, err := open(cm, maxOf(req.sizes), depth(req.mode, 16, req.inline))
 	if err != nil {
