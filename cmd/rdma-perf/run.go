@@ -55,10 +55,11 @@ func prepare(mode string) func(*conn) error {
 // and reports them (the server's side of write_bw and read_lat is passive).
 func exercise(ctx context.Context, cn *conn, req *request, server bool, c *config, r *reporter) error {
 	stamps := make([]int64, req.iters)
+	y := newYielder(c.yield)
 	for _, size := range req.sizes {
 		switch {
 		case req.mode == modeWriteBW && !server:
-			elapsed, err := writeBW(ctx, cn, size, req.iters, c.txDepth, c.postList, c.cqMod, req.inline, newYielder(c.yield))
+			elapsed, err := writeBW(ctx, cn, size, req.iters, c.txDepth, c.postList, c.cqMod, req.inline, y)
 			if err != nil {
 				return fmt.Errorf("%s %d B: %w", req.mode, size, err)
 			}
@@ -66,14 +67,14 @@ func exercise(ctx context.Context, cn *conn, req *request, server bool, c *confi
 				return err
 			}
 		case req.mode == modeSendLat || req.mode == modeWriteLat:
-			if err := pingPong(ctx, cn, req.mode, size, req.iters, req.inline, server, stamps, newYielder(c.yield)); err != nil {
+			if err := pingPong(ctx, cn, req.mode, size, req.iters, req.inline, server, stamps, y); err != nil {
 				return fmt.Errorf("%s %d B: %w", req.mode, size, err)
 			}
 			if err := r.emit(latency(req.mode, size, stamps)); err != nil {
 				return err
 			}
 		case req.mode == modeReadLat && !server:
-			if err := readLat(ctx, cn, size, req.iters, stamps, newYielder(c.yield)); err != nil {
+			if err := readLat(ctx, cn, size, req.iters, stamps, y); err != nil {
 				return fmt.Errorf("%s %d B: %w", req.mode, size, err)
 			}
 			if err := r.emit(latency(req.mode, size, stamps)); err != nil {
