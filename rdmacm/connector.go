@@ -494,8 +494,8 @@ func (c *Connector) InitQP(qp *verbs.QP) error {
 
 // initQP moves qp from RESET to INIT; a QP already past RESET is left alone.
 func (c *Connector) initQP(qp *verbs.QP) error {
-	s, err := qp.State()
-	if err != nil || s != verbs.QPStateReset {
+	out, err := qp.OutOfReset()
+	if err != nil || out {
 		return err
 	}
 	return c.moveQP(qp, verbs.QPStateInit, nil)

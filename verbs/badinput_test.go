@@ -71,6 +71,7 @@ func TestBadInputTable(t *testing.T) {
 	var nilPD *verbs.PD
 	var nilBuf *verbs.Buffer
 	var nilMR *verbs.MR
+	var nilQP *verbs.QP
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	wcs := make([]verbs.WorkCompletion, 1)
@@ -139,6 +140,8 @@ func TestBadInputTable(t *testing.T) {
 		{"QP.PostRecv", "2 SGEs, QP takes 1", func() error { return rc.PostRecv([]verbs.RecvWR{{SGL: []verbs.SGE{sge, sge}}}) }, syscall.EINVAL},
 		{"QP.PostRecv", "more WRs than the receive queue", func() error { return rc.PostRecv(make([]verbs.RecvWR, 64)) }, nil},
 		{"QP.Modify", "nil attr", func() error { return rc.Modify(nil, verbs.QPAttrState) }, syscall.EINVAL},
+		{"QP.State", "nil QP", func() error { _, err := nilQP.State(); return err }, verbs.ErrClosed},
+		{"QP.OutOfReset", "nil QP", func() error { _, err := nilQP.OutOfReset(); return err }, verbs.ErrClosed},
 		{"QP.Modify", "RESET to RTS", func() error { return rc.Modify(&verbs.QPAttr{State: int(verbs.QPStateRTS)}, verbs.QPAttrState) }, nil},
 	}
 	// iWARP has no UD QPs (EOPNOTSUPP): then that row is left out.

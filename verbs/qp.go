@@ -128,7 +128,7 @@ type QP struct {
 	num            uint32
 	postMu         sync.Mutex  // serializes use of the raw QP's post scratch and held
 	held           []*life     // AHs, MWs and MRs held open by the post in progress
-	moved          atomic.Bool // a Modify has set the state: the QP may have left RESET
+	moved          atomic.Bool // the last Modify that set the state took the QP out of RESET
 }
 
 // CreateQP creates a queue pair (ibv_create_qp). Cap comes back from the
@@ -273,7 +273,7 @@ func (qp *QP) Modify(attr *QPAttr, mask QPAttrMask) error {
 			return err
 		}
 		if mask&QPAttrState != 0 {
-			qp.moved.Store(true)
+			qp.moved.Store(QPState(attr.State) != QPStateReset)
 		}
 		return nil
 	})
@@ -292,15 +292,22 @@ func (qp *QP) Query() (*QPAttr, error) {
 	return &a, nil
 }
 
-// State is the QP's current state, as ibv_query_qp reports it. A QP that
-// no Modify has moved is in RESET (nothing else takes a QP out of RESET),
-// which State answers without asking the device.
+// OutOfReset reports whether the QP has left the RESET state, without
+// asking the device: only Modify takes a QP out of RESET or back into it
+// (the device moves it between the other states, never to RESET), so the
+// last Modify that set the state answers.
+func (qp *QP) OutOfReset() (bool, error) {
+	if err := qp.use("ibv_query_qp", func(cgo.QP) error { return nil }); err != nil {
+		return false, err
+	}
+	return qp.moved.Load(), nil
+}
+
+// State is the QP's current state, as ibv_query_qp reports it. A QP in
+// RESET (see OutOfReset) is answered without asking the device.
 func (qp *QP) State() (QPState, error) {
-	if qp != nil && !qp.moved.Load() {
-		if err := qp.use("ibv_query_qp", func(cgo.QP) error { return nil }); err != nil {
-			return 0, err
-		}
-		return QPStateReset, nil
+	if out, err := qp.OutOfReset(); err != nil || !out {
+		return QPStateReset, err
 	}
 	a, err := qp.Query()
 	if err != nil {

@@ -446,18 +446,38 @@ func TestBusyPoll(t *testing.T) {
 	}
 }
 
-// State of a QP no Modify has moved is RESET, as ibv_query_qp says too;
-// once connected it is the device's answer.
+// State of a QP no Modify has moved, or the last one moved to RESET, is
+// RESET, as ibv_query_qp says too; once connected it is the device's
+// answer. OutOfReset agrees with the device throughout.
 func TestQPState(t *testing.T) {
 	ctx := openTestDevice(t)
 	e, peer := newEnd(t, ctx, 64), newEnd(t, ctx, 64)
-	if s, err := e.qp.State(); err != nil || s != verbs.QPStateReset {
-		t.Errorf("State of a new QP = %v, %v; want RESET", s, err)
+	check := func(when string, want verbs.QPState) {
+		t.Helper()
+		if s, err := e.qp.State(); err != nil || s != want {
+			t.Errorf("State %s = %v, %v; want %v", when, s, err, want)
+		}
+		if a, err := e.qp.Query(); err != nil || verbs.QPState(a.State) != want {
+			t.Errorf("ibv_query_qp %s: %+v, %v; want %v", when, a, err, want)
+		}
+		if out, err := e.qp.OutOfReset(); err != nil || out != (want != verbs.QPStateReset) {
+			t.Errorf("OutOfReset %s = %v, %v; want %v", when, out, err, want != verbs.QPStateReset)
+		}
 	}
-	if a, err := e.qp.Query(); err != nil || verbs.QPState(a.State) != verbs.QPStateReset {
-		t.Errorf("ibv_query_qp of a new QP: %+v, %v; want RESET", a, err)
-	}
+	check("of a new QP", verbs.QPStateReset)
 	connect(t, ctx, e, peer) // checks that State is then RTS
+	if isIWARP(t, ctx) {
+		// siw_query_qp reports no QP state: only OutOfReset can be checked.
+		if out, err := e.qp.OutOfReset(); err != nil || !out {
+			t.Errorf("OutOfReset once connected = %v, %v; want true", out, err)
+		}
+	} else {
+		check("once connected", verbs.QPStateRTS)
+		if err := e.qp.Modify(&verbs.QPAttr{State: int(verbs.QPStateReset)}, verbs.QPAttrState); err != nil {
+			t.Fatal(err)
+		}
+		check("after a move back to RESET", verbs.QPStateReset)
+	}
 	fresh, err := e.pd.CreateQP(&verbs.QPInitAttr{Type: verbs.QPTypeRC, SendCQ: e.cq, RecvCQ: e.cq,
 		Cap: verbs.QPCap{MaxSendWR: 1, MaxRecvWR: 1, MaxSendSGE: 1, MaxRecvSGE: 1}})
 	if err != nil {
@@ -468,6 +488,9 @@ func TestQPState(t *testing.T) {
 	}
 	if _, err := fresh.State(); !errors.Is(err, verbs.ErrClosed) {
 		t.Errorf("State of a closed QP = %v, want ErrClosed", err)
+	}
+	if _, err := fresh.OutOfReset(); !errors.Is(err, verbs.ErrClosed) {
+		t.Errorf("OutOfReset of a closed QP = %v, want ErrClosed", err)
 	}
 }
 
