@@ -8,10 +8,18 @@ package cgo
 /*
 #cgo LDFLAGS: -libverbs
 #include <errno.h>
+#include <stdint.h>
 */
 import "C"
 
-import "syscall"
+import (
+	"syscall"
+	"unsafe"
+)
+
+// cptr passes C memory to a shim that takes it as uintptr_t, which cgo does
+// not check for Go pointers (see go_post_send).
+func cptr(p unsafe.Pointer) C.uintptr_t { return C.uintptr_t(uintptr(p)) }
 
 // errnoOf turns the result of a C call that reports failure through its return
 // value into an error. Many verbs return a positive errno on failure; others

@@ -36,8 +36,10 @@ static inline void go_copy_wc(int n, struct ibv_wc *wc, go_wc *out) {
 
 // go_poll_cq polls the CQ up to spins times, until it returns something, for
 // up to n completions into out, through the scratch array wc. Spinning here
-// rather than in Go saves a cgo call per empty poll.
-static inline int go_poll_cq(struct ibv_cq *cq, int n, struct ibv_wc *wc, go_wc *out, int spins) {
+// rather than in Go saves a cgo call per empty poll. The CQ comes as
+// uintptr_t, as the QP of go_post_send does.
+static inline int go_poll_cq(uintptr_t cqp, int n, struct ibv_wc *wc, go_wc *out, int spins) {
+	struct ibv_cq *cq = (struct ibv_cq *)cqp;
 	int got = 0;
 	for (int i = 0; i < spins && got == 0; i++)
 		got = ibv_poll_cq(cq, n, wc);
@@ -46,8 +48,8 @@ static inline int go_poll_cq(struct ibv_cq *cq, int n, struct ibv_wc *wc, go_wc 
 	return got;
 }
 
-static inline int go_req_notify_cq(struct ibv_cq *cq, int solicited_only) {
-	return ibv_req_notify_cq(cq, solicited_only);
+static inline int go_req_notify_cq(uintptr_t cq, int solicited_only) {
+	return ibv_req_notify_cq((struct ibv_cq *)cq, solicited_only);
 }
 
 // go_get_cq_event reads one event from a (non-blocking) channel and acks it.
@@ -174,7 +176,7 @@ func (cq CQ) PollSpin(wcs []WC, spins int) (int, error) {
 	if n == 0 {
 		return 0, nil
 	}
-	got := C.go_poll_cq(cq.p, C.int(n), cq.scratch, (*C.go_wc)(unsafe.Pointer(&wcs[0])), C.int(spins))
+	got := C.go_poll_cq(cptr(unsafe.Pointer(cq.p)), C.int(n), cq.scratch, (*C.go_wc)(unsafe.Pointer(&wcs[0])), C.int(spins))
 	if got < 0 {
 		return 0, syscall.EIO // ibv_poll_cq gives no errno
 	}
@@ -187,7 +189,7 @@ func (cq CQ) ReqNotify(solicitedOnly bool) error {
 	if solicitedOnly {
 		so = 1
 	}
-	return errnoOf(C.go_req_notify_cq(cq.p, so), nil)
+	return errnoOf(C.go_req_notify_cq(cptr(unsafe.Pointer(cq.p)), so), nil)
 }
 
 // WCStatus is a work completion's status (enum ibv_wc_status).

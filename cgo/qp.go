@@ -22,8 +22,16 @@ typedef struct {
 
 // go_post_send posts in[0..n); request i's scatter/gather entries start at
 // sges[i*stride]. On failure *bad is the index of the failing request.
-static inline int go_post_send(struct ibv_qp *qp, go_send_wr *in, int n, struct ibv_sge *sges, int stride,
-		struct ibv_send_wr *wrs, int *bad) {
+//
+// The post shims take the C objects whose types hold pointers (the QP or
+// SRQ, the request arrays) as uintptr_t: cgo checks every argument of such
+// a type for Go pointers (cgoCheckPointer) on every call, and these are C
+// memory, never Go's.
+static inline int go_post_send(uintptr_t qpp, uintptr_t inp, int n, struct ibv_sge *sges, int stride,
+		uintptr_t wrsp, int *bad) {
+	struct ibv_qp *qp = (struct ibv_qp *)qpp;
+	go_send_wr *in = (go_send_wr *)inp;
+	struct ibv_send_wr *wrs = (struct ibv_send_wr *)wrsp;
 	struct ibv_send_wr *bad_wr = NULL;
 	memset(wrs, 0, sizeof(*wrs) * n);
 	for (int i = 0; i < n; i++) {
@@ -84,8 +92,10 @@ typedef struct {
 	uint32_t num_sge, pad;
 } go_recv_wr;
 
-static inline int go_post_recv(struct ibv_qp *qp, go_recv_wr *in, int n, struct ibv_sge *sges, int stride,
-		struct ibv_recv_wr *wrs, int *bad) {
+static inline int go_post_recv(uintptr_t qpp, go_recv_wr *in, int n, struct ibv_sge *sges, int stride,
+		uintptr_t wrsp, int *bad) {
+	struct ibv_qp *qp = (struct ibv_qp *)qpp;
+	struct ibv_recv_wr *wrs = (struct ibv_recv_wr *)wrsp;
 	struct ibv_recv_wr *bad_wr = NULL;
 	for (int i = 0; i < n; i++) {
 		wrs[i].wr_id = in[i].wr_id;
@@ -98,8 +108,10 @@ static inline int go_post_recv(struct ibv_qp *qp, go_recv_wr *in, int n, struct 
 	return rc;
 }
 
-static inline int go_post_srq_recv(struct ibv_srq *srq, go_recv_wr *in, int n, struct ibv_sge *sges, int stride,
-		struct ibv_recv_wr *wrs, int *bad) {
+static inline int go_post_srq_recv(uintptr_t srqp, go_recv_wr *in, int n, struct ibv_sge *sges, int stride,
+		uintptr_t wrsp, int *bad) {
+	struct ibv_srq *srq = (struct ibv_srq *)srqp;
+	struct ibv_recv_wr *wrs = (struct ibv_recv_wr *)wrsp;
 	struct ibv_recv_wr *bad_wr = NULL;
 	for (int i = 0; i < n; i++) {
 		wrs[i].wr_id = in[i].wr_id;
@@ -399,7 +411,8 @@ func (qp QP) SetSend(i int, wr *SendWR, sgl []SGE) {
 // On failure it returns the index of the request the provider refused.
 func (qp QP) PostSend(n int) (int, error) {
 	s := qp.post
-	rc := C.go_post_send(qp.p, s.send, C.int(n), s.sendSGE, C.int(s.maxSendSGE), s.sendWR, s.bad)
+	rc := C.go_post_send(cptr(unsafe.Pointer(qp.p)), cptr(unsafe.Pointer(s.send)), C.int(n), s.sendSGE, C.int(s.maxSendSGE),
+		cptr(unsafe.Pointer(s.sendWR)), s.bad)
 	return int(*s.bad), errnoOf(rc, nil)
 }
 
@@ -409,7 +422,7 @@ func (qp QP) SetRecv(i int, id uint64, sgl []SGE) { qp.post.recv.set(i, id, sgl)
 // PostRecv posts the first n requests stored with SetRecv as one chain.
 func (qp QP) PostRecv(n int) (int, error) {
 	r := qp.post.recv
-	rc := C.go_post_recv(qp.p, r.recv, C.int(n), r.sge, C.int(r.maxSGE), r.wr, r.bad)
+	rc := C.go_post_recv(cptr(unsafe.Pointer(qp.p)), r.recv, C.int(n), r.sge, C.int(r.maxSGE), cptr(unsafe.Pointer(r.wr)), r.bad)
 	return int(*r.bad), errnoOf(rc, nil)
 }
 
@@ -610,6 +623,6 @@ func (srq SRQ) SetRecv(i int, id uint64, sgl []SGE) { srq.recv.set(i, id, sgl) }
 // (ibv_post_srq_recv); on failure it returns the index of the refused one.
 func (srq SRQ) PostRecv(n int) (int, error) {
 	r := srq.recv
-	rc := C.go_post_srq_recv(srq.p, r.recv, C.int(n), r.sge, C.int(r.maxSGE), r.wr, r.bad)
+	rc := C.go_post_srq_recv(cptr(unsafe.Pointer(srq.p)), r.recv, C.int(n), r.sge, C.int(r.maxSGE), cptr(unsafe.Pointer(r.wr)), r.bad)
 	return int(*r.bad), errnoOf(rc, nil)
 }
