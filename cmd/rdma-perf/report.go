@@ -9,9 +9,8 @@ import (
 	"time"
 )
 
-// latResult is one latency size, with perftest's definitions: the
-// differences between consecutive posts, halved for ping-pong (send,
-// write) and whole for reads; typical is the median.
+// latResult is one latency size, with perftest's definitions (see
+// latency).
 type latResult struct {
 	Mode    string  `json:"mode"`
 	Bytes   int     `json:"bytes"`
@@ -25,7 +24,18 @@ type latResult struct {
 	P999    float64 `json:"p99_9_us"`
 }
 
-// latency computes a latResult from the post times (cycles).
+// latMeasureTail is how many of the largest differences perftest leaves
+// out of its statistics (LAT_MEASURE_TAIL).
+const latMeasureTail = 2
+
+// latency computes a latResult from the post times (cycles) as perftest's
+// print_report_lat does: the differences between consecutive posts,
+// halved for ping-pong (send, write) and whole for reads, sorted; the
+// latMeasureTail largest are left out, and of the cnt kept, typical is the
+// median, the average and deviation are theirs, max is the next difference
+// (index cnt), and p99 and p99.9 are those at index ⌈cnt·0.99⌉ and
+// ⌈cnt·0.999⌉ (counting from 0). The deviation is computed in floating
+// point, where perftest truncates to integers.
 func latency(mode string, size int, stamps []int64) latResult {
 	d := make([]float64, len(stamps)-1)
 	factor := 2.0
@@ -37,22 +47,24 @@ func latency(mode string, size int, stamps []int64) latResult {
 		d[i] = float64(stamps[i+1]-stamps[i]) / perUS / factor
 	}
 	slices.Sort(d)
-	n := len(d)
+	cnt := max(len(d)-latMeasureTail, 1)
+	at := func(i int) float64 { return d[min(i, len(d)-1)] }
+	kept := d[:cnt]
 	var sum, sq float64
-	for _, v := range d {
+	for _, v := range kept {
 		sum += v
 	}
-	avg := sum / float64(n)
-	for _, v := range d {
+	avg := sum / float64(cnt)
+	for _, v := range kept {
 		sq += (v - avg) * (v - avg)
 	}
-	median := d[n/2]
-	if n%2 == 0 {
-		median = (d[n/2-1] + d[n/2]) / 2
+	median := kept[cnt/2]
+	if cnt%2 == 0 {
+		median = (kept[cnt/2-1] + kept[cnt/2]) / 2
 	}
-	pct := func(p float64) float64 { return d[max(int(math.Ceil(float64(n)*p))-1, 0)] }
-	return latResult{Mode: mode, Bytes: size, Iters: len(stamps), Min: d[0], Max: d[n-1], Typical: median, Avg: avg,
-		Stdev: math.Sqrt(sq / float64(n)), P99: pct(0.99), P999: pct(0.999)}
+	pct := func(p float64) float64 { return at(int(math.Ceil(float64(cnt) * p))) }
+	return latResult{Mode: mode, Bytes: size, Iters: len(stamps), Min: d[0], Max: at(cnt), Typical: median, Avg: avg,
+		Stdev: math.Sqrt(sq / float64(cnt)), P99: pct(0.99), P999: pct(0.999)}
 }
 
 // bandwidth computes a bwResult; MB is 2^20 bytes, as perftest prints.
