@@ -81,9 +81,11 @@ if [[ ${1:-} == --guest ]]; then
 			# Alternate which goes first from round to round.
 			order=(c go)
 			((r % 2 == 0)) && order=(go c)
+			# Runs of half a second or more, so that the first writes (code
+			# that TCG translates then) weigh little in the rate.
 			for s in "${bw_sizes[@]}"; do
-				n=2000
-				((s >= 65536)) && n=500
+				n=20000
+				((s >= 65536)) && n=1000
 				args=(-s "$s" -n "$n" -t 128 -l 1 -Q 100)
 				for tool in "${order[@]}"; do
 					f=$out/raw/$dev-write_bw-$s-$tool-$r
@@ -100,7 +102,7 @@ if [[ ${1:-} == --guest ]]; then
 				done
 			done
 			for mode in send_lat write_lat read_lat; do
-				args=(-s 2 -n 1000)
+				args=(-s 2 -n 5000)
 				[[ $mode != read_lat ]] && args+=(-I 0)
 				for tool in "${order[@]}"; do
 					f=$out/raw/$dev-$mode-$tool-$r

@@ -53,6 +53,7 @@ type config struct {
 	postList   int
 	cqMod      int
 	inline     int
+	warmUp     bool
 	conns      int
 	json       bool
 	cpuprofile string
@@ -99,6 +100,7 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&c.txDepth, "t", 128, "write_bw: send queue depth (outstanding requests)")
 	fs.IntVar(&c.postList, "l", 1, "write_bw: requests per post (post list)")
 	fs.IntVar(&c.cqMod, "Q", 100, "write_bw: one signaled completion every Q requests (CQ moderation)")
+	fs.BoolVar(&c.warmUp, "perform_warm_up", false, "write_bw: post one send queue of signaled writes and wait for them before measuring, as perftest's --perform_warm_up")
 	fs.IntVar(&c.inline, "I", 0, "largest message sent inline (0: none, as perftest on rxe and siw)")
 	fs.IntVar(&c.conns, "c", 100, "cmtime: connections")
 	fs.BoolVar(&c.json, "json", false, "print results as JSON lines")

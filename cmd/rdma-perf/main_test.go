@@ -78,6 +78,25 @@ func TestWriteBWAllSizes(t *testing.T) {
 	}
 }
 
+// TestWriteBWWarmUp warms up with a send queue of single writes, or with
+// one post list, before each measured run.
+func TestWriteBWWarmUp(t *testing.T) {
+	for _, list := range []string{"1", "4"} {
+		t.Run("l="+list, func(t *testing.T) {
+			out, _ := runPair(t, "write_bw", "--perform_warm_up", "-a", "-n", "40", "-t", "16", "-l", list, "-Q", "8")
+			rs := decode[bwResult](t, out)
+			if len(rs) != 16 {
+				t.Fatalf("%d results, want 16 sizes:\n%s", len(rs), out)
+			}
+			for i, r := range rs {
+				if r.Bytes != 2<<i || r.Iters != 40 || r.MsgRate <= 0 {
+					t.Errorf("result %d: %+v, want %d bytes, 40 iterations, a positive rate", i, r, 2<<i)
+				}
+			}
+		})
+	}
+}
+
 func checkLatency(t *testing.T, mode string, r latResult, bytes, iters int) {
 	t.Helper()
 	if r.Mode != mode || r.Bytes != bytes || r.Iters != iters {

@@ -22,22 +22,37 @@ type bwResult struct {
 	MsgRate float64 `json:"msg_rate_Mpps"`
 }
 
-// writeBW posts iters RDMA writes of size bytes, at most txDepth
-// outstanding, postList per PostSend call, one signaled every cqMod (and
+// bwParams are write_bw's parameters: iterations per size, send queue
+// depth, requests per post, CQ moderation, the largest inline message, and
+// whether to warm up before the measured run.
+type bwParams struct {
+	iters, txDepth, postList, cqMod, inline int
+	warmUp                                  bool
+}
+
+// writeBW posts p.iters RDMA writes of size bytes, at most p.txDepth
+// outstanding, p.postList per PostSend call, one signaled every p.cqMod (and
 // the last), as perftest's ib_write_bw does; it returns the elapsed time
-// from the first post to the last completion. The loop yields through y.
-func writeBW(ctx context.Context, c *conn, size, iters, txDepth, postList, cqMod, inline int, y *yielder) (time.Duration, error) {
-	wrs := make([]verbs.SendWR, postList)
-	sge := make([]verbs.SGE, postList)
+// from the first post to the last completion. With p.warmUp it first runs
+// warmUp. The loop yields through y.
+func writeBW(ctx context.Context, c *conn, size int, p bwParams, y *yielder) (time.Duration, error) {
+	wrs := make([]verbs.SendWR, p.postList)
+	sge := make([]verbs.SGE, p.postList)
 	for i := range wrs {
 		sge[i] = c.mr.SGE(c.half, size)
 		wrs[i] = verbs.SendWR{Opcode: verbs.WRRDMAWrite, SGL: sge[i : i+1], RemoteAddr: c.raddr, RKey: c.rkey}
-		if size <= inline {
+		if size <= p.inline {
 			wrs[i].Flags = verbs.SendInline
 		}
 	}
 	base := wrs[0].Flags
 	wcs := make([]verbs.WorkCompletion, 16)
+	if p.warmUp {
+		if err := warmUp(ctx, c, wrs, p.txDepth, wcs); err != nil {
+			return 0, fmt.Errorf("warm-up: %w", err)
+		}
+	}
+	iters, txDepth, postList, cqMod := p.iters, p.txDepth, p.postList, p.cqMod
 	var posted, completed int
 	start := time.Now()
 	for spins := 0; completed < iters; spins++ {
@@ -75,6 +90,30 @@ func writeBW(ctx context.Context, c *conn, size, iters, txDepth, postList, cqMod
 		}
 	}
 	return time.Since(start), nil
+}
+
+// warmUp runs the writes of wrs before the measured run, as perftest's
+// --perform_warm_up does: one post list, or txDepth posts of a single
+// request, every list's last request signaled, and waits for their
+// completions. The measured run then does not time the first use of the
+// path's code and memory, which costs milliseconds under emulation.
+func warmUp(ctx context.Context, c *conn, wrs []verbs.SendWR, txDepth int, wcs []verbs.WorkCompletion) error {
+	posts := 1
+	if len(wrs) == 1 {
+		posts = txDepth
+	}
+	wrs[len(wrs)-1].Flags |= verbs.SendSignaled
+	for range posts {
+		if err := c.qp.PostSend(wrs); err != nil {
+			return err
+		}
+	}
+	for range posts {
+		if err := pollOne(ctx, c.scq, wcs); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // pollOne busy-polls cq until one completion arrives and checks it.

@@ -59,7 +59,8 @@ func exercise(ctx context.Context, cn *conn, req *request, server bool, c *confi
 	for _, size := range req.sizes {
 		switch {
 		case req.mode == modeWriteBW && !server:
-			elapsed, err := writeBW(ctx, cn, size, req.iters, c.txDepth, c.postList, c.cqMod, req.inline, y)
+			p := bwParams{iters: req.iters, txDepth: c.txDepth, postList: c.postList, cqMod: c.cqMod, inline: req.inline, warmUp: c.warmUp}
+			elapsed, err := writeBW(ctx, cn, size, p, y)
 			if err != nil {
 				return fmt.Errorf("%s %d B: %w", req.mode, size, err)
 			}
