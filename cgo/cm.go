@@ -45,10 +45,46 @@ static inline int go_get_cm_event(struct rdma_event_channel *ch, go_cm_event *ou
 	return 0;
 }
 
-static inline int go_rdma_init_qp_attr(struct rdma_cm_id *id, int state, struct ibv_qp_attr *attr, int *mask) {
-	memset(attr, 0, sizeof(*attr));
-	attr->qp_state = state;
-	return rdma_init_qp_attr(id, attr, mask);
+// go_cm_ready moves qp through the states first..last (INIT, RTR, RTS) with
+// the attributes rdma_init_qp_attr computes for id, max_dest_rd_atomic (at
+// RTR) and max_rd_atomic (at RTS) replaced by resp and init when they are
+// not negative, then calls rdma_accept (then == 1) or rdma_establish
+// (then == 2): what librdmacm's rdma_accept and CONNECT_RESPONSE handling do
+// for a QP of rdma_create_qp, in one call from Go. *reached is the last
+// state applied (0: none). On failure it returns -1 with errno set and
+// *failed naming the call: 0 rdma_init_qp_attr, 1 ibv_modify_qp, 2 the
+// rdma_cm call.
+static inline int go_cm_ready(struct rdma_cm_id *id, struct ibv_qp *qp, int first, int last, int resp, int init,
+		int then, struct rdma_conn_param *param, int *reached, int *failed) {
+	*reached = 0;
+	for (int s = first; s <= last; s++) {
+		struct ibv_qp_attr attr;
+		int mask, rc;
+		memset(&attr, 0, sizeof(attr));
+		attr.qp_state = s;
+		*failed = 0;
+		if (rdma_init_qp_attr(id, &attr, &mask))
+			return -1;
+		if (s == IBV_QPS_RTR && resp >= 0)
+			attr.max_dest_rd_atomic = resp;
+		if (s == IBV_QPS_RTS && init >= 0)
+			attr.max_rd_atomic = init;
+		*failed = 1;
+		rc = ibv_modify_qp(qp, &attr, mask);
+		if (rc) {
+			errno = rc > 0 ? rc : (rc < -1 ? -rc : (errno ? errno : EIO));
+			return -1;
+		}
+		*reached = s;
+	}
+	*failed = 2;
+	switch (then) {
+	case 1:
+		return rdma_accept(id, param);
+	case 2:
+		return rdma_establish(id);
+	}
+	return 0;
 }
 
 static inline int go_sockaddr_len(struct sockaddr *sa) {
@@ -299,15 +335,59 @@ func (id ID) Disconnect() error {
 	return errnoOf(rc, err)
 }
 
-// InitQPAttr returns the attributes and mask that move a QP of this
-// connection to state (rdma_init_qp_attr).
-func (id ID) InitQPAttr(state int) (QPAttr, int, error) {
-	var a C.struct_ibv_qp_attr
-	var mask C.int
-	if rc, err := C.go_rdma_init_qp_attr(id.p, C.int(state), &a, &mask); rc != 0 {
-		return QPAttr{}, 0, errnoOf(rc, err)
+// What Ready does once the QP is in its last state.
+const (
+	ReadyOnly      = 0 // nothing
+	ReadyAccept    = 1 // rdma_accept
+	ReadyEstablish = 2 // rdma_establish
+)
+
+// ReadyError is a failed Ready: the call that failed (rdma_init_qp_attr or
+// ibv_modify_qp with the QP state it was for, or the rdma_cm call) and its
+// errno.
+type ReadyError struct {
+	Call  string
+	State int // enum ibv_qp_state, INIT to RTS; 0 for the rdma_cm call
+	Err   error
+}
+
+func (e *ReadyError) Error() string {
+	if e.State == 0 {
+		return e.Call + ": " + e.Err.Error()
 	}
-	return qpAttrFromC(&a), int(mask), nil
+	return e.Call + "(" + [...]string{1: "INIT", 2: "RTR", 3: "RTS"}[e.State] + "): " + e.Err.Error()
+}
+
+// Unwrap returns the errno.
+func (e *ReadyError) Unwrap() error { return e.Err }
+
+// Ready moves qp, a QP of this connection, through the states first..last
+// (enum ibv_qp_state, INIT to RTS) with the attributes rdma_init_qp_attr
+// computes, maxDestRdAtomic (RTR) and maxRdAtomic (RTS) overriding them
+// when not negative, then does then (ReadyAccept with p, ReadyEstablish),
+// all in one call into C. reached is the last state applied, 0 if none. A
+// failure is a *ReadyError.
+func (id ID) Ready(qp QP, first, last, maxDestRdAtomic, maxRdAtomic, then int, p *ConnParam) (reached int, err error) {
+	var c C.struct_rdma_conn_param
+	if p != nil {
+		var free func()
+		c, free = p.toC()
+		defer free()
+	}
+	var r, failed C.int
+	rc, cerr := C.go_cm_ready(id.p, qp.p, C.int(first), C.int(last), C.int(maxDestRdAtomic), C.int(maxRdAtomic),
+		C.int(then), &c, &r, &failed)
+	if rc == 0 {
+		return int(r), nil
+	}
+	e := &ReadyError{Err: errnoOf(rc, cerr)}
+	if failed == 2 {
+		e.Call = [...]string{ReadyAccept: "rdma_accept", ReadyEstablish: "rdma_establish"}[then]
+	} else {
+		e.Call = [...]string{"rdma_init_qp_attr", "ibv_modify_qp"}[failed]
+		e.State = max(int(r)+1, first)
+	}
+	return int(r), e
 }
 
 // LocalAddr is the bound local address (rdma_get_local_addr).

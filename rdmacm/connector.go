@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/go-rdma/rdma/cgo"
+	"github.com/go-rdma/rdma/internal/rawqp"
 	"github.com/go-rdma/rdma/verbs"
 )
 
@@ -459,22 +460,19 @@ func (c *Connector) prepare(qp *verbs.QP, p *ConnParams, msg Message) (wire []by
 	return wire, uint8(in), uint8(out), err
 }
 
-// moveQP moves qp to state with the attributes rdma_cm computes for this
-// connection; adjust may override some before the modify.
-func (c *Connector) moveQP(qp *verbs.QP, s verbs.QPState, adjust func(*verbs.QPAttr)) error {
-	var attr verbs.QPAttr
-	var mask int
-	err := c.withID(func(id cgo.ID) (err error) {
-		attr, mask, err = id.InitQPAttr(int(s))
-		return err
+// ready moves qp through the states first..last with the attributes
+// rdma_cm computes for this connection (rdma_init_qp_attr), resp and init
+// (when not negative) as the read limits at RTR and RTS, then does then
+// (cgo.ReadyAccept with p, cgo.ReadyEstablish): one call into C, as
+// librdmacm's rdma_accept and its handling of a connect response make for
+// the QPs it creates. op names it in errors.
+func (c *Connector) ready(qp *verbs.QP, first, last verbs.QPState, resp, init, then int, p *cgo.ConnParam, op string) error {
+	return c.withID(func(id cgo.ID) error {
+		return rawqp.Use(qp, op, func(raw cgo.QP) (bool, error) {
+			reached, err := id.Ready(raw, int(first), int(last), resp, init, then, p)
+			return reached >= int(verbs.QPStateInit), err
+		})
 	})
-	if err != nil {
-		return fmt.Errorf("rdma_init_qp_attr(%v): %w", s, err)
-	}
-	if adjust != nil {
-		adjust(&attr)
-	}
-	return qp.Modify(&attr, verbs.QPAttrMask(mask))
 }
 
 // InitQP moves qp to the INIT state for this connection (rdma_init_qp_attr),
@@ -498,7 +496,7 @@ func (c *Connector) initQP(qp *verbs.QP) error {
 	if err != nil || out {
 		return err
 	}
-	return c.moveQP(qp, verbs.QPStateInit, nil)
+	return c.ready(qp, verbs.QPStateInit, verbs.QPStateInit, -1, -1, cgo.ReadyOnly, nil, "rdma_init_qp_attr")
 }
 
 // CompleteConnect finishes an active connection after Connect returned on
@@ -522,13 +520,8 @@ func (c *Connector) CompleteConnect(ctx context.Context) error {
 	// INIT again first, as librdmacm's ucma_modify_qp_rtr does: the IB CM
 	// grants remote read access only once the request is sent, so a QP
 	// moved to INIT before Connect would refuse the peer's RDMA reads.
-	for _, s := range []verbs.QPState{verbs.QPStateInit, verbs.QPStateRTR, verbs.QPStateRTS} {
-		if err := c.moveQP(qp, s, nil); err != nil {
-			c.setState(stateFailed)
-			return c.opError("complete connect", err)
-		}
-	}
-	if err := c.withID(func(id cgo.ID) error { return id.Establish() }); err != nil {
+	err = c.ready(qp, verbs.QPStateInit, verbs.QPStateRTS, -1, -1, cgo.ReadyEstablish, nil, "rdma_establish")
+	if err != nil {
 		c.setState(stateFailed)
 		return c.opError("complete connect", err)
 	}
@@ -548,35 +541,40 @@ func (c *Connector) Accept(ctx context.Context, qp *verbs.QP, params *ConnParams
 	if err != nil {
 		return c.opError("accept", err)
 	}
-	if err := c.initQP(qp); err != nil {
+	out, err := qp.OutOfReset()
+	if err != nil {
 		return c.opError("accept", err)
 	}
-	steps := []struct {
-		s      verbs.QPState
-		adjust func(*verbs.QPAttr)
-	}{
-		{verbs.QPStateRTR, func(a *verbs.QPAttr) { a.MaxDestRdAtomic = resp }},
-		{verbs.QPStateRTS, func(a *verbs.QPAttr) { a.MaxRdAtomic = init }},
+	first := verbs.QPStateRTR
+	if !out {
+		first = verbs.QPStateInit
 	}
-	for _, s := range steps {
-		if err := c.moveQP(qp, s.s, s.adjust); err != nil {
-			return c.opError("accept", err)
-		}
-	}
+	// Known before rdma_accept, so that a disconnection right after the
+	// establishment flushes the QP.
 	c.mu.Lock()
 	c.qp = qp
-	c.state = stateAccepting
-	c.data.InboundReadLimit, c.data.OutboundReadLimit = int(resp), int(init)
 	c.mu.Unlock()
-	err = c.withID(func(id cgo.ID) error {
-		return id.Accept(&cgo.ConnParam{QPNum: qp.Num(), ResponderResources: resp, InitiatorDepth: init,
-			RNRRetryCount: 7, PrivateData: wire})
-	})
-	if err != nil {
+	err = c.ready(qp, first, verbs.QPStateRTS, int(resp), int(init), cgo.ReadyAccept, &cgo.ConnParam{QPNum: qp.Num(),
+		ResponderResources: resp, InitiatorDepth: init, RNRRetryCount: 7, PrivateData: wire}, "rdma_accept")
+	var re *cgo.ReadyError
+	switch {
+	case err == nil:
+	case errors.As(err, &re) && re.State == 0:
+		// rdma_accept itself failed.
 		c.setState(stateFailed)
 		flush(qp)
 		return c.opError("accept", err)
+	default:
+		// The QP did not get ready: the request is still there to reject.
+		c.mu.Lock()
+		c.qp = nil
+		c.mu.Unlock()
+		return c.opError("accept", err)
 	}
+	c.mu.Lock()
+	c.state = stateAccepting
+	c.data.InboundReadLimit, c.data.OutboundReadLimit = int(resp), int(init)
+	c.mu.Unlock()
 	ev, err := c.next(ctx)
 	if err != nil {
 		return c.opError("accept", err)

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/go-rdma/rdma/cgo"
 	"github.com/go-rdma/rdma/rdmacm"
 	"github.com/go-rdma/rdma/verbs"
 )
@@ -170,4 +172,46 @@ func TestRejectAbandoned(t *testing.T) {
 	if err := passive.Reject([]byte("too late")); !errors.Is(err, rdmacm.ErrConnectionAborted) {
 		t.Errorf("Reject after the peer left: %v, want ErrConnectionAborted", err)
 	}
+}
+
+// TestAcceptQPNotReady accepts with a QP in the error state, which cannot
+// move to RTR: Accept fails with the errno of the call that refused, and a
+// request whose QP did not get ready is still there to reject.
+func TestAcceptQPNotReady(t *testing.T) {
+	ctx := testContext(t)
+	l := listen(t, 4)
+	_, _, passive, done := request(t, l, nil)
+	pep := newEndpoint(t, passive.DeviceName())
+	if err := pep.qp.Modify(&verbs.QPAttr{State: int(verbs.QPStateErr)}, verbs.QPAttrState); err != nil {
+		t.Fatal(err)
+	}
+	err := passive.Accept(ctx, pep.qp, nil)
+	if !errors.Is(err, syscall.EINVAL) {
+		t.Fatalf("Accept with a QP in ERR: %v, want EINVAL", err)
+	}
+	var re *cgo.ReadyError
+	if !errors.As(err, &re) {
+		t.Fatalf("Accept with a QP in ERR: %v carries no *cgo.ReadyError", err)
+	}
+	if passive.Transport() == verbs.TransportIWARP {
+		// siw's modify_qp leaves a QP in ERR there without an error;
+		// siw_accept refuses it.
+		if re.Call != "rdma_accept" {
+			t.Fatalf("failed call %s(%d), want rdma_accept", re.Call, re.State)
+		}
+		if err := passive.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-done; err == nil {
+			t.Fatal("Connect succeeded against a failed accept")
+		}
+		return
+	}
+	if re.Call != "ibv_modify_qp" || verbs.QPState(re.State) != verbs.QPStateRTR {
+		t.Fatalf("failed call %s(%v), want ibv_modify_qp(RTR)", re.Call, verbs.QPState(re.State))
+	}
+	if err := passive.Reject([]byte("not ready")); err != nil {
+		t.Fatal(err)
+	}
+	refused(t, <-done, []byte("not ready"))
 }

@@ -7,6 +7,7 @@ import (
 	"syscall"
 
 	"github.com/go-rdma/rdma/cgo"
+	"github.com/go-rdma/rdma/internal/rawqp"
 )
 
 // QPType is a queue pair's transport service (enum ibv_qp_type).
@@ -261,6 +262,19 @@ func (qp *QP) use(op string, f func(cgo.QP) error) error {
 	}
 	defer qp.release()
 	return opError(op, qp.name(), f(qp.raw))
+}
+
+func init() {
+	rawqp.Use = func(q any, op string, f func(cgo.QP) (bool, error)) error {
+		qp, _ := q.(*QP)
+		return qp.use(op, func(raw cgo.QP) error {
+			moved, err := f(raw)
+			if moved {
+				qp.moved.Store(true)
+			}
+			return err
+		})
+	}
 }
 
 // Modify applies the attributes selected by mask (ibv_modify_qp).
