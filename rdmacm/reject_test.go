@@ -182,6 +182,10 @@ func TestAcceptQPNotReady(t *testing.T) {
 	l := listen(t, 4)
 	_, _, passive, done := request(t, l, nil)
 	pep := newEndpoint(t, passive.DeviceName())
+	// rxe moves a QP to ERR from INIT, not from RESET.
+	if err := passive.InitQP(pep.qp); err != nil {
+		t.Fatal(err)
+	}
 	if err := pep.qp.Modify(&verbs.QPAttr{State: int(verbs.QPStateErr)}, verbs.QPAttrState); err != nil {
 		t.Fatal(err)
 	}
