@@ -95,6 +95,7 @@ import "C"
 
 import (
 	"encoding/binary"
+	"fmt"
 	"net"
 	"net/netip"
 	"syscall"
@@ -352,10 +353,17 @@ type ReadyError struct {
 }
 
 func (e *ReadyError) Error() string {
-	if e.State == 0 {
+	switch e.State {
+	case 0:
 		return e.Call + ": " + e.Err.Error()
+	case C.IBV_QPS_INIT:
+		return e.Call + "(INIT): " + e.Err.Error()
+	case C.IBV_QPS_RTR:
+		return e.Call + "(RTR): " + e.Err.Error()
+	case C.IBV_QPS_RTS:
+		return e.Call + "(RTS): " + e.Err.Error()
 	}
-	return e.Call + "(" + [...]string{1: "INIT", 2: "RTR", 3: "RTS"}[e.State] + "): " + e.Err.Error()
+	return fmt.Sprintf("%s(QP state %d): %v", e.Call, e.State, e.Err)
 }
 
 // Unwrap returns the errno.
@@ -382,7 +390,10 @@ func (id ID) Ready(qp QP, first, last, maxDestRdAtomic, maxRdAtomic, then int, p
 	}
 	e := &ReadyError{Err: errnoOf(rc, cerr)}
 	if failed == 2 {
-		e.Call = [...]string{ReadyAccept: "rdma_accept", ReadyEstablish: "rdma_establish"}[then]
+		e.Call = "rdma_establish"
+		if then == ReadyAccept {
+			e.Call = "rdma_accept"
+		}
 	} else {
 		e.Call = [...]string{"rdma_init_qp_attr", "ibv_modify_qp"}[failed]
 		e.State = max(int(r)+1, first)
