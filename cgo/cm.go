@@ -376,6 +376,14 @@ func (e *ReadyError) Unwrap() error { return e.Err }
 // all in one call into C. reached is the last state applied, 0 if none. A
 // failure is a *ReadyError.
 func (id ID) Ready(qp QP, first, last, maxDestRdAtomic, maxRdAtomic, then int, p *ConnParam) (reached int, err error) {
+	switch {
+	case first < C.IBV_QPS_INIT || last > C.IBV_QPS_RTS || first > last:
+		return 0, fmt.Errorf("QP states %d..%d, want INIT to RTS: %w", first, last, syscall.EINVAL)
+	case then != ReadyOnly && then != ReadyAccept && then != ReadyEstablish:
+		return 0, fmt.Errorf("final step %d: %w", then, syscall.EINVAL)
+	case id.p == nil || qp.p == nil:
+		return 0, fmt.Errorf("no identifier or no QP: %w", syscall.EINVAL)
+	}
 	var c C.struct_rdma_conn_param
 	if p != nil {
 		var free func()
