@@ -61,11 +61,7 @@ func TestBadInputTable(t *testing.T) {
 	limit := resolved().MaxPrivateData(rdmacm.MsgConnect, false)
 	over := &rdmacm.ConnParams{PrivateData: make([]byte, limit+1)}
 
-	tests := []struct {
-		api, input string
-		call       func() error
-		want       error
-	}{
+	tests := []badCase{
 		{"Connector.Bind", "nil connector", func() error { return nilC.Bind(l0(t)) }, rdmacm.ErrClosed},
 		{"Connector.Resolve", "nil connector", func() error { return nilC.Resolve(ctx, l.Addr().String()) }, rdmacm.ErrClosed},
 		{"Connector.InitQP", "nil connector", func() error { return nilC.InitQP(e.qp) }, rdmacm.ErrClosed},
@@ -82,6 +78,7 @@ func TestBadInputTable(t *testing.T) {
 		{"Connector.Resolve", "IPv6 loopback (no RDMA device)", func() error { return newConnector(t).Resolve(ctx, "[::1]:7471") }, nil},
 		{"Connector.InitQP", "before Resolve", func() error { return newConnector(t).InitQP(e.qp) }, rdmacm.ErrInvalidState},
 		{"Connector.InitQP", "nil QP", func() error { return resolved().InitQP(nil) }, syscall.EINVAL},
+		{"Connector.InitQP", "closed QP", func() error { return resolved().InitQP(closedQP) }, verbs.ErrClosed},
 		{"Connector.Connect", "closed QP", func() error { return resolved().Connect(ctx, "", closedQP, nil) }, verbs.ErrClosed},
 		{"Connector.Connect", "negative read limit", func() error {
 			return resolved().Connect(ctx, "", e.qp, &rdmacm.ConnParams{InboundReadLimit: -1})
@@ -113,20 +110,16 @@ func TestBadInputTable(t *testing.T) {
 		}, syscall.EINVAL},
 	}
 	if ud != nil {
-		tests = append(tests, struct {
-			api, input string
-			call       func() error
-			want       error
-		}{"Connector.Connect", "UD QP", func() error { return resolved().Connect(ctx, "", ud, nil) }, syscall.EINVAL})
+		tests = append(tests, badCase{"Connector.Connect", "UD QP", func() error { return resolved().Connect(ctx, "", ud, nil) }, syscall.EINVAL},
+			badCase{"Connector.InitQP", "UD QP", func() error { return resolved().InitQP(ud) }, syscall.EINVAL})
 	}
 	if other != "" {
-		tests = append(tests, struct {
-			api, input string
-			call       func() error
-			want       error
-		}{"Connector.Connect", "QP on another device", func() error {
+		tests = append(tests, badCase{"Connector.Connect", "QP on another device", func() error {
 			return resolved().Connect(ctx, "", newEndpoint(t, other).qp, nil)
-		}, syscall.EINVAL})
+		}, syscall.EINVAL},
+			badCase{"Connector.InitQP", "QP on another device", func() error {
+				return resolved().InitQP(newEndpoint(t, other).qp)
+			}, syscall.EINVAL})
 	}
 	for _, tc := range tests {
 		err := tc.call()
@@ -154,4 +147,11 @@ func TestBadInputTable(t *testing.T) {
 	default:
 		t.Error("Disconnected of a nil connector is not closed")
 	}
+}
+
+// badCase is one call with bad input and the error it must wrap (nil: any).
+type badCase struct {
+	api, input string
+	call       func() error
+	want       error
 }

@@ -79,6 +79,7 @@ type Connector struct {
 	closed    bool
 	state     state
 	transport cgo.Transport
+	dev       string // the device's name, once the identifier is bound to one
 	qp        *verbs.QP
 	data      ConnectionData
 	wire      []byte // the peer's private data as received
@@ -418,21 +419,10 @@ func (c *Connector) Connect(ctx context.Context, raddr string, qp *verbs.QP, par
 // prepare validates qp and params for msg on this connection's device and
 // returns the private data to send and the read limits to offer.
 func (c *Connector) prepare(qp *verbs.QP, p *ConnParams, msg Message) (wire []byte, resp, init uint8, err error) {
-	if qp == nil {
-		return nil, 0, 0, fmt.Errorf("nil QP: %w", syscall.EINVAL)
-	}
-	if qp.Type() != verbs.QPTypeRC {
-		return nil, 0, 0, fmt.Errorf("QP type %v, rdma_cm connections need RC: %w", qp.Type(), syscall.EINVAL)
-	}
-	var dev string
-	if err := c.withID(func(id cgo.ID) error { dev = id.DeviceName(); return nil }); err != nil {
+	if err := c.checkQP(qp); err != nil {
 		return nil, 0, 0, err
 	}
-	ctx := qp.PD().Context()
-	if ctx.Name() != dev {
-		return nil, 0, 0, fmt.Errorf("QP is on %s, the connection goes through %s: %w", ctx.Name(), dev, syscall.EINVAL)
-	}
-	attr, err := ctx.QueryDevice()
+	attr, err := qp.PD().Context().QueryDevice()
 	if err != nil {
 		return nil, 0, 0, err
 	}
@@ -460,6 +450,25 @@ func (c *Connector) prepare(qp *verbs.QP, p *ConnParams, msg Message) (wire []by
 	return wire, uint8(in), uint8(out), err
 }
 
+// checkQP tells whether qp can carry this connection: an RC QP on the
+// connection's device.
+func (c *Connector) checkQP(qp *verbs.QP) error {
+	if qp == nil {
+		return fmt.Errorf("nil QP: %w", syscall.EINVAL)
+	}
+	if qp.Type() != verbs.QPTypeRC {
+		return fmt.Errorf("QP type %v, rdma_cm connections need RC: %w", qp.Type(), syscall.EINVAL)
+	}
+	dev, err := c.deviceName()
+	if err != nil {
+		return err
+	}
+	if name := qp.PD().Context().Name(); name != dev {
+		return fmt.Errorf("QP is on %s, the connection goes through %s: %w", name, dev, syscall.EINVAL)
+	}
+	return nil
+}
+
 // ready moves qp through the states first..last with the attributes
 // rdma_cm computes for this connection (rdma_init_qp_attr), resp and init
 // (when not negative) as the read limits at RTR and RTS, then does then
@@ -484,7 +493,7 @@ func (c *Connector) InitQP(qp *verbs.QP) error {
 	if _, err := c.begin(c != nil && c.passive, stateResolved, stateRequested); err != nil {
 		return c.opError("init QP", err)
 	}
-	if _, _, _, err := c.prepare(qp, nil, MsgConnect); err != nil {
+	if err := c.checkQP(qp); err != nil {
 		return c.opError("init QP", err)
 	}
 	return c.opError("init QP", c.initQP(qp))
@@ -725,9 +734,27 @@ func (c *Connector) PeerAddr() net.Addr {
 // DeviceName returns the RDMA device the connection uses, once resolved or
 // requested: create the QP's PD and CQs on it (verbs.Open(DeviceName())).
 func (c *Connector) DeviceName() string {
-	var dev string
-	c.withID(func(id cgo.ID) error { dev = id.DeviceName(); return nil })
+	dev, _ := c.deviceName()
 	return dev
+}
+
+// deviceName returns the connection's device name, asking librdmacm until
+// the identifier is bound to a device, which it then keeps.
+func (c *Connector) deviceName() (string, error) {
+	var dev string
+	err := c.withID(func(id cgo.ID) error {
+		c.mu.Lock()
+		dev = c.dev
+		c.mu.Unlock()
+		if dev == "" {
+			dev = id.DeviceName()
+			c.mu.Lock()
+			c.dev = dev
+			c.mu.Unlock()
+		}
+		return nil
+	})
+	return dev, err
 }
 
 // Transport returns the transport of the connection's device: IB for
