@@ -100,3 +100,94 @@ func BenchmarkPostBatch(b *testing.B) {
 		}
 	}
 }
+
+// benchPD opens the device under test and allocates a PD, closed when b ends.
+func benchPD(b *testing.B) *verbs.PD {
+	b.Helper()
+	ctx, err := verbs.Open(testbed.Device(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	pd, err := ctx.AllocPD()
+	if err != nil {
+		ctx.Close()
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		pd.Close()
+		ctx.Close()
+	})
+	return pd
+}
+
+// benchQPAttr is the smallest RC QP on cq, as cmtime creates.
+func benchQPAttr(cq *verbs.CQ) *verbs.QPInitAttr {
+	return &verbs.QPInitAttr{Type: verbs.QPTypeRC, SendCQ: cq, RecvCQ: cq,
+		Cap: verbs.QPCap{MaxSendWR: 1, MaxRecvWR: 1, MaxSendSGE: 1, MaxRecvSGE: 1}}
+}
+
+// BenchmarkCreateCQ measures creating and destroying a 2-entry CQ: the
+// binding's cost around ibv_create_cq and ibv_destroy_cq.
+func BenchmarkCreateCQ(b *testing.B) {
+	ctx := benchPD(b).Context()
+	b.ReportAllocs()
+	for b.Loop() {
+		cq, err := ctx.CreateCQ(2, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := cq.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkCreateQP measures creating and destroying the smallest RC QP:
+// the binding's cost around ibv_create_qp and ibv_destroy_qp.
+func BenchmarkCreateQP(b *testing.B) {
+	pd := benchPD(b)
+	cq, err := pd.Context().CreateCQ(2, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cq.Close()
+	attr := benchQPAttr(cq)
+	b.ReportAllocs()
+	for b.Loop() {
+		qp, err := pd.CreateQP(attr)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := qp.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkModifyQP measures moving a QP from RESET to INIT and back: two
+// ibv_modify_qp calls per operation.
+func BenchmarkModifyQP(b *testing.B) {
+	pd := benchPD(b)
+	cq, err := pd.Context().CreateCQ(2, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cq.Close()
+	qp, err := pd.CreateQP(benchQPAttr(cq))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer qp.Close()
+	toInit := &verbs.QPAttr{State: int(verbs.QPStateInit), PortNum: 1}
+	toReset := &verbs.QPAttr{State: int(verbs.QPStateReset)}
+	initMask := verbs.QPAttrState | verbs.QPAttrPKeyIndex | verbs.QPAttrPort | verbs.QPAttrAccessFlags
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := qp.Modify(toInit, initMask); err != nil {
+			b.Fatal(err)
+		}
+		if err := qp.Modify(toReset, verbs.QPAttrState); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -238,15 +238,16 @@ func (qp *QP) Close() error {
 		return opError("ibv_destroy_qp", "", ErrClosed)
 	}
 	err := qp.close(func() error { return unregistered(qp.pd.ctx, qp.raw.ID(), qp, qp.raw.Destroy) })
-	if err == nil {
-		qp.pd.children.Add(-1)
-		qp.sendCQ.children.Add(-1)
-		qp.recvCQ.children.Add(-1)
-		if qp.srq != nil {
-			qp.srq.children.Add(-1)
-		}
+	if err != nil {
+		return opError("ibv_destroy_qp", qp.name(), err)
 	}
-	return opError("ibv_destroy_qp", qp.name(), err)
+	qp.pd.children.Add(-1)
+	qp.sendCQ.children.Add(-1)
+	qp.recvCQ.children.Add(-1)
+	if qp.srq != nil {
+		qp.srq.children.Add(-1)
+	}
+	return nil
 }
 
 func (qp *QP) name() string {
@@ -261,7 +262,10 @@ func (qp *QP) use(op string, f func(cgo.QP) error) error {
 		return opError(op, qp.name(), ErrClosed)
 	}
 	defer qp.release()
-	return opError(op, qp.name(), f(qp.raw))
+	if err := f(qp.raw); err != nil {
+		return opError(op, qp.name(), err)
+	}
+	return nil
 }
 
 func init() {

@@ -69,7 +69,10 @@ func (srq *SRQ) use(op string, f func(cgo.SRQ) error) error {
 		return opError(op, srq.name(), ErrClosed)
 	}
 	defer srq.release()
-	return opError(op, srq.name(), f(srq.raw))
+	if err := f(srq.raw); err != nil {
+		return opError(op, srq.name(), err)
+	}
+	return nil
 }
 
 // PostRecv posts wrs as chains of up to the SRQ's batch, one call into
@@ -118,8 +121,9 @@ func (srq *SRQ) Close() error {
 		return opError("ibv_destroy_srq", "", ErrClosed)
 	}
 	err := srq.close(func() error { return unregistered(srq.pd.ctx, srq.raw.ID(), srq, srq.raw.Destroy) })
-	if err == nil {
-		srq.pd.children.Add(-1)
+	if err != nil {
+		return opError("ibv_destroy_srq", srq.name(), err)
 	}
-	return opError("ibv_destroy_srq", srq.name(), err)
+	srq.pd.children.Add(-1)
+	return nil
 }
