@@ -48,43 +48,66 @@ static inline int go_get_cm_event(struct rdma_event_channel *ch, go_cm_event *ou
 // go_cm_ready moves qp through the states first..last (INIT, RTR, RTS) with
 // the attributes rdma_init_qp_attr computes for id, max_dest_rd_atomic (at
 // RTR) and max_rd_atomic (at RTS) replaced by resp and init when they are
-// not negative, then calls rdma_accept (then == 1) or rdma_establish
-// (then == 2): what librdmacm's rdma_accept and CONNECT_RESPONSE handling do
-// for a QP of rdma_create_qp, in one call from Go. *reached is the last
-// state applied (0: none). On failure it returns -1 with errno set and
-// *failed naming the call: 0 rdma_init_qp_attr, 1 ibv_modify_qp, 2 the
-// rdma_cm call.
-static inline int go_cm_ready(struct rdma_cm_id *id, struct ibv_qp *qp, int first, int last, int resp, int init,
-		int then, struct rdma_conn_param *param, int *reached, int *failed) {
-	*reached = 0;
+// not negative, then calls rdma_accept with param (then == 1) or
+// rdma_establish (then == 2): what librdmacm's rdma_accept and
+// CONNECT_RESPONSE handling do for a QP of rdma_create_qp, in one call from
+// Go. Its result comes back by value, so that nothing of the Go caller's
+// escapes to the heap: reached is the last state applied (0: none); on
+// failure rc is -1, err the errno and failed names the call: 0
+// rdma_init_qp_attr, 1 ibv_modify_qp, 2 the rdma_cm call.
+typedef struct {
+	int rc, err, reached, failed;
+} go_ready;
+
+static inline go_ready go_cm_ready(struct rdma_cm_id *id, struct ibv_qp *qp, int first, int last, int resp, int init,
+		int then, struct rdma_conn_param param) {
+	go_ready r = {0};
 	for (int s = first; s <= last; s++) {
 		struct ibv_qp_attr attr;
 		int mask, rc;
 		memset(&attr, 0, sizeof(attr));
 		attr.qp_state = s;
-		*failed = 0;
-		if (rdma_init_qp_attr(id, &attr, &mask))
-			return -1;
+		r.failed = 0;
+		if (rdma_init_qp_attr(id, &attr, &mask)) {
+			r.rc = -1;
+			r.err = errno ? errno : EIO;
+			return r;
+		}
 		if (s == IBV_QPS_RTR && resp >= 0)
 			attr.max_dest_rd_atomic = resp;
 		if (s == IBV_QPS_RTS && init >= 0)
 			attr.max_rd_atomic = init;
-		*failed = 1;
+		r.failed = 1;
 		rc = ibv_modify_qp(qp, &attr, mask);
 		if (rc) {
-			errno = rc > 0 ? rc : (rc < -1 ? -rc : (errno ? errno : EIO));
-			return -1;
+			r.rc = -1;
+			r.err = rc > 0 ? rc : (rc < -1 ? -rc : (errno ? errno : EIO));
+			return r;
 		}
-		*reached = s;
+		r.reached = s;
 	}
-	*failed = 2;
+	r.failed = 2;
 	switch (then) {
 	case 1:
-		return rdma_accept(id, param);
+		r.rc = rdma_accept(id, &param);
+		break;
 	case 2:
-		return rdma_establish(id);
+		r.rc = rdma_establish(id);
+		break;
 	}
-	return 0;
+	if (r.rc)
+		r.err = errno ? errno : EIO;
+	return r;
+}
+
+// go_cm_connect and go_cm_accept take the connection parameters by value,
+// for the same reason.
+static inline int go_cm_connect(struct rdma_cm_id *id, struct rdma_conn_param param) {
+	return rdma_connect(id, &param);
+}
+
+static inline int go_cm_accept(struct rdma_cm_id *id, struct rdma_conn_param param) {
+	return rdma_accept(id, &param);
 }
 
 static inline int go_sockaddr_len(struct sockaddr *sa) {
@@ -304,7 +327,7 @@ func (p *ConnParam) toC() (c C.struct_rdma_conn_param, free func()) {
 func (id ID) Connect(p *ConnParam) error {
 	c, free := p.toC()
 	defer free()
-	rc, err := C.rdma_connect(id.p, &c)
+	rc, err := C.go_cm_connect(id.p, c)
 	return errnoOf(rc, err)
 }
 
@@ -312,7 +335,7 @@ func (id ID) Connect(p *ConnParam) error {
 func (id ID) Accept(p *ConnParam) error {
 	c, free := p.toC()
 	defer free()
-	rc, err := C.rdma_accept(id.p, &c)
+	rc, err := C.go_cm_accept(id.p, c)
 	return errnoOf(rc, err)
 }
 
@@ -390,23 +413,22 @@ func (id ID) Ready(qp QP, first, last, maxDestRdAtomic, maxRdAtomic, then int, p
 		c, free = p.toC()
 		defer free()
 	}
-	var r, failed C.int
-	rc, cerr := C.go_cm_ready(id.p, qp.p, C.int(first), C.int(last), C.int(maxDestRdAtomic), C.int(maxRdAtomic),
-		C.int(then), &c, &r, &failed)
-	if rc == 0 {
-		return int(r), nil
+	r := C.go_cm_ready(id.p, qp.p, C.int(first), C.int(last), C.int(maxDestRdAtomic), C.int(maxRdAtomic),
+		C.int(then), c)
+	if r.rc == 0 {
+		return int(r.reached), nil
 	}
-	e := &ReadyError{Err: errnoOf(rc, cerr)}
-	if failed == 2 {
+	e := &ReadyError{Err: syscall.Errno(r.err)}
+	if r.failed == 2 {
 		e.Call = "rdma_establish"
 		if then == ReadyAccept {
 			e.Call = "rdma_accept"
 		}
 	} else {
-		e.Call = [...]string{"rdma_init_qp_attr", "ibv_modify_qp"}[failed]
-		e.State = max(int(r)+1, first)
+		e.Call = [...]string{"rdma_init_qp_attr", "ibv_modify_qp"}[r.failed]
+		e.State = max(int(r.reached)+1, first)
 	}
-	return int(r), e
+	return int(r.reached), e
 }
 
 // LocalAddr is the bound local address (rdma_get_local_addr).

@@ -123,6 +123,26 @@ static inline int go_post_srq_recv(uintptr_t srqp, go_recv_wr *in, int n, struct
 	*bad = bad_wr ? (int)(bad_wr - wrs) : 0;
 	return rc;
 }
+
+// go_modify_qp and go_create_qp take their attributes by value (and
+// go_create_qp returns the granted capabilities by value): a Go caller's
+// struct then stays on its stack instead of escaping to the heap, as it
+// does when its address goes to C.
+static inline int go_modify_qp(struct ibv_qp *qp, struct ibv_qp_attr attr, int mask) {
+	return ibv_modify_qp(qp, &attr, mask);
+}
+
+typedef struct {
+	struct ibv_qp *qp; // NULL on failure, errno set
+	struct ibv_qp_cap cap;
+} go_created_qp;
+
+static inline go_created_qp go_create_qp(struct ibv_pd *pd, struct ibv_qp_init_attr attr) {
+	go_created_qp r;
+	r.qp = ibv_create_qp(pd, &attr);
+	r.cap = attr.cap;
+	return r;
+}
 */
 import "C"
 
@@ -292,17 +312,17 @@ func (pd PD) CreateQP(init QPInit, batch int) (QP, QPCap, error) {
 	if init.SignalAll {
 		a.sq_sig_all = 1
 	}
-	qp, err := C.ibv_create_qp(pd.p, &a)
-	if qp == nil {
+	r, err := C.go_create_qp(pd.p, a)
+	if r.qp == nil {
 		return QP{}, QPCap{}, queueErr(err)
 	}
-	got := capFromC(a.cap)
+	got := capFromC(r.cap)
 	s, err := newPostScratch(batch, got)
 	if err != nil {
-		C.ibv_destroy_qp(qp)
+		C.ibv_destroy_qp(r.qp)
 		return QP{}, QPCap{}, err
 	}
-	return QP{p: qp, post: s}, got, nil
+	return QP{p: r.qp, post: s}, got, nil
 }
 
 // ID identifies the QP in asynchronous events (its C address).
@@ -325,8 +345,7 @@ func (qp QP) State() int { return int(qp.p.state) }
 
 // Modify changes the attributes selected by mask (ibv_modify_qp).
 func (qp QP) Modify(attr *QPAttr, mask int) error {
-	a := qpAttrToC(attr)
-	rc, err := C.ibv_modify_qp(qp.p, &a, C.int(mask))
+	rc, err := C.go_modify_qp(qp.p, qpAttrToC(attr), C.int(mask))
 	return errnoOf(rc, err)
 }
 
