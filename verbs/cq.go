@@ -145,11 +145,8 @@ const busySpins = 4096
 // PollWait elsewhere. It allocates nothing.
 //
 // A goroutine that keeps polling for longer than 10 ms at a stretch should
-// call runtime.Gosched every few milliseconds: Go's runtime preempts a
-// goroutine that has not been through the scheduler for 10 ms, and when it
-// finds it inside a call into C it takes its processor away and wakes
-// threads that compete with the poller for CPUs (BENCHMARKS.md, "Where the
-// time goes", measures it).
+// call runtime.Gosched every few milliseconds (see the package
+// documentation).
 func (cq *CQ) BusyPoll(ctx context.Context, wcs []WorkCompletion) (int, error) {
 	for {
 		if cq == nil || !cq.acquire() {

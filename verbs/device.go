@@ -5,6 +5,16 @@
 // return an *OpError wrapping ErrClosed; errors from libibverbs wrap the
 // syscall.Errno captured in the failing call, so errors.Is(err, syscall.ENODEV)
 // and errors.As(err, &opErr) work.
+//
+// A goroutine that calls into libibverbs back to back for longer than 10 ms
+// (polling in a loop, or creating and destroying many objects one after the
+// other) should call runtime.Gosched every few milliseconds. Go's runtime
+// preempts a goroutine that has not been through the scheduler for 10 ms.
+// When the preemption finds the goroutine inside a call into C, the runtime
+// takes its processor away, and its monitor thread goes back to waking up
+// every 20 µs. Those wake-ups take CPU time from the caller, and while the
+// monitor runs on another CPU, each unmapping of queue memory has to
+// interrupt that CPU. BENCHMARKS.md, "Where the time goes", measures it.
 package verbs
 
 import "github.com/go-rdma/rdma/cgo"

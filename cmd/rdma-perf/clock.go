@@ -16,12 +16,15 @@ var cyclesPerNS = sync.OnceValue(func() float64 {
 })
 
 // yielder hands the processor back to Go's scheduler every so often from
-// a busy loop. A goroutine that runs for 10 ms without passing through the
+// a busy loop, or from a loop of calls into C such as cmtime's create qp
+// step. A goroutine that runs for 10 ms without passing through the
 // scheduler is preempted by the runtime's monitor thread (sysmon); when it
 // is found inside a cgo call, as a poller of the binding nearly always is,
 // its processor is taken from it and sysmon goes back to waking up every
-// 20 µs: threads that take CPU time from the pollers. Yielding sooner keeps
-// sysmon asleep (BENCHMARKS.md, "Where the time goes").
+// 20 µs: threads that take CPU time from the pollers, and, while they run
+// on another CPU, make every munmap of the process interrupt that CPU to
+// flush its TLB. Yielding sooner keeps sysmon asleep (BENCHMARKS.md,
+// "Where the time goes").
 type yielder struct{ every, next int64 }
 
 // newYielder yields every d of busy loop; never when d is 0.

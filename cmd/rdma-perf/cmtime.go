@@ -83,8 +83,10 @@ type stepTimer struct {
 }
 
 // each runs f for every connection, concurrently or one after the other,
-// and records the step.
-func (t *stepTimer) each(n int, concurrent bool, f func(i int) error) error {
+// and records the step. One after the other, the loop yields through y:
+// its calls into C follow each other without a pause for as long as the
+// step lasts, like a busy loop's.
+func (t *stepTimer) each(n int, concurrent bool, f func(i int) error, y *yielder) error {
 	t.min = time.Duration(1<<63 - 1)
 	t.conns = n
 	t.start = time.Now()
@@ -108,6 +110,7 @@ func (t *stepTimer) each(n int, concurrent bool, f func(i int) error) error {
 	} else {
 		for i := range n {
 			one(i)
+			y.at(cycles())
 		}
 	}
 	t.total = time.Since(t.start)
@@ -133,7 +136,7 @@ func (t *stepTimer) result() cmStep {
 // resolve and create qp steps (C's rdma_create_qp uses librdmacm's). The
 // destroy step is rdma_destroy_id, as in C; the QPs and CQs, which C
 // cmtime leaves to the end of the process, are closed after the steps.
-func cmtime(ctx context.Context, addr, bind string, n, passes int) (cmResult, error) {
+func cmtime(ctx context.Context, addr, bind string, n, passes int, y *yielder) (cmResult, error) {
 	conns := make([]cmConn, n)
 	var shared *cmShared
 	defer func() {
@@ -190,7 +193,7 @@ func cmtime(ctx context.Context, addr, bind string, n, passes int) (cmResult, er
 			}
 		}
 		t := &stepTimer{name: s.name}
-		if err := t.each(n, s.concurrent, s.f); err != nil {
+		if err := t.each(n, s.concurrent, s.f, y); err != nil {
 			return res, err
 		}
 		if s.name == "bind addr" && bind == "" {

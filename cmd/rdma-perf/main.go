@@ -106,7 +106,7 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 	fs.BoolVar(&c.json, "json", false, "print results as JSON lines")
 	fs.StringVar(&c.cpuprofile, "cpuprofile", "", "write a CPU profile of the run to `file`")
 	fs.DurationVar(&c.timeout, "timeout", 0, "give up after this long (0: never)")
-	fs.DurationVar(&c.yield, "yield", 5*time.Millisecond, "busy loops yield to Go's scheduler this often, under its 10 ms preemption (0: never)")
+	fs.DurationVar(&c.yield, "yield", 5*time.Millisecond, "busy loops and cmtime's one-at-a-time steps yield to Go's scheduler this often, under its 10 ms preemption (0: never)")
 	// Flags may come before, between and after MODE and ADDRESS.
 	var rest []string
 	for {

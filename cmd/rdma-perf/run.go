@@ -15,8 +15,9 @@ import (
 func client(ctx context.Context, c *config, r *reporter) error {
 	addr := net.JoinHostPort(c.server, strconv.Itoa(c.port))
 	if c.mode == modeCMTime {
+		y := newYielder(c.yield)
 		for pass := 1; pass <= c.iters; pass++ {
-			res, err := cmtime(ctx, addr, c.bind, c.conns, c.iters)
+			res, err := cmtime(ctx, addr, c.bind, c.conns, c.iters, y)
 			if err != nil {
 				return err
 			}
