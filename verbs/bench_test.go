@@ -120,8 +120,15 @@ func benchPD(b *testing.B) *verbs.PD {
 	return pd
 }
 
-// benchQPAttr is the smallest RC QP on cq, as cmtime creates.
-func benchQPAttr(cq *verbs.CQ) *verbs.QPInitAttr {
+// benchQPAttr describes the smallest RC QP, as cmtime creates, on a new
+// 2-entry CQ of pd's context, closed when b ends.
+func benchQPAttr(b *testing.B, pd *verbs.PD) *verbs.QPInitAttr {
+	b.Helper()
+	cq, err := pd.Context().CreateCQ(2, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { cq.Close() })
 	return &verbs.QPInitAttr{Type: verbs.QPTypeRC, SendCQ: cq, RecvCQ: cq,
 		Cap: verbs.QPCap{MaxSendWR: 1, MaxRecvWR: 1, MaxSendSGE: 1, MaxRecvSGE: 1}}
 }
@@ -146,12 +153,7 @@ func BenchmarkCreateCQ(b *testing.B) {
 // the binding's cost around ibv_create_qp and ibv_destroy_qp.
 func BenchmarkCreateQP(b *testing.B) {
 	pd := benchPD(b)
-	cq, err := pd.Context().CreateCQ(2, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer cq.Close()
-	attr := benchQPAttr(cq)
+	attr := benchQPAttr(b, pd)
 	b.ReportAllocs()
 	for b.Loop() {
 		qp, err := pd.CreateQP(attr)
@@ -168,12 +170,7 @@ func BenchmarkCreateQP(b *testing.B) {
 // ibv_modify_qp calls per operation.
 func BenchmarkModifyQP(b *testing.B) {
 	pd := benchPD(b)
-	cq, err := pd.Context().CreateCQ(2, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer cq.Close()
-	qp, err := pd.CreateQP(benchQPAttr(cq))
+	qp, err := pd.CreateQP(benchQPAttr(b, pd))
 	if err != nil {
 		b.Fatal(err)
 	}
