@@ -133,20 +133,25 @@ func benchQPAttr(b *testing.B, pd *verbs.PD) *verbs.QPInitAttr {
 		Cap: verbs.QPCap{MaxSendWR: 1, MaxRecvWR: 1, MaxSendSGE: 1, MaxRecvSGE: 1}}
 }
 
+// benchCreateClose measures creating an object and closing it again.
+func benchCreateClose[T interface{ Close() error }](b *testing.B, create func() (T, error)) {
+	b.ReportAllocs()
+	for b.Loop() {
+		o, err := create()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := o.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkCreateCQ measures creating and destroying a 2-entry CQ: the
 // binding's cost around ibv_create_cq and ibv_destroy_cq.
 func BenchmarkCreateCQ(b *testing.B) {
 	ctx := benchPD(b).Context()
-	b.ReportAllocs()
-	for b.Loop() {
-		cq, err := ctx.CreateCQ(2, nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := cq.Close(); err != nil {
-			b.Fatal(err)
-		}
-	}
+	benchCreateClose(b, func() (*verbs.CQ, error) { return ctx.CreateCQ(2, nil) })
 }
 
 // BenchmarkCreateQP measures creating and destroying the smallest RC QP:
@@ -154,16 +159,7 @@ func BenchmarkCreateCQ(b *testing.B) {
 func BenchmarkCreateQP(b *testing.B) {
 	pd := benchPD(b)
 	attr := benchQPAttr(b, pd)
-	b.ReportAllocs()
-	for b.Loop() {
-		qp, err := pd.CreateQP(attr)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := qp.Close(); err != nil {
-			b.Fatal(err)
-		}
-	}
+	benchCreateClose(b, func() (*verbs.QP, error) { return pd.CreateQP(attr) })
 }
 
 // BenchmarkModifyQP measures moving a QP from RESET to INIT and back: two
