@@ -59,8 +59,21 @@ typedef struct {
 	int rc, err, reached, failed;
 } go_ready;
 
+// go_conn is struct rdma_conn_param with its private data inline: Go hands
+// it over by value, with nothing to allocate or free in C, and the shims
+// point param.private_data at their copy.
+typedef struct {
+	struct rdma_conn_param param;
+	uint8_t private_data[255];
+} go_conn;
+
+static inline struct rdma_conn_param *go_conn_param(go_conn *c) {
+	c->param.private_data = c->param.private_data_len ? c->private_data : NULL;
+	return &c->param;
+}
+
 static inline go_ready go_cm_ready(struct rdma_cm_id *id, struct ibv_qp *qp, int first, int last, int resp, int init,
-		int then, struct rdma_conn_param param) {
+		int then, go_conn conn) {
 	go_ready r = {0};
 	for (int s = first; s <= last; s++) {
 		struct ibv_qp_attr attr;
@@ -89,7 +102,7 @@ static inline go_ready go_cm_ready(struct rdma_cm_id *id, struct ibv_qp *qp, int
 	r.failed = 2;
 	switch (then) {
 	case 1:
-		r.rc = rdma_accept(id, &param);
+		r.rc = rdma_accept(id, go_conn_param(&conn));
 		break;
 	case 2:
 		r.rc = rdma_establish(id);
@@ -100,14 +113,19 @@ static inline go_ready go_cm_ready(struct rdma_cm_id *id, struct ibv_qp *qp, int
 	return r;
 }
 
-// go_cm_connect and go_cm_accept take the connection parameters by value,
-// for the same reason.
-static inline int go_cm_connect(struct rdma_cm_id *id, struct rdma_conn_param param) {
-	return rdma_connect(id, &param);
+// go_cm_connect, go_cm_accept and go_cm_reject take the connection
+// parameters by value, for the same reason.
+static inline int go_cm_connect(struct rdma_cm_id *id, go_conn conn) {
+	return rdma_connect(id, go_conn_param(&conn));
 }
 
-static inline int go_cm_accept(struct rdma_cm_id *id, struct rdma_conn_param param) {
-	return rdma_accept(id, &param);
+static inline int go_cm_accept(struct rdma_cm_id *id, go_conn conn) {
+	return rdma_accept(id, go_conn_param(&conn));
+}
+
+static inline int go_cm_reject(struct rdma_cm_id *id, go_conn conn) {
+	struct rdma_conn_param *p = go_conn_param(&conn);
+	return rdma_reject(id, p->private_data, p->private_data_len);
 }
 
 static inline int go_sockaddr_len(struct sockaddr *sa) {
@@ -302,48 +320,40 @@ type ConnParam struct {
 	PrivateData        []byte // at most 255 bytes
 }
 
-func privateData(b []byte) (unsafe.Pointer, C.uint8_t, func()) {
-	if len(b) == 0 {
-		return nil, 0, func() {}
-	}
-	p := C.CBytes(b)
-	return p, C.uint8_t(len(b)), func() { C.free(p) }
+// toC builds the connection parameters of p, its private data copied in.
+func (p *ConnParam) toC() (c C.go_conn) {
+	c.param.private_data_len = C.uint8_t(copyPrivateData(&c, p.PrivateData))
+	c.param.responder_resources = C.uint8_t(p.ResponderResources)
+	c.param.initiator_depth = C.uint8_t(p.InitiatorDepth)
+	c.param.retry_count = C.uint8_t(p.RetryCount)
+	c.param.rnr_retry_count = C.uint8_t(p.RNRRetryCount)
+	c.param.qp_num = C.uint32_t(p.QPNum)
+	return c
 }
 
-// toC builds the struct rdma_conn_param for p; free releases its private
-// data's C copy after the call.
-func (p *ConnParam) toC() (c C.struct_rdma_conn_param, free func()) {
-	c.private_data, c.private_data_len, free = privateData(p.PrivateData)
-	c.responder_resources = C.uint8_t(p.ResponderResources)
-	c.initiator_depth = C.uint8_t(p.InitiatorDepth)
-	c.retry_count = C.uint8_t(p.RetryCount)
-	c.rnr_retry_count = C.uint8_t(p.RNRRetryCount)
-	c.qp_num = C.uint32_t(p.QPNum)
-	return c, free
+// copyPrivateData copies up to 255 bytes of b into c and returns how many.
+func copyPrivateData(c *C.go_conn, b []byte) int {
+	return copy(unsafe.Slice((*byte)(unsafe.Pointer(&c.private_data[0])), len(c.private_data)), b)
 }
 
 // Connect sends a connection request (rdma_connect) for a QP the caller
 // created and owns.
 func (id ID) Connect(p *ConnParam) error {
-	c, free := p.toC()
-	defer free()
-	rc, err := C.go_cm_connect(id.p, c)
+	rc, err := C.go_cm_connect(id.p, p.toC())
 	return errnoOf(rc, err)
 }
 
 // Accept accepts a connection request (rdma_accept); RetryCount is ignored.
 func (id ID) Accept(p *ConnParam) error {
-	c, free := p.toC()
-	defer free()
-	rc, err := C.go_cm_accept(id.p, c)
+	rc, err := C.go_cm_accept(id.p, p.toC())
 	return errnoOf(rc, err)
 }
 
 // Reject rejects a request, or a connect response on the active side (rdma_reject).
 func (id ID) Reject(data []byte) error {
-	pd, n, free := privateData(data)
-	defer free()
-	rc, err := C.rdma_reject(id.p, pd, n)
+	var c C.go_conn
+	c.param.private_data_len = C.uint8_t(copyPrivateData(&c, data))
+	rc, err := C.go_cm_reject(id.p, c)
 	return errnoOf(rc, err)
 }
 
@@ -407,11 +417,9 @@ func (id ID) Ready(qp QP, first, last, maxDestRdAtomic, maxRdAtomic, then int, p
 	case id.p == nil || qp.p == nil:
 		return 0, fmt.Errorf("no identifier or no QP: %w", syscall.EINVAL)
 	}
-	var c C.struct_rdma_conn_param
+	var c C.go_conn
 	if p != nil {
-		var free func()
-		c, free = p.toC()
-		defer free()
+		c = p.toC()
 	}
 	r := C.go_cm_ready(id.p, qp.p, C.int(first), C.int(last), C.int(maxDestRdAtomic), C.int(maxRdAtomic),
 		C.int(then), c)

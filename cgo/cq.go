@@ -3,6 +3,7 @@ package cgo
 /*
 #cgo noescape go_poll_cq
 #cgo nocallback go_poll_cq
+#include <errno.h>
 #include <stdlib.h>
 #include <infiniband/verbs.h>
 
@@ -46,6 +47,43 @@ static inline int go_poll_cq(uintptr_t cqp, int n, struct ibv_wc *wc, go_wc *out
 	if (got > 0)
 		go_copy_wc(got, wc, out);
 	return got;
+}
+
+// go_create_cq creates a CQ and its poll scratch of min(batch, the CQ's
+// size) completions in one call; on failure cq is NULL and err the errno.
+typedef struct {
+	struct ibv_cq *cq;
+	struct ibv_wc *scratch;
+	int max, err;
+} go_created_cq;
+
+static inline go_created_cq go_create_cq(struct ibv_context *c, int cqe, struct ibv_comp_channel *ch, int vector,
+					 int batch) {
+	go_created_cq r = {0};
+	r.cq = ibv_create_cq(c, cqe, NULL, ch, vector);
+	if (!r.cq) {
+		r.err = errno;
+		return r;
+	}
+	r.max = batch < r.cq->cqe ? batch : r.cq->cqe;
+	if (r.max < 1)
+		r.max = 1;
+	r.scratch = calloc(r.max, sizeof(*r.scratch));
+	if (!r.scratch) {
+		ibv_destroy_cq(r.cq);
+		r.cq = NULL;
+		r.err = ENOMEM;
+	}
+	return r;
+}
+
+// go_destroy_cq frees the CQ's scratch once the CQ is gone, in the same
+// call; on failure errno is the destroy's.
+static inline int go_destroy_cq(struct ibv_cq *cq, struct ibv_wc *scratch) {
+	int rc = ibv_destroy_cq(cq);
+	if (rc == 0)
+		free(scratch);
+	return rc;
 }
 
 static inline int go_req_notify_cq(uintptr_t cq, int solicited_only) {
@@ -138,25 +176,16 @@ func (c Context) CreateCQ(cqe int, ch CompChannel, vector int, batch int) (CQ, e
 	if batch <= 0 {
 		return CQ{}, syscall.EINVAL
 	}
-	cq, err := C.ibv_create_cq(c.p, C.int(cqe), nil, ch.p, C.int(vector))
-	if cq == nil {
-		return CQ{}, queueErr(err)
+	r := C.go_create_cq(c.p, C.int(cqe), ch.p, C.int(vector), C.int(batch))
+	if r.cq == nil {
+		return CQ{}, queueErr(errnoOf(r.err, nil))
 	}
-	batch = max(min(batch, int(cq.cqe)), 1)
-	scratch := (*C.struct_ibv_wc)(C.calloc(C.size_t(batch), C.sizeof_struct_ibv_wc))
-	if scratch == nil {
-		C.ibv_destroy_cq(cq)
-		return CQ{}, syscall.ENOMEM
-	}
-	return CQ{p: cq, scratch: scratch, max: batch}, nil
+	return CQ{p: r.cq, scratch: r.scratch, max: int(r.max)}, nil
 }
 
 // Destroy destroys the CQ (ibv_destroy_cq) and frees its scratch memory.
 func (cq CQ) Destroy() error {
-	rc, err := C.ibv_destroy_cq(cq.p)
-	if rc == 0 {
-		C.free(unsafe.Pointer(cq.scratch))
-	}
+	rc, err := C.go_destroy_cq(cq.p, cq.scratch)
 	return errnoOf(rc, err)
 }
 

@@ -143,6 +143,22 @@ static inline go_created_qp go_create_qp(struct ibv_pd *pd, struct ibv_qp_init_a
 	r.cap = attr.cap;
 	return r;
 }
+
+// go_destroy_qp and go_destroy_srq free the queue's scratch block once the
+// queue is gone, in the same call; on failure errno is the destroy's.
+static inline int go_destroy_qp(struct ibv_qp *qp, void *block) {
+	int rc = ibv_destroy_qp(qp);
+	if (rc == 0)
+		free(block);
+	return rc;
+}
+
+static inline int go_destroy_srq(struct ibv_srq *srq, void *block) {
+	int rc = ibv_destroy_srq(srq);
+	if (rc == 0)
+		free(block);
+	return rc;
+}
 */
 import "C"
 
@@ -227,34 +243,57 @@ type QP struct {
 	post *postScratch
 }
 
-// recvScratch is C memory for one chain of receive requests.
+// A queue's scratch memory is one zeroed C allocation carved into parts,
+// each aligned for any C type: one calloc and one free, each a call into
+// C, where a part each made eight of both for a QP.
+const scratchAlign = 16
+
+// layout sets offs[i] to the offset of a part of sizes[i] bytes in one
+// block and returns the block's size.
+func layout(sizes, offs []uintptr) uintptr {
+	var off uintptr
+	for i, n := range sizes {
+		offs[i] = off
+		off += (n + scratchAlign - 1) &^ (scratchAlign - 1)
+	}
+	return off
+}
+
+// recvScratch is C memory for one chain of receive requests. block is the
+// allocation it owns (an SRQ's); a QP's is part of its postScratch.
 type recvScratch struct {
 	batch, maxSGE int
+	block         unsafe.Pointer
 	recv          *C.go_recv_wr
 	sge           *C.struct_ibv_sge
 	wr            *C.struct_ibv_recv_wr
 	bad           *C.int
 }
 
-// newRecvScratch allocates room for batch requests of up to maxSGE entries;
-// a failed calloc frees what was taken.
-func newRecvScratch(batch, maxSGE int) (*recvScratch, error) {
-	s := &recvScratch{batch: batch, maxSGE: max(maxSGE, 1)}
-	s.recv = (*C.go_recv_wr)(C.calloc(C.size_t(batch), C.sizeof_go_recv_wr))
-	s.sge = (*C.struct_ibv_sge)(C.calloc(C.size_t(batch*s.maxSGE), C.sizeof_struct_ibv_sge))
-	s.wr = (*C.struct_ibv_recv_wr)(C.calloc(C.size_t(batch), C.sizeof_struct_ibv_recv_wr))
-	s.bad = (*C.int)(C.calloc(1, C.sizeof_int))
-	if s.recv == nil || s.sge == nil || s.wr == nil || s.bad == nil {
-		s.free()
-		return nil, syscall.ENOMEM
-	}
-	return s, nil
+// sizes are the parts of batch requests of up to maxSGE entries.
+func (s *recvScratch) sizes() [4]uintptr {
+	return [4]uintptr{uintptr(s.batch) * C.sizeof_go_recv_wr, uintptr(s.batch*s.maxSGE) * C.sizeof_struct_ibv_sge,
+		uintptr(s.batch) * C.sizeof_struct_ibv_recv_wr, C.sizeof_int}
 }
 
-func (s *recvScratch) free() {
-	for _, p := range []unsafe.Pointer{unsafe.Pointer(s.recv), unsafe.Pointer(s.sge), unsafe.Pointer(s.wr), unsafe.Pointer(s.bad)} {
-		C.free(p)
+// place points the scratch at its parts in base, at offs.
+func (s *recvScratch) place(base unsafe.Pointer, offs []uintptr) {
+	s.recv = (*C.go_recv_wr)(unsafe.Add(base, offs[0]))
+	s.sge = (*C.struct_ibv_sge)(unsafe.Add(base, offs[1]))
+	s.wr = (*C.struct_ibv_recv_wr)(unsafe.Add(base, offs[2]))
+	s.bad = (*C.int)(unsafe.Add(base, offs[3]))
+}
+
+// newRecvScratch allocates room for batch requests of up to maxSGE entries.
+func newRecvScratch(batch, maxSGE int) (*recvScratch, error) {
+	s := &recvScratch{batch: batch, maxSGE: max(maxSGE, 1)}
+	sizes := s.sizes()
+	var offs [len(sizes)]uintptr
+	if s.block = C.calloc(1, C.size_t(layout(sizes[:], offs[:]))); s.block == nil {
+		return nil, syscall.ENOMEM
 	}
+	s.place(s.block, offs[:])
+	return s, nil
 }
 
 // set stores request i of the next chain.
@@ -267,37 +306,33 @@ func (s *recvScratch) set(i int, id uint64, sgl []SGE) {
 
 type postScratch struct {
 	batch, maxSendSGE int
+	block             unsafe.Pointer
 	send              *C.go_send_wr
 	sendSGE           *C.struct_ibv_sge
 	sendWR            *C.struct_ibv_send_wr
 	bad               *C.int
-	recv              *recvScratch
+	recv              recvScratch
 }
 
-// newPostScratch allocates the send and receive scratch of a QP; a failed
-// calloc frees what was taken.
+// newPostScratch allocates the send and receive scratch of a QP in one
+// block.
 func newPostScratch(batch int, c QPCap) (*postScratch, error) {
-	r, err := newRecvScratch(batch, int(c.MaxRecvSGE))
-	if err != nil {
-		return nil, err
-	}
-	s := &postScratch{batch: batch, maxSendSGE: max(int(c.MaxSendSGE), 1), recv: r}
-	s.send = (*C.go_send_wr)(C.calloc(C.size_t(batch), C.sizeof_go_send_wr))
-	s.sendSGE = (*C.struct_ibv_sge)(C.calloc(C.size_t(batch*s.maxSendSGE), C.sizeof_struct_ibv_sge))
-	s.sendWR = (*C.struct_ibv_send_wr)(C.calloc(C.size_t(batch), C.sizeof_struct_ibv_send_wr))
-	s.bad = (*C.int)(C.calloc(1, C.sizeof_int))
-	if s.send == nil || s.sendSGE == nil || s.sendWR == nil || s.bad == nil {
-		s.free()
+	s := &postScratch{batch: batch, maxSendSGE: max(int(c.MaxSendSGE), 1),
+		recv: recvScratch{batch: batch, maxSGE: max(int(c.MaxRecvSGE), 1)}}
+	r := s.recv.sizes()
+	sizes := [4 + len(r)]uintptr{uintptr(batch) * C.sizeof_go_send_wr, uintptr(batch*s.maxSendSGE) * C.sizeof_struct_ibv_sge,
+		uintptr(batch) * C.sizeof_struct_ibv_send_wr, C.sizeof_int}
+	copy(sizes[4:], r[:])
+	var offs [len(sizes)]uintptr
+	if s.block = C.calloc(1, C.size_t(layout(sizes[:], offs[:]))); s.block == nil {
 		return nil, syscall.ENOMEM
 	}
+	s.send = (*C.go_send_wr)(unsafe.Add(s.block, offs[0]))
+	s.sendSGE = (*C.struct_ibv_sge)(unsafe.Add(s.block, offs[1]))
+	s.sendWR = (*C.struct_ibv_send_wr)(unsafe.Add(s.block, offs[2]))
+	s.bad = (*C.int)(unsafe.Add(s.block, offs[3]))
+	s.recv.place(s.block, offs[4:])
 	return s, nil
-}
-
-func (s *postScratch) free() {
-	for _, p := range []unsafe.Pointer{unsafe.Pointer(s.send), unsafe.Pointer(s.sendSGE), unsafe.Pointer(s.sendWR), unsafe.Pointer(s.bad)} {
-		C.free(p)
-	}
-	s.recv.free()
 }
 
 // CreateQP creates a queue pair (ibv_create_qp); batch bounds the work
@@ -330,10 +365,7 @@ func (qp QP) ID() uintptr { return uintptr(unsafe.Pointer(qp.p)) }
 
 // Destroy destroys the QP (ibv_destroy_qp) and frees its scratch memory.
 func (qp QP) Destroy() error {
-	rc, err := C.ibv_destroy_qp(qp.p)
-	if rc == 0 {
-		qp.post.free()
-	}
+	rc, err := C.go_destroy_qp(qp.p, qp.post.block)
 	return errnoOf(rc, err)
 }
 
@@ -440,7 +472,7 @@ func (qp QP) SetRecv(i int, id uint64, sgl []SGE) { qp.post.recv.set(i, id, sgl)
 
 // PostRecv posts the first n requests stored with SetRecv as one chain.
 func (qp QP) PostRecv(n int) (int, error) {
-	r := qp.post.recv
+	r := &qp.post.recv
 	rc := C.go_post_recv(cptr(unsafe.Pointer(qp.p)), r.recv, C.int(n), r.sge, C.int(r.maxSGE), cptr(unsafe.Pointer(r.wr)), r.bad)
 	return int(*r.bad), errnoOf(rc, nil)
 }
@@ -604,10 +636,7 @@ func (pd PD) CreateSRQ(attr SRQAttr, batch int) (SRQ, SRQAttr, error) {
 
 // Destroy destroys the SRQ (ibv_destroy_srq) and frees its scratch memory.
 func (srq SRQ) Destroy() error {
-	rc, err := C.ibv_destroy_srq(srq.p)
-	if rc == 0 {
-		srq.recv.free()
-	}
+	rc, err := C.go_destroy_srq(srq.p, srq.recv.block)
 	return errnoOf(rc, err)
 }
 

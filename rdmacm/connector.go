@@ -197,7 +197,9 @@ func (c *Connector) next(ctx context.Context) (cgo.CMEvent, error) {
 		c.evMu.Lock()
 		if len(c.events) > 0 {
 			ev := c.events[0]
-			c.events = c.events[1:]
+			// Moved down rather than resliced, so that the next event
+			// reuses the array instead of allocating one.
+			c.events = c.events[:copy(c.events, c.events[1:])]
 			c.evMu.Unlock()
 			return ev, nil
 		}
@@ -477,10 +479,12 @@ func (c *Connector) checkQP(qp *verbs.QP) error {
 // the QPs it creates. op names it in errors.
 func (c *Connector) ready(qp *verbs.QP, first, last verbs.QPState, resp, init, then int, p *cgo.ConnParam, op string) error {
 	return c.withID(func(id cgo.ID) error {
-		return rawqp.Use(qp, op, func(raw cgo.QP) (bool, error) {
-			reached, err := id.Ready(raw, int(first), int(last), resp, init, then, p)
-			return reached >= int(verbs.QPStateInit), err
-		})
+		raw, err := rawqp.Acquire(qp, op)
+		if err != nil {
+			return err
+		}
+		reached, err := id.Ready(raw, int(first), int(last), resp, init, then, p)
+		return rawqp.Release(qp, op, reached >= int(verbs.QPStateInit), err)
 	})
 }
 
@@ -565,10 +569,9 @@ func (c *Connector) Accept(ctx context.Context, qp *verbs.QP, params *ConnParams
 	c.mu.Unlock()
 	err = c.ready(qp, first, verbs.QPStateRTS, int(resp), int(init), cgo.ReadyAccept, &cgo.ConnParam{QPNum: qp.Num(),
 		ResponderResources: resp, InitiatorDepth: init, RNRRetryCount: 7, PrivateData: wire}, "rdma_accept")
-	var re *cgo.ReadyError
 	switch {
 	case err == nil:
-	case errors.As(err, &re) && re.State == 0:
+	case cmCallFailed(err):
 		// rdma_accept itself failed.
 		c.setState(stateFailed)
 		flush(qp)
@@ -601,6 +604,14 @@ func (c *Connector) Accept(ctx context.Context, qp *verbs.QP, params *ConnParams
 	}
 	c.state = stateFailed
 	return &OpError{Op: "accept", Err: eventError(&ev)}
+}
+
+// cmCallFailed tells whether err is Ready's rdma_cm call failing, the QP's
+// transitions having succeeded. (A function of its own, so that the
+// target of errors.As is allocated only on this error path.)
+func cmCallFailed(err error) bool {
+	var re *cgo.ReadyError
+	return errors.As(err, &re) && re.State == 0
 }
 
 // Reject refuses the connection with privateData (rdma_reject): on the

@@ -117,7 +117,7 @@ func (c *Context) typed(ev cgo.AsyncEvent) AsyncEvent {
 	if ev.Obj == 0 {
 		return e
 	}
-	o, _ := c.objects.Load(ev.Obj)
+	o := c.object(ev.Obj)
 	switch o := o.(type) {
 	case *QP:
 		e.QP = o
@@ -145,10 +145,26 @@ func (c *Context) stopEvents() {
 // id, and puts it back if destroy fails. Removing it first means a new object
 // that reuses the address after destroy is never removed by mistake.
 func unregistered(c *Context, id uintptr, obj any, destroy func() error) error {
-	c.objects.Delete(id)
+	c.objMu.Lock()
+	delete(c.objects, id)
+	c.objMu.Unlock()
 	if err := destroy(); err != nil {
-		c.objects.Store(id, obj)
+		c.register(id, obj)
 		return err
 	}
 	return nil
+}
+
+// register records obj as the object events name by id.
+func (c *Context) register(id uintptr, obj any) {
+	c.objMu.Lock()
+	c.objects[id] = obj
+	c.objMu.Unlock()
+}
+
+// object is the registered object of id, nil if none.
+func (c *Context) object(id uintptr) any {
+	c.objMu.Lock()
+	defer c.objMu.Unlock()
+	return c.objects[id]
 }

@@ -78,10 +78,8 @@ func (c *Context) readCompletions(ch *compChannel) {
 			}
 			// A CQ destroyed since its event was read is no longer
 			// registered: its event goes nowhere.
-			if cq, ok := c.objects.Load(raw.ID()); ok {
-				if cq, ok := cq.(*CQ); ok {
-					cq.notify()
-				}
+			if cq, ok := c.object(raw.ID()).(*CQ); ok {
+				cq.notify()
 			}
 		}
 	})

@@ -18,7 +18,8 @@ type Context struct {
 	life
 	name     string
 	raw      cgo.Context
-	objects  sync.Map // ID of a QP, CQ or SRQ → its Go object, for events
+	objMu    sync.Mutex
+	objects  map[uintptr]any // ID of a QP, CQ or SRQ → its Go object, for events
 	eventsMu sync.Mutex
 	events   *eventLoop // started by Events
 
@@ -39,7 +40,7 @@ func Open(name string) (*Context, error) {
 	if err != nil {
 		return nil, opError("ibv_open_device", name, err)
 	}
-	return &Context{name: name, raw: raw}, nil
+	return &Context{name: name, raw: raw, objects: make(map[uintptr]any)}, nil
 }
 
 // Name returns the device's name; it stays valid after Close.

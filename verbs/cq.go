@@ -92,7 +92,7 @@ func (c *Context) CreateCQ(cqe int, opts *CQOptions) (*CQ, error) {
 		}
 		cq = &CQ{ctx: c, raw: r, event: make(chan struct{}, 1), closed: make(chan struct{})}
 		c.children.Add(1)
-		c.objects.Store(r.ID(), cq)
+		c.register(r.ID(), cq)
 		return nil
 	})
 	return cq, err

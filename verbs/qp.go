@@ -185,7 +185,7 @@ func (pd *PD) CreateQP(attr *QPInitAttr) (*QP, error) {
 			d.children.Add(1)
 		}
 		pd.children.Add(1)
-		pd.ctx.objects.Store(r.ID(), qp)
+		pd.ctx.register(r.ID(), qp)
 		return nil
 	})
 	return qp, err
@@ -269,15 +269,23 @@ func (qp *QP) use(op string, f func(cgo.QP) error) error {
 }
 
 func init() {
-	rawqp.Use = func(q any, op string, f func(cgo.QP) (bool, error)) error {
+	rawqp.Acquire = func(q any, op string) (cgo.QP, error) {
 		qp, _ := q.(*QP)
-		return qp.use(op, func(raw cgo.QP) error {
-			moved, err := f(raw)
-			if moved {
-				qp.moved.Store(true)
-			}
-			return err
-		})
+		if qp == nil || !qp.acquire() {
+			return cgo.QP{}, opError(op, qp.name(), ErrClosed)
+		}
+		return qp.raw, nil
+	}
+	rawqp.Release = func(q any, op string, moved bool, err error) error {
+		qp := q.(*QP)
+		if moved {
+			qp.moved.Store(true)
+		}
+		qp.release()
+		if err != nil {
+			return opError(op, qp.name(), err)
+		}
+		return nil
 	}
 }
 

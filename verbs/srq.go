@@ -51,7 +51,7 @@ func (pd *PD) CreateSRQ(attr *SRQInitAttr) (*SRQ, error) {
 		}
 		srq = &SRQ{pd: pd, raw: r}
 		pd.children.Add(1)
-		pd.ctx.objects.Store(r.ID(), srq)
+		pd.ctx.register(r.ID(), srq)
 		return nil
 	})
 	return srq, err

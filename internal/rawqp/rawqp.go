@@ -6,9 +6,16 @@ package rawqp
 
 import "github.com/go-rdma/rdma/cgo"
 
-// Use runs f with the C queue pair behind qp, a *verbs.QP, while qp cannot
-// be destroyed, and wraps f's error as qp's methods do (op names the
-// operation). f reports whether it took the QP out of RESET, which qp then
-// records. A nil or closed qp gives verbs.ErrClosed without calling f.
-// Package verbs sets Use when it is initialised.
-var Use func(qp any, op string, f func(raw cgo.QP) (moved bool, err error)) error
+// Package verbs sets Acquire and Release when it is initialised. They are a
+// pair rather than one function taking the work as a closure, which would
+// escape to the heap through the function variable on every call.
+var (
+	// Acquire returns the C queue pair behind qp, a *verbs.QP, and keeps qp
+	// from being destroyed until Release. A nil or closed qp gives an error
+	// wrapping verbs.ErrClosed, as qp's methods do (op names the operation).
+	Acquire func(qp any, op string) (cgo.QP, error)
+	// Release ends an Acquire. moved reports whether the caller took the QP
+	// out of RESET, which qp then records; err, the caller's, is returned
+	// wrapped as qp's methods wrap theirs.
+	Release func(qp any, op string, moved bool, err error) error
+)
