@@ -6,6 +6,7 @@ import (
 	"os"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/go-rdma/rdma/cgo"
 	"github.com/go-rdma/rdma/internal/fdwait"
@@ -16,15 +17,18 @@ import (
 // once and hands a copy to the connector or listener it is for. A Listener
 // and the connectors of its requests share one; all active Connectors share
 // another (see activeChannel). The channel is destroyed when its last user
-// is.
+// is, or, with a linger, that long after.
 type channel struct {
-	raw  cgo.EventChannel
-	file *os.File
+	raw    cgo.EventChannel
+	file   *os.File
+	linger time.Duration
 
 	mu        sync.Mutex
 	ids       map[cgo.ID]*Connector
 	listeners map[cgo.ID]*Listener
 	users     int
+	idle      *time.Timer   // runs expire, once the lingering channel has no user
+	down      bool          // closing: no user may come back
 	done      chan struct{} // closed when the reading goroutine has destroyed the channel
 }
 
@@ -44,13 +48,18 @@ func newChannel() (*channel, error) {
 }
 
 // active is the event channel of the active Connectors, made by the first
-// and destroyed with the last, as C programs (cmtime, rping) put all their
-// identifiers on one channel: a channel per connector would cost a
-// descriptor, its epoll registration and a reader per connection.
+// and destroyed activeLinger after the last, as C programs (cmtime, rping)
+// put all their identifiers on one channel: a channel per connector would
+// cost a descriptor, its epoll registration and a reader per connection,
+// and so would a channel per connection for a program that connects one
+// connection at a time.
 var active struct {
 	mu sync.Mutex
 	ch *channel
 }
+
+// activeLinger is how long the active channel outlives its last user.
+const activeLinger = time.Second
 
 // activeChannel returns the active Connectors' channel, held for the caller.
 func activeChannel() (*channel, error) {
@@ -63,17 +72,17 @@ func activeChannel() (*channel, error) {
 	if err != nil {
 		return nil, err
 	}
+	ch.linger = activeLinger
 	ch.hold()
 	active.ch = ch
 	return ch, nil
 }
 
-// tryHold counts a user unless the last one has already gone (the channel
-// is then on its way down).
+// tryHold counts a user unless the channel is on its way down.
 func (ch *channel) tryHold() bool {
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
-	if ch.users == 0 {
+	if ch.down {
 		return false
 	}
 	ch.users++
@@ -119,14 +128,35 @@ func (ch *channel) hold() {
 	ch.mu.Unlock()
 }
 
-// release drops a user; the last one takes the channel down.
+// release drops a user; the last one takes the channel down, or leaves
+// that to expire after the channel's linger.
 func (ch *channel) release() {
 	ch.mu.Lock()
 	ch.users--
-	last := ch.users == 0
+	switch {
+	case ch.users > 0:
+	case ch.linger > 0 && ch.idle == nil:
+		ch.idle = time.AfterFunc(ch.linger, ch.expire)
+	case ch.linger > 0:
+		ch.idle.Reset(ch.linger)
+	default:
+		ch.down = true
+	}
+	down := ch.down
 	ch.mu.Unlock()
-	if last {
+	if down {
 		// Wakes run, which destroys the channel once it stops reading.
+		ch.file.Close()
+	}
+}
+
+// expire takes a lingering channel down unless a user came back.
+func (ch *channel) expire() {
+	ch.mu.Lock()
+	down := ch.users == 0 && !ch.down
+	ch.down = ch.down || down
+	ch.mu.Unlock()
+	if down {
 		ch.file.Close()
 	}
 }

@@ -2,8 +2,12 @@ package rdmacm_test
 
 import (
 	"bytes"
+	"os"
+	"slices"
 	"testing"
+	"time"
 
+	"github.com/go-rdma/rdma/internal/testbed"
 	"github.com/go-rdma/rdma/rdmacm"
 	"github.com/go-rdma/rdma/verbs"
 )
@@ -85,5 +89,66 @@ func TestTwoPhaseConnect(t *testing.T) {
 	}
 	if err := active.Disconnect(ctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// rdmaCMFDs lists the process's descriptors open on the rdma_cm device: its
+// event channels.
+func rdmaCMFDs(t *testing.T) []string {
+	t.Helper()
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, fd := range fds {
+		if dst, err := os.Readlink("/proc/self/fd/" + fd.Name()); err == nil && dst == "/dev/infiniband/rdma_cm" {
+			out = append(out, fd.Name())
+		}
+	}
+	return out
+}
+
+// Active Connectors made one after the other share one event channel,
+// which stays open for a moment after the last of them closes and then
+// goes away.
+func TestActiveChannelLingers(t *testing.T) {
+	testbed.Device(t)
+	// Earlier tests' channels, a lingering active one included, go first.
+	waitRDMACMFDs(t, 0)
+	first, err := rdmacm.NewConnector()
+	if err != nil {
+		t.Fatal(err)
+	}
+	open := rdmaCMFDs(t)
+	if len(open) == 0 {
+		t.Fatal("no descriptor on rdma_cm with a connector")
+	}
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := rdmaCMFDs(t); !slices.Equal(got, open) {
+		t.Fatalf("descriptors on rdma_cm right after the last connector closed: %v, want %v still", got, open)
+	}
+	second, err := rdmacm.NewConnector()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := rdmaCMFDs(t); !slices.Equal(got, open) {
+		t.Fatalf("descriptors on rdma_cm with the next connector: %v, want the same channel %v", got, open)
+	}
+	if err := second.Close(); err != nil {
+		t.Fatal(err)
+	}
+	waitRDMACMFDs(t, 0)
+}
+
+// waitRDMACMFDs waits up to 10 s for at most n descriptors on rdma_cm.
+func waitRDMACMFDs(t *testing.T, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); len(rdmaCMFDs(t)) > n; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("descriptors on rdma_cm after 10 s: %v, want at most %d", rdmaCMFDs(t), n)
+		}
 	}
 }

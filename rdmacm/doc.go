@@ -12,8 +12,10 @@
 //
 // # Events
 //
-// Each Listener, and each active Connector, has one rdma_cm event channel.
-// Its descriptor is non-blocking and waited on by Go's netpoller from one
+// A Listener and the Connectors of its requests share an rdma_cm event
+// channel; all active Connectors share another, which outlives the last of
+// them by a second, so that connections made one after the other reuse it.
+// A channel's descriptor is non-blocking and waited on by Go's netpoller from one
 // goroutine, which acks every event as soon as it has copied it: no OS
 // thread is blocked per connection and every blocking call takes a
 // context.Context.
