@@ -84,6 +84,7 @@ type Connector struct {
 	data      ConnectionData
 	wire      []byte // the peer's private data as received
 	aborted   bool   // the requesting peer gave up before we answered
+	hungUp    bool   // Disconnect flushed the QP and called rdma_disconnect
 	laddr     netip.AddrPort
 	offered   [2]int // the read limits (inbound, outbound) Connect offered
 
@@ -158,8 +159,12 @@ func (c *Connector) deliver(ev *cgo.CMEvent) {
 		// The removal of the device ends the connection too.
 		c.discOnce.Do(func() { close(c.disc) })
 		c.mu.Lock()
-		qp := c.qp
+		qp, hungUp := c.qp, c.hungUp
 		c.mu.Unlock()
+		if hungUp {
+			// Disconnect did both already.
+			break
+		}
 		flush(qp)
 		if ev.Event == cgo.CMEventDisconnected {
 			// Answer the peer's disconnect request (IB CM DREP) now, so
@@ -705,6 +710,9 @@ func (c *Connector) Disconnect(ctx context.Context) error {
 	if err := c.withID(func(id cgo.ID) error { return id.Disconnect() }); err != nil && !errors.Is(err, syscall.EINVAL) {
 		return c.opError("disconnect", err)
 	}
+	c.mu.Lock()
+	c.hungUp = true
+	c.mu.Unlock()
 	select {
 	case <-c.disc:
 	case <-ctx.Done():
