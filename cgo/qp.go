@@ -245,7 +245,7 @@ type QP struct {
 
 // A queue's scratch memory is one zeroed C allocation carved into parts,
 // each aligned for any C type: one calloc and one free, each a call into
-// C, where a part each made eight of both for a QP.
+// C, where an allocation per part made a QP eight of each.
 const scratchAlign = 16
 
 // layout sets offs[i] to the offset of a part of sizes[i] bytes in one
