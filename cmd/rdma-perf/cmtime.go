@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -75,31 +76,31 @@ func (c *cmConn) destroy() error {
 type stepTimer struct {
 	name       string
 	start      time.Time
-	mu         sync.Mutex
-	max, min   time.Duration
+	took       []time.Duration // each connection's time in the step
 	total      time.Duration
-	conns      int
+	mu         sync.Mutex
 	firstError error
 }
 
 // each runs f for every connection, concurrently or one after the other,
 // and records the step. One after the other, the loop yields through y:
 // its calls into C follow each other without a pause for as long as the
-// step lasts, like a busy loop's.
+// step lasts, like a busy loop's. A connection's time takes two reads of
+// the monotonic clock, as cmtime's takes two gettimeofday.
 func (t *stepTimer) each(n int, concurrent bool, f func(i int) error, y *yielder) error {
-	t.min = time.Duration(1<<63 - 1)
-	t.conns = n
+	t.took = make([]time.Duration, n)
 	t.start = time.Now()
 	one := func(i int) {
-		s := time.Now()
+		s := time.Since(t.start)
 		err := f(i)
-		d := time.Since(s)
-		t.mu.Lock()
-		t.max, t.min = max(t.max, d), min(t.min, d)
-		if err != nil && t.firstError == nil {
-			t.firstError = fmt.Errorf("%s, connection %d: %w", t.name, i, err)
+		t.took[i] = time.Since(t.start) - s
+		if err != nil {
+			t.mu.Lock()
+			if t.firstError == nil {
+				t.firstError = fmt.Errorf("%s, connection %d: %w", t.name, i, err)
+			}
+			t.mu.Unlock()
 		}
-		t.mu.Unlock()
 	}
 	if concurrent {
 		var wg sync.WaitGroup
@@ -117,9 +118,18 @@ func (t *stepTimer) each(n int, concurrent bool, f func(i int) error, y *yielder
 	return t.firstError
 }
 
+// result summarises the step as cmtime does, with the median connection's
+// time besides (cmtime prints the fastest and the slowest only).
 func (t *stepTimer) result() cmStep {
-	return cmStep{Step: t.name, TotalMS: float64(t.total) / 1e6, MaxMS: float64(t.max) / 1e6,
-		MinUS: float64(t.min) / 1e3, USConn: float64(t.total) / 1e3 / float64(t.conns)}
+	took := slices.Clone(t.took)
+	slices.Sort(took)
+	n := len(took)
+	median := took[n/2]
+	if n%2 == 0 {
+		median = (took[n/2-1] + took[n/2]) / 2
+	}
+	return cmStep{Step: t.name, TotalMS: float64(t.total) / 1e6, MaxMS: float64(took[n-1]) / 1e6,
+		MinUS: float64(took[0]) / 1e3, USConn: float64(t.total) / 1e3 / float64(n), MedianUS: float64(median) / 1e3}
 }
 
 // cmtime makes one pass of n connections to addr (of the passes the

@@ -156,8 +156,8 @@ func checkSteps(t *testing.T, steps []cmStep) {
 	var names []string
 	for _, s := range steps {
 		names = append(names, s.Step)
-		if s.TotalMS <= 0 || s.USConn <= 0 || s.MinUS <= 0 || s.MinUS/1e3 > s.MaxMS || s.MaxMS > s.TotalMS {
-			t.Errorf("step %+v: want 0 < min ≤ max ≤ total", s)
+		if s.TotalMS <= 0 || s.USConn <= 0 || s.MinUS <= 0 || s.MinUS > s.MedianUS || s.MedianUS/1e3 > s.MaxMS || s.MaxMS > s.TotalMS {
+			t.Errorf("step %+v: want 0 < min ≤ median ≤ max ≤ total", s)
 		}
 		if got := s.TotalMS * 1e3 / 3; math.Abs(got-s.USConn) > 1e-6*got {
 			t.Errorf("step %+v: us/conn is not total/connections", s)

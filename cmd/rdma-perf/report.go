@@ -75,13 +75,16 @@ func bandwidth(size, iters int, elapsed time.Duration) bwResult {
 }
 
 // cmStep is one cmtime step: the wall time of the step over all
-// connections, and that divided by the connections, as cmtime prints.
+// connections, that divided by the connections, and the slowest and
+// fastest connection's time, as cmtime prints; and the median
+// connection's, which cmtime does not print.
 type cmStep struct {
-	Step    string  `json:"step"`
-	TotalMS float64 `json:"total_ms"`
-	MaxMS   float64 `json:"max_ms"`
-	MinUS   float64 `json:"min_us"`
-	USConn  float64 `json:"us_per_conn"`
+	Step     string  `json:"step"`
+	TotalMS  float64 `json:"total_ms"`
+	MaxMS    float64 `json:"max_ms"`
+	MinUS    float64 `json:"min_us"`
+	USConn   float64 `json:"us_per_conn"`
+	MedianUS float64 `json:"median_us"`
 }
 
 // cmResult is a cmtime pass. Passes after the first in a process run code
@@ -134,9 +137,9 @@ func (r *reporter) emit(v any) error {
 		if v.Pass > 1 {
 			fmt.Fprintf(r.w, "pass %d\n", v.Pass)
 		}
-		fmt.Fprintf(r.w, "step              total ms     max ms     min us  us / conn\n")
+		fmt.Fprintf(r.w, "step              total ms     max ms     min us  us / conn  median us\n")
 		for _, s := range v.Steps {
-			if _, err = fmt.Fprintf(r.w, "%-13s: %11.2f%11.2f%11.2f%11.2f\n", s.Step, s.TotalMS, s.MaxMS, s.MinUS, s.USConn); err != nil {
+			if _, err = fmt.Fprintf(r.w, "%-13s: %11.2f%11.2f%11.2f%11.2f%11.2f\n", s.Step, s.TotalMS, s.MaxMS, s.MinUS, s.USConn, s.MedianUS); err != nil {
 				return err
 			}
 		}
