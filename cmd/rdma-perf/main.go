@@ -56,6 +56,7 @@ type config struct {
 	warmUp     bool
 	conns      int
 	json       bool
+	unsorted   bool
 	cpuprofile string
 	timeout    time.Duration
 	yield      time.Duration
@@ -104,6 +105,7 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&c.inline, "I", 0, "largest message sent inline (0: none, as perftest on rxe and siw)")
 	fs.IntVar(&c.conns, "c", 100, "cmtime: connections")
 	fs.BoolVar(&c.json, "json", false, "print results as JSON lines")
+	fs.BoolVar(&c.unsorted, "U", false, "latency: print every sample in the order of the iterations, as perftest's --report-unsorted")
 	fs.StringVar(&c.cpuprofile, "cpuprofile", "", "write a CPU profile of the run to `file`")
 	fs.DurationVar(&c.timeout, "timeout", 0, "give up after this long (0: never)")
 	fs.DurationVar(&c.yield, "yield", 5*time.Millisecond, "busy loops and cmtime's one-at-a-time steps yield to Go's scheduler this often, under its 10 ms preemption (0: never)")

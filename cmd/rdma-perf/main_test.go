@@ -180,11 +180,22 @@ func TestTextOutput(t *testing.T) {
 	_, port, _ := net.SplitHostPort(l.Addr().String())
 	go serveOn(context.Background(), l, &config{}, new(bytes.Buffer))
 	var out bytes.Buffer
-	if err := run([]string{"write_lat", addr, "-p", port, "-n", "10"}, &out, new(bytes.Buffer)); err != nil {
+	if err := run([]string{"write_lat", addr, "-p", port, "-n", "10", "-U"}, &out, new(bytes.Buffer)); err != nil {
 		t.Fatal(err)
 	}
+	// -U: perftest's "#, usec" and the 9 samples in order, then the table.
 	lines := strings.Split(out.String(), "\n")
-	if len(lines) < 4 || !strings.Contains(lines[1], "t_typical[usec]") || !strings.HasPrefix(strings.Fields(lines[2])[0], "2") {
+	if len(lines) < 14 || lines[0] != "#, usec" {
+		t.Fatalf("no samples before the table:\n%s", out.String())
+	}
+	for i, l := range lines[1:10] {
+		n, v, ok := strings.Cut(l, ", ")
+		if f, err := strconv.ParseFloat(v, 64); !ok || n != strconv.Itoa(i+1) || err != nil || f <= 0 {
+			t.Errorf("sample line %q, want \"%d, <µs>\"", l, i+1)
+		}
+	}
+	lines = lines[10:]
+	if !strings.Contains(lines[1], "t_typical[usec]") || !strings.HasPrefix(strings.Fields(lines[2])[0], "2") {
 		t.Errorf("not a perftest table:\n%s", out.String())
 	}
 }

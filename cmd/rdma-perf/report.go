@@ -22,6 +22,9 @@ type latResult struct {
 	Stdev   float64 `json:"t_stdev_us"`
 	P99     float64 `json:"p99_us"`
 	P999    float64 `json:"p99_9_us"`
+	// Unsorted are all the differences in the order of the iterations
+	// (-U, perftest's --report-unsorted), the tail included.
+	Unsorted []float64 `json:"unsorted_us,omitempty"`
 }
 
 // latMeasureTail is how many of the largest differences perftest leaves
@@ -37,15 +40,7 @@ const latMeasureTail = 2
 // ⌈cnt·0.999⌉ (counting from 0). The deviation is computed in floating
 // point, where perftest truncates to integers.
 func latency(mode string, size int, stamps []int64) latResult {
-	d := make([]float64, len(stamps)-1)
-	factor := 2.0
-	perUS := cyclesPerNS() * 1e3
-	if mode == modeReadLat {
-		factor = 1
-	}
-	for i := range d {
-		d[i] = float64(stamps[i+1]-stamps[i]) / perUS / factor
-	}
+	d := samples(mode, stamps)
 	slices.Sort(d)
 	cnt := max(len(d)-latMeasureTail, 1)
 	at := func(i int) float64 { return d[min(i, len(d)-1)] }
@@ -65,6 +60,21 @@ func latency(mode string, size int, stamps []int64) latResult {
 	pct := func(p float64) float64 { return at(int(math.Ceil(float64(cnt) * p))) }
 	return latResult{Mode: mode, Bytes: size, Iters: len(stamps), Min: d[0], Max: at(cnt), Typical: median, Avg: avg,
 		Stdev: math.Sqrt(sq / float64(cnt)), P99: pct(0.99), P999: pct(0.999)}
+}
+
+// samples are the differences between consecutive post times (cycles) in
+// microseconds, halved for ping-pong, in the order of the iterations.
+func samples(mode string, stamps []int64) []float64 {
+	d := make([]float64, len(stamps)-1)
+	factor := 2.0
+	perUS := cyclesPerNS() * 1e3
+	if mode == modeReadLat {
+		factor = 1
+	}
+	for i := range d {
+		d[i] = float64(stamps[i+1]-stamps[i]) / perUS / factor
+	}
+	return d
 }
 
 // bandwidth computes a bwResult; MB is 2^20 bytes, as perftest prints.
@@ -126,6 +136,14 @@ func (r *reporter) emit(v any) error {
 		}
 		_, err = fmt.Fprintf(r.w, " %-10d %-13d %-20s %-20.2f %.6f\n", v.Bytes, v.Iters, "-", v.BWAvg, v.MsgRate)
 	case latResult:
+		if len(v.Unsorted) > 0 {
+			// As perftest: the samples, then the table's header again.
+			fmt.Fprintf(r.w, "#, usec\n")
+			for i, d := range v.Unsorted {
+				fmt.Fprintf(r.w, "%d, %g\n", i+1, d)
+			}
+			r.header = false
+		}
 		if !r.header {
 			fmt.Fprintf(r.w, "%s\n %-8s %-12s %-13s %-13s %-17s %-13s %-14s %-24s %s\n", rule, "#bytes", "#iterations",
 				"t_min[usec]", "t_max[usec]", "t_typical[usec]", "t_avg[usec]", "t_stdev[usec]", "99% percentile[usec]",
