@@ -124,12 +124,8 @@ func (t *stepTimer) result() cmStep {
 	took := slices.Clone(t.took)
 	slices.Sort(took)
 	n := len(took)
-	median := took[n/2]
-	if n%2 == 0 {
-		median = (took[n/2-1] + took[n/2]) / 2
-	}
 	return cmStep{Step: t.name, TotalMS: float64(t.total) / 1e6, MaxMS: float64(took[n-1]) / 1e6,
-		MinUS: float64(took[0]) / 1e3, USConn: float64(t.total) / 1e3 / float64(n), MedianUS: float64(median) / 1e3}
+		MinUS: float64(took[0]) / 1e3, USConn: float64(t.total) / 1e3 / float64(n), MedianUS: float64(median(took)) / 1e3}
 }
 
 // cmtime makes one pass of n connections to addr (of the passes the

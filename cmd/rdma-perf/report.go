@@ -53,13 +53,18 @@ func latency(mode string, size int, stamps []int64) latResult {
 	for _, v := range kept {
 		sq += (v - avg) * (v - avg)
 	}
-	median := kept[cnt/2]
-	if cnt%2 == 0 {
-		median = (kept[cnt/2-1] + kept[cnt/2]) / 2
-	}
 	pct := func(p float64) float64 { return at(int(math.Ceil(float64(cnt) * p))) }
-	return latResult{Mode: mode, Bytes: size, Iters: len(stamps), Min: d[0], Max: at(cnt), Typical: median, Avg: avg,
+	return latResult{Mode: mode, Bytes: size, Iters: len(stamps), Min: d[0], Max: at(cnt), Typical: median(kept), Avg: avg,
 		Stdev: math.Sqrt(sq / float64(cnt)), P99: pct(0.99), P999: pct(0.999)}
+}
+
+// median is the middle of sorted, or the mean of the middle two.
+func median[T ~int64 | ~float64](sorted []T) T {
+	n := len(sorted)
+	if n%2 == 1 {
+		return sorted[n/2]
+	}
+	return (sorted[n/2-1] + sorted[n/2]) / 2
 }
 
 // samples are the differences between consecutive post times (cycles) in
