@@ -15,15 +15,22 @@ import (
 // cmConn is one cmtime connection.
 type cmConn struct {
 	cm *rdmacm.Connector
-	cq *verbs.CQ
 	qp *verbs.QP
 }
 
-// cmShared are the objects cmtime's connections share, as librdmacm's
-// per-device protection domain is shared by rdma_create_qp.
+// cmShared are the objects cmtime's connections share: librdmacm's
+// per-device protection domain, which rdma_create_qp uses, and the send
+// and receive CQs of the first QP. cmtime passes one static
+// ibv_qp_init_attr without CQs to every rdma_create_qp, which makes CQs
+// for the first QP and writes them back into that attr (librdmacm copies
+// its attributes back), so that every later QP shares them: only the first
+// connection's create qp step makes CQs, in C cmtime's client and server.
 type cmShared struct {
 	ctx *verbs.Context
 	pd  *verbs.PD
+
+	mu             sync.Mutex
+	sendCQ, recvCQ *verbs.CQ
 }
 
 func openShared(device string) (*cmShared, error) {
@@ -39,16 +46,43 @@ func openShared(device string) (*cmShared, error) {
 	return &cmShared{ctx: ctx, pd: pd}, nil
 }
 
-func (s *cmShared) close() error { return errors.Join(s.pd.Close(), s.ctx.Close()) }
+// close closes the shared objects, once the connections' QPs are closed.
+func (s *cmShared) close() error {
+	var errs []error
+	for _, cq := range []*verbs.CQ{s.sendCQ, s.recvCQ} {
+		if cq != nil {
+			errs = append(errs, cq.Close())
+		}
+	}
+	return errors.Join(append(errs, s.pd.Close(), s.ctx.Close())...)
+}
 
-// createQP makes the connection's QP, as cmtime's rdma_create_qp does: a
-// CQ, a small RC QP on the shared PD, moved to INIT.
+// cqs returns the shared CQs, made by the first call: one entry each, as
+// cmtime's QP of one send and one receive asks for.
+func (s *cmShared) cqs() (send, recv *verbs.CQ, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sendCQ == nil {
+		if s.sendCQ, err = s.ctx.CreateCQ(1, nil); err != nil {
+			return nil, nil, err
+		}
+	}
+	if s.recvCQ == nil {
+		if s.recvCQ, err = s.ctx.CreateCQ(1, nil); err != nil {
+			return nil, nil, err
+		}
+	}
+	return s.sendCQ, s.recvCQ, nil
+}
+
+// createQP makes the connection's QP as cmtime's rdma_create_qp does: a
+// small RC QP on the shared PD and CQs, moved to INIT.
 func (s *cmShared) createQP(c *cmConn) error {
-	var err error
-	if c.cq, err = s.ctx.CreateCQ(2, nil); err != nil {
+	send, recv, err := s.cqs()
+	if err != nil {
 		return err
 	}
-	c.qp, err = s.pd.CreateQP(&verbs.QPInitAttr{Type: verbs.QPTypeRC, SendCQ: c.cq, RecvCQ: c.cq,
+	c.qp, err = s.pd.CreateQP(&verbs.QPInitAttr{Type: verbs.QPTypeRC, SendCQ: send, RecvCQ: recv,
 		Cap: verbs.QPCap{MaxSendWR: 1, MaxRecvWR: 1, MaxSendSGE: 1, MaxRecvSGE: 1}})
 	if err != nil {
 		return err
@@ -56,14 +90,11 @@ func (s *cmShared) createQP(c *cmConn) error {
 	return c.cm.InitQP(c.qp)
 }
 
-// destroy closes the QP, its CQ and the connector, those still open.
+// destroy closes the QP and the connector, those still open.
 func (c *cmConn) destroy() error {
 	var errs []error
 	if c.qp != nil {
 		errs = append(errs, c.qp.Close())
-	}
-	if c.cq != nil {
-		errs = append(errs, c.cq.Close())
 	}
 	if c.cm != nil {
 		errs = append(errs, c.cm.Close())
