@@ -38,9 +38,14 @@ const latMeasureTail = 2
 // median, the average and deviation are theirs, max is the next difference
 // (index cnt), and p99 and p99.9 are those at index ⌈cnt·0.99⌉ and
 // ⌈cnt·0.999⌉ (counting from 0). The deviation is computed in floating
-// point, where perftest truncates to integers.
-func latency(mode string, size int, stamps []int64) latResult {
+// point, where perftest truncates to integers. With unsorted, the result
+// also keeps every difference in the order of the iterations (-U).
+func latency(mode string, size int, stamps []int64, unsorted bool) latResult {
 	d := samples(mode, stamps)
+	var all []float64
+	if unsorted {
+		all = slices.Clone(d)
+	}
 	slices.Sort(d)
 	cnt := max(len(d)-latMeasureTail, 1)
 	at := func(i int) float64 { return d[min(i, len(d)-1)] }
@@ -55,7 +60,7 @@ func latency(mode string, size int, stamps []int64) latResult {
 	}
 	pct := func(p float64) float64 { return at(int(math.Ceil(float64(cnt) * p))) }
 	return latResult{Mode: mode, Bytes: size, Iters: len(stamps), Min: d[0], Max: at(cnt), Typical: median(kept), Avg: avg,
-		Stdev: math.Sqrt(sq / float64(cnt)), P99: pct(0.99), P999: pct(0.999)}
+		Stdev: math.Sqrt(sq / float64(cnt)), P99: pct(0.99), P999: pct(0.999), Unsorted: all}
 }
 
 // median is the middle of sorted, or the mean of the middle two.

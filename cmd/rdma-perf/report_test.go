@@ -31,7 +31,7 @@ func TestLatencyStatistics(t *testing.T) {
 		mode   string
 		factor float64
 	}{{modeReadLat, 1}, {modeSendLat, 2}, {modeWriteLat, 2}} {
-		r := latency(tc.mode, 2, stampsFor(us, tc.factor))
+		r := latency(tc.mode, 2, stampsFor(us, tc.factor), false)
 		want := latResult{Mode: tc.mode, Bytes: 2, Iters: 1000, Min: 1, Max: 998, Typical: 499, Avg: 499,
 			Stdev: math.Sqrt((997*997 - 1) / 12.0), P99: 989, P999: 998}
 		if !near(r, want) {
@@ -39,15 +39,26 @@ func TestLatencyStatistics(t *testing.T) {
 		}
 	}
 
-	// An even count kept: the median is the mean of the middle two.
-	r := latency(modeReadLat, 2, stampsFor([]float64{4, 1, 3, 2, 100, 50}, 1))
+	// An even count kept: the median is the mean of the middle two. With
+	// unsorted, every difference in its order besides.
+	in := []float64{4, 1, 3, 2, 100, 50}
+	r := latency(modeReadLat, 2, stampsFor(in, 1), true)
 	if want := (latResult{Mode: modeReadLat, Bytes: 2, Iters: 7, Min: 1, Max: 50, Typical: 2.5, Avg: 2.5,
 		Stdev: math.Sqrt(1.25), P99: 50, P999: 50}); !near(r, want) {
 		t.Errorf("6 differences: got %+v, want %+v", r, want)
 	}
+	if len(r.Unsorted) != len(in) {
+		t.Fatalf("unsorted: %v, want the %d differences %v", r.Unsorted, len(in), in)
+	}
+	for i, v := range in {
+		if math.Abs(r.Unsorted[i]-v) > 0.01 {
+			t.Errorf("unsorted: %v, want %v", r.Unsorted, in)
+			break
+		}
+	}
 
 	// Fewer differences than the tail: none is left out.
-	r = latency(modeReadLat, 2, stampsFor([]float64{7}, 1))
+	r = latency(modeReadLat, 2, stampsFor([]float64{7}, 1), false)
 	if want := (latResult{Mode: modeReadLat, Bytes: 2, Iters: 2, Min: 7, Max: 7, Typical: 7, Avg: 7, P99: 7, P999: 7}); !near(r, want) {
 		t.Errorf("1 difference: got %+v, want %+v", r, want)
 	}

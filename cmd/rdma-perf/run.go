@@ -72,28 +72,19 @@ func exercise(ctx context.Context, cn *conn, req *request, server bool, c *confi
 			if err := pingPong(ctx, cn, req.mode, size, req.iters, req.inline, server, stamps, y); err != nil {
 				return fmt.Errorf("%s %d B: %w", req.mode, size, err)
 			}
-			if err := r.emit(latencyReport(req.mode, size, stamps, c.unsorted)); err != nil {
+			if err := r.emit(latency(req.mode, size, stamps, c.unsorted)); err != nil {
 				return err
 			}
 		case req.mode == modeReadLat && !server:
 			if err := readLat(ctx, cn, size, req.iters, stamps, y); err != nil {
 				return fmt.Errorf("%s %d B: %w", req.mode, size, err)
 			}
-			if err := r.emit(latencyReport(req.mode, size, stamps, c.unsorted)); err != nil {
+			if err := r.emit(latency(req.mode, size, stamps, c.unsorted)); err != nil {
 				return err
 			}
 		}
 	}
 	return nil
-}
-
-// latencyReport is latency's result, with the unsorted samples when asked.
-func latencyReport(mode string, size int, stamps []int64, unsorted bool) latResult {
-	res := latency(mode, size, stamps)
-	if unsorted {
-		res.Unsorted = samples(mode, stamps)
-	}
-	return res
 }
 
 // serve accepts one test (one connection, or cmtime's connections), runs
