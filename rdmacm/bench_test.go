@@ -12,8 +12,8 @@ import (
 	"github.com/go-rdma/rdma/verbs"
 )
 
-// benchQP is a CQ and the smallest RC QP on pd, as cmtime's rdma_create_qp
-// makes for each connection.
+// benchQP is a CQ and the smallest RC QP on pd, a connection's own, as the
+// C loop BenchmarkConnect is compared with (BENCHMARKS.md) makes them.
 type benchQP struct {
 	cq *verbs.CQ
 	qp *verbs.QP
