@@ -109,3 +109,30 @@ func BenchmarkConnect(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkCreateID measures an active connector's life without a
+// connection: NewConnector (rdma_create_id on the shared event channel) and
+// Close (rdma_destroy_id), cmtime's create id and destroy steps. A first
+// connector, before the loop, pays the process's first use of librdmacm
+// (it opens every device) and makes the channel, which then lingers from
+// one connector to the next.
+func BenchmarkCreateID(b *testing.B) {
+	testbed.Device(b)
+	first, err := rdmacm.NewConnector()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := first.Close(); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		c, err := rdmacm.NewConnector()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := c.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
