@@ -2,6 +2,8 @@ package cgo
 
 /*
 #cgo LDFLAGS: -lrdmacm
+#cgo noescape rdma_create_id
+#cgo nocallback rdma_create_id
 #include <stdlib.h>
 #include <string.h>
 #include <errno.h>
@@ -215,7 +217,9 @@ type ID struct{ p *C.struct_rdma_cm_id }
 // IsZero reports whether id names no identifier.
 func (id ID) IsZero() bool { return id.p == nil }
 
-// CreateID creates a connected-mode (RDMA_PS_TCP) identifier on ch.
+// CreateID creates a connected-mode (RDMA_PS_TCP) identifier on ch. The
+// C function only writes the new identifier through its pointer argument
+// (noescape above), so id stays on the stack.
 func (ch EventChannel) CreateID() (ID, error) {
 	var id *C.struct_rdma_cm_id
 	rc, err := C.rdma_create_id(ch.p, &id, nil, C.RDMA_PS_TCP)
