@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"syscall"
 
 	"github.com/go-rdma/rdma/cgo"
@@ -52,10 +53,34 @@ const (
 // waited on by Go's netpoller.
 type CQ struct {
 	life
-	ctx    *Context
-	raw    cgo.CQ
+	ctx *Context
+	raw cgo.CQ
+
+	// Made by the first Wait or completion event, so that a CQ that is only
+	// polled allocates none.
+	waitMu sync.Mutex
 	event  chan struct{} // a completion event came and no Wait has taken it yet
-	closed chan struct{} // closed by Close
+	closed chan struct{} // closed by Close; closedChan when Close came first
+}
+
+// closedChan stands for the closed channel of a CQ closed before any Wait.
+var closedChan = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
+
+// waitChans returns the CQ's event and closed channels, made on first use.
+func (cq *CQ) waitChans() (event, closed chan struct{}) {
+	cq.waitMu.Lock()
+	defer cq.waitMu.Unlock()
+	if cq.event == nil {
+		cq.event = make(chan struct{}, 1)
+	}
+	if cq.closed == nil {
+		cq.closed = make(chan struct{})
+	}
+	return cq.event, cq.closed
 }
 
 // CQOptions tune CreateCQ.
@@ -90,7 +115,7 @@ func (c *Context) CreateCQ(cqe int, opts *CQOptions) (*CQ, error) {
 		if err != nil {
 			return err
 		}
-		cq = &CQ{ctx: c, raw: r, event: make(chan struct{}, 1), closed: make(chan struct{})}
+		cq = &CQ{ctx: c, raw: r}
 		c.children.Add(1)
 		c.register(r.ID(), cq)
 		return nil
@@ -108,7 +133,13 @@ func (cq *CQ) Close() error {
 		if err := unregistered(cq.ctx, cq.raw.ID(), cq, cq.raw.Destroy); err != nil {
 			return err
 		}
-		close(cq.closed)
+		cq.waitMu.Lock()
+		if cq.closed == nil {
+			cq.closed = closedChan
+		} else {
+			close(cq.closed)
+		}
+		cq.waitMu.Unlock()
 		return nil
 	})
 	if err == nil {
@@ -203,10 +234,11 @@ func (cq *CQ) Wait(ctx context.Context) error {
 	if err != nil {
 		return opError("ibv_get_cq_event", cq.ctx.name, err)
 	}
+	event, closed := cq.waitChans()
 	select {
-	case <-cq.event:
+	case <-event:
 		return nil
-	case <-cq.closed:
+	case <-closed:
 		return cq.closedError("ibv_get_cq_event")
 	case <-ctx.Done():
 		return opError("ibv_get_cq_event", cq.ctx.name, ctx.Err())
@@ -215,8 +247,9 @@ func (cq *CQ) Wait(ctx context.Context) error {
 
 // notify records a completion event for Wait.
 func (cq *CQ) notify() {
+	event, _ := cq.waitChans()
 	select {
-	case cq.event <- struct{}{}:
+	case event <- struct{}{}:
 	default:
 	}
 }
