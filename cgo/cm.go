@@ -83,6 +83,7 @@ static inline go_ready go_cm_ready(struct rdma_cm_id *id, struct ibv_qp *qp, int
 		memset(&attr, 0, sizeof(attr));
 		attr.qp_state = s;
 		r.failed = 0;
+		errno = 0;
 		if (rdma_init_qp_attr(id, &attr, &mask)) {
 			r.rc = -1;
 			r.err = errno ? errno : EIO;
@@ -93,6 +94,7 @@ static inline go_ready go_cm_ready(struct rdma_cm_id *id, struct ibv_qp *qp, int
 		if (s == IBV_QPS_RTS && init >= 0)
 			attr.max_rd_atomic = init;
 		r.failed = 1;
+		errno = 0;
 		rc = ibv_modify_qp(qp, &attr, mask);
 		if (rc) {
 			r.rc = -1;
@@ -102,6 +104,7 @@ static inline go_ready go_cm_ready(struct rdma_cm_id *id, struct ibv_qp *qp, int
 		r.reached = s;
 	}
 	r.failed = 2;
+	errno = 0;
 	switch (then) {
 	case 1:
 		r.rc = rdma_accept(id, go_conn_param(&conn));

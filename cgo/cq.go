@@ -60,6 +60,7 @@ typedef struct {
 static inline go_created_cq go_create_cq(struct ibv_context *c, int cqe, struct ibv_comp_channel *ch, int vector,
 					 int batch) {
 	go_created_cq r = {0};
+	errno = 0; // libsiw can fail without setting errno; never report a stale one
 	r.cq = ibv_create_cq(c, cqe, NULL, ch, vector);
 	if (!r.cq) {
 		r.err = errno;

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"runtime"
 	"syscall"
 	"testing"
 	"time"
@@ -15,11 +16,17 @@ import (
 // Running a device out of queues gives ENOMEM (siw runs out of room to map
 // queues after about 144 pages per open device, and libsiw then fails
 // without errno), and closing one makes room again; nothing is left
-// behind, so the device closes.
+// behind, so the device closes. The test first leaves EINVAL in its
+// thread's errno, which a failure without errno must not report.
 func TestCQExhaustion(t *testing.T) {
 	ctx, err := verbs.Open(testbed.Device(t))
 	if err != nil {
 		t.Fatal(err)
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if _, err := ctx.CreateCQ(1<<30, nil); !errors.Is(err, syscall.EINVAL) {
+		t.Fatalf("CreateCQ(1<<30) = %v, want EINVAL", err)
 	}
 	const most = 300
 	var cqs []*verbs.CQ
