@@ -82,20 +82,31 @@ type Connector struct {
 	dev       string // the device's name, once the identifier is bound to one
 	qp        *verbs.QP
 	data      ConnectionData
-	wire      []byte // the peer's private data as received
-	aborted   bool   // the requesting peer gave up before we answered
-	hungUp    bool   // Disconnect flushed the QP and called rdma_disconnect
+	wire      []byte        // the peer's private data as received
+	aborted   bool          // the requesting peer gave up before we answered
+	hungUp    bool          // Disconnect flushed the QP and called rdma_disconnect
+	down      bool          // disconnected, by either side or by the device's removal
+	disc      chan struct{} // made by Disconnected; closed once down
 	laddr     netip.AddrPort
 	offered   [2]int // the read limits (inbound, outbound) Connect offered
 
-	evMu    sync.Mutex
-	events  []cgo.CMEvent
-	notify  chan struct{}
-	closing chan struct{}
-
-	discOnce sync.Once
-	disc     chan struct{}
+	evMu   sync.Mutex
+	events []cgo.CMEvent
+	// notify holds a wake-up for the connector's waiting call: an event
+	// was queued, the connection went down, or Close was called. A waiter
+	// checks what it waits for after every wake-up, and one that returns
+	// on a lasting condition (down, closed) passes the wake-up on, so that
+	// every waiter sees it.
+	notify chan struct{}
 }
+
+// closedChan is the closed channel Disconnected returns once the
+// connection is down, when none was made before.
+var closedChan = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
 
 // NewConnector creates an active-side Connector (rdma_create_id on the
 // event channel all active Connectors share).
@@ -115,7 +126,7 @@ func NewConnector() (*Connector, error) {
 }
 
 func newConnector(ch *channel, id cgo.ID) *Connector {
-	return &Connector{ch: ch, id: id, notify: make(chan struct{}, 1), closing: make(chan struct{}), disc: make(chan struct{})}
+	return &Connector{ch: ch, id: id, notify: make(chan struct{}, 1)}
 }
 
 // newPassive makes the Connector of a connection request (called by the
@@ -157,9 +168,14 @@ func (c *Connector) deliver(ev *cgo.CMEvent) {
 	switch ev.Event {
 	case cgo.CMEventDisconnected, cgo.CMEventDeviceRemoval:
 		// The removal of the device ends the connection too.
-		c.discOnce.Do(func() { close(c.disc) })
 		c.mu.Lock()
 		qp, hungUp := c.qp, c.hungUp
+		if !c.down {
+			c.down = true
+			if c.disc != nil {
+				close(c.disc)
+			}
+		}
 		c.mu.Unlock()
 		if hungUp {
 			// Disconnect did both already.
@@ -182,6 +198,12 @@ func (c *Connector) deliver(ev *cgo.CMEvent) {
 	c.evMu.Lock()
 	c.events = append(c.events, *ev)
 	c.evMu.Unlock()
+	c.wake()
+}
+
+// wake leaves a wake-up for the connector's waiting call, unless one is
+// already there.
+func (c *Connector) wake() {
 	select {
 	case c.notify <- struct{}{}:
 	default:
@@ -209,12 +231,14 @@ func (c *Connector) next(ctx context.Context) (cgo.CMEvent, error) {
 			return ev, nil
 		}
 		c.evMu.Unlock()
+		if c.isClosed() {
+			c.wake()
+			return cgo.CMEvent{}, ErrClosed
+		}
 		select {
 		case <-c.notify:
 		case <-ctx.Done():
 			return cgo.CMEvent{}, ctx.Err()
-		case <-c.closing:
-			return cgo.CMEvent{}, ErrClosed
 		}
 	}
 }
@@ -713,12 +737,24 @@ func (c *Connector) Disconnect(ctx context.Context) error {
 	c.mu.Lock()
 	c.hungUp = true
 	c.mu.Unlock()
-	select {
-	case <-c.disc:
-	case <-ctx.Done():
-		return c.opError("disconnect", ctx.Err())
-	case <-c.closing:
-		return c.opError("disconnect", ErrClosed)
+	for {
+		c.mu.Lock()
+		down, closed := c.down, c.closed
+		c.mu.Unlock()
+		if down || closed {
+			c.wake()
+		}
+		if down {
+			break
+		}
+		if closed {
+			return c.opError("disconnect", ErrClosed)
+		}
+		select {
+		case <-c.notify:
+		case <-ctx.Done():
+			return c.opError("disconnect", ctx.Err())
+		}
 	}
 	c.setState(stateDisconnected)
 	return nil
@@ -729,9 +765,15 @@ func (c *Connector) Disconnect(ctx context.Context) error {
 // device (NDK NotifyDisconnect).
 func (c *Connector) Disconnected() <-chan struct{} {
 	if c == nil {
-		closed := make(chan struct{})
-		close(closed)
-		return closed
+		return closedChan
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.disc == nil {
+		if c.down {
+			return closedChan
+		}
+		c.disc = make(chan struct{})
 	}
 	return c.disc
 }
@@ -806,8 +848,8 @@ func (c *Connector) Close() error {
 		return c.opError("close", ErrClosed)
 	}
 	c.closed = true
-	close(c.closing)
 	c.mu.Unlock()
+	c.wake()
 	c.life.Lock()
 	err := c.ch.destroy(c.id)
 	c.life.Unlock()

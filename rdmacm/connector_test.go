@@ -92,6 +92,48 @@ func TestTwoPhaseConnect(t *testing.T) {
 	}
 }
 
+// Two Disconnect calls on one side both return once the connection is
+// down, and Disconnected is closed whether it was asked for before the
+// disconnection (the passive side) or only after it (the active side).
+func TestDisconnectWakesEveryWaiter(t *testing.T) {
+	ctx := testContext(t)
+	l := listen(t, 1)
+	active, _, passive, done := request(t, l, nil)
+	pep := newEndpoint(t, passive.DeviceName())
+	accepted := make(chan error, 1)
+	go func() { accepted <- passive.Accept(ctx, pep.qp, nil) }()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := active.CompleteConnect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-accepted; err != nil {
+		t.Fatal(err)
+	}
+	down := passive.Disconnected()
+	select {
+	case <-down:
+		t.Fatal("Disconnected is closed while the connection is up")
+	default:
+	}
+	errs := make(chan error, 2)
+	for range 2 {
+		go func() { errs <- active.Disconnect(ctx) }()
+	}
+	for range 2 {
+		if err := within(t, "Disconnect", 10*time.Second, func() error { return <-errs }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case <-active.Disconnected():
+	default:
+		t.Error("the active side's Disconnected is open after its Disconnect returned")
+	}
+	within(t, "the passive side's Disconnected", 10*time.Second, func() error { <-down; return nil })
+}
+
 // rdmaCMFDs lists the process's descriptors open on the rdma_cm device: its
 // event channels.
 func rdmaCMFDs(t *testing.T) []string {
