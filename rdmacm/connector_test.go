@@ -28,11 +28,7 @@ func TestTwoPhaseConnect(t *testing.T) {
 	if req.InboundReadLimit != 6 || req.OutboundReadLimit != 3 {
 		t.Errorf("request read limits in %d out %d, want 6 and 3", req.InboundReadLimit, req.OutboundReadLimit)
 	}
-	pep := newEndpoint(t, passive.DeviceName())
-	accepted := make(chan error, 1)
-	go func() {
-		accepted <- passive.Accept(ctx, pep.qp, &rdmacm.ConnParams{InboundReadLimit: 4, OutboundReadLimit: 2, PrivateData: []byte("world!")})
-	}()
+	pep, accepted := accept(t, passive, &rdmacm.ConnParams{InboundReadLimit: 4, OutboundReadLimit: 2, PrivateData: []byte("world!")})
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
@@ -99,9 +95,7 @@ func TestDisconnectWakesEveryWaiter(t *testing.T) {
 	ctx := testContext(t)
 	l := listen(t, 1)
 	active, _, passive, done := request(t, l, nil)
-	pep := newEndpoint(t, passive.DeviceName())
-	accepted := make(chan error, 1)
-	go func() { accepted <- passive.Accept(ctx, pep.qp, nil) }()
+	_, accepted := accept(t, passive, nil)
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}

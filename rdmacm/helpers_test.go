@@ -99,3 +99,14 @@ func request(t *testing.T, l *rdmacm.Listener, params *rdmacm.ConnParams) (*rdma
 	t.Cleanup(func() { passive.Close() })
 	return active, ep, passive, done
 }
+
+// accept accepts passive's request with params and a fresh endpoint on its
+// device in the background, and returns the endpoint and Accept's result.
+func accept(t *testing.T, passive *rdmacm.Connector, params *rdmacm.ConnParams) (*endpoint, chan error) {
+	t.Helper()
+	ctx := testContext(t)
+	ep := newEndpoint(t, passive.DeviceName())
+	accepted := make(chan error, 1)
+	go func() { accepted <- passive.Accept(ctx, ep.qp, params) }()
+	return ep, accepted
+}

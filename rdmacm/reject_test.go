@@ -122,9 +122,7 @@ func TestActiveReject(t *testing.T) {
 	ctx := testContext(t)
 	l := listen(t, 4)
 	active, _, passive, done := request(t, l, nil)
-	pep := newEndpoint(t, passive.DeviceName())
-	accepted := make(chan error, 1)
-	go func() { accepted <- passive.Accept(ctx, pep.qp, &rdmacm.ConnParams{PrivateData: []byte("terms")}) }()
+	_, accepted := accept(t, passive, &rdmacm.ConnParams{PrivateData: []byte("terms")})
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
