@@ -100,14 +100,6 @@ type Connector struct {
 	notify chan struct{}
 }
 
-// closedChan is the closed channel Disconnected returns once the
-// connection is down, when none was made before.
-var closedChan = func() chan struct{} {
-	c := make(chan struct{})
-	close(c)
-	return c
-}()
-
 // NewConnector creates an active-side Connector (rdma_create_id on the
 // event channel all active Connectors share).
 func NewConnector() (*Connector, error) {
@@ -765,15 +757,17 @@ func (c *Connector) Disconnect(ctx context.Context) error {
 // device (NDK NotifyDisconnect).
 func (c *Connector) Disconnected() <-chan struct{} {
 	if c == nil {
-		return closedChan
+		closed := make(chan struct{})
+		close(closed)
+		return closed
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.disc == nil {
-		if c.down {
-			return closedChan
-		}
 		c.disc = make(chan struct{})
+		if c.down {
+			close(c.disc)
+		}
 	}
 	return c.disc
 }
