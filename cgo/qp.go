@@ -2,6 +2,7 @@ package cgo
 
 /*
 #cgo nocallback go_post_send
+#cgo nocallback go_post_send_list
 #cgo nocallback go_post_recv
 #cgo nocallback go_post_srq_recv
 #include <errno.h>
@@ -20,19 +21,10 @@ typedef struct {
 	uint32_t opcode, send_flags, imm, rkey, remote_qpn, remote_qkey, num_sge, bind_access;
 } go_send_wr;
 
-// go_post_send posts in[0..n); request i's scatter/gather entries start at
-// sges[i*stride]. On failure *bad is the index of the failing request.
-//
-// The post shims take the C objects whose types hold pointers (the QP or
-// SRQ, the request arrays) as uintptr_t: cgo checks every argument of such
-// a type for Go pointers (cgoCheckPointer) on every call, and these are C
-// memory, never Go's.
-static inline int go_post_send(uintptr_t qpp, uintptr_t inp, int n, struct ibv_sge *sges, int stride,
-		uintptr_t wrsp, int *bad) {
-	struct ibv_qp *qp = (struct ibv_qp *)qpp;
-	go_send_wr *in = (go_send_wr *)inp;
-	struct ibv_send_wr *wrs = (struct ibv_send_wr *)wrsp;
-	struct ibv_send_wr *bad_wr = NULL;
+// go_fill_send builds in[0..n) into wrs[0..n) as one chain; request i's
+// scatter/gather entries start at sges[i*stride].
+static inline void go_fill_send(struct ibv_send_wr *wrs, const go_send_wr *in, int n, struct ibv_sge *sges,
+		int stride) {
 	memset(wrs, 0, sizeof(*wrs) * n);
 	for (int i = 0; i < n; i++) {
 		struct ibv_send_wr *w = &wrs[i];
@@ -76,6 +68,12 @@ static inline int go_post_send(uintptr_t qpp, uintptr_t inp, int n, struct ibv_s
 			w->wr.ud.remote_qkey = in[i].remote_qkey;
 		}
 	}
+}
+
+// go_post_chain posts the chain that starts at wrs; on failure *bad is the
+// index of the failing request.
+static inline int go_post_chain(struct ibv_qp *qp, struct ibv_send_wr *wrs, int *bad) {
+	struct ibv_send_wr *bad_wr = NULL;
 	int rc = ibv_post_send(qp, wrs, &bad_wr);
 	*bad = bad_wr ? (int)(bad_wr - wrs) : 0;
 	// A provider that names a request it did not post failed, whatever it
@@ -84,6 +82,43 @@ static inline int go_post_send(uintptr_t qpp, uintptr_t inp, int n, struct ibv_s
 	// queued. The errno is lost.
 	if (rc == 0 && bad_wr)
 		rc = EIO;
+	return rc;
+}
+
+// go_post_send posts in[0..n); request i's scatter/gather entries start at
+// sges[i*stride]. On failure *bad is the index of the failing request.
+//
+// The post shims take the C objects whose types hold pointers (the QP or
+// SRQ, the request arrays) as uintptr_t: cgo checks every argument of such
+// a type for Go pointers (cgoCheckPointer) on every call, and these are C
+// memory, never Go's.
+static inline int go_post_send(uintptr_t qpp, uintptr_t inp, int n, struct ibv_sge *sges, int stride,
+		uintptr_t wrsp, int *bad) {
+	struct ibv_send_wr *wrs = (struct ibv_send_wr *)wrsp;
+	go_fill_send(wrs, (const go_send_wr *)inp, n, sges, stride);
+	return go_post_chain((struct ibv_qp *)qpp, wrs, bad);
+}
+
+// go_fill_send_list builds requests [off, off+n) of a send list (wrs, and
+// sges with stride entries per request) from in[0..n) and their entries at
+// from[i*stride], and links them to the requests before off.
+static inline void go_fill_send_list(uintptr_t wrsp, struct ibv_sge *sges, int off, uintptr_t inp, int n,
+		struct ibv_sge *from, int stride) {
+	struct ibv_send_wr *wrs = (struct ibv_send_wr *)wrsp;
+	memcpy(&sges[off * stride], from, sizeof(*from) * n * stride);
+	go_fill_send(&wrs[off], (const go_send_wr *)inp, n, &sges[off * stride], stride);
+	if (off > 0)
+		wrs[off - 1].next = &wrs[off];
+}
+
+// go_post_send_list posts the first n requests of a send list as one chain,
+// cutting the chain after them for the call.
+static inline int go_post_send_list(uintptr_t qpp, uintptr_t wrsp, int n, int *bad) {
+	struct ibv_send_wr *wrs = (struct ibv_send_wr *)wrsp;
+	struct ibv_send_wr *next = wrs[n - 1].next;
+	wrs[n - 1].next = NULL;
+	int rc = go_post_chain((struct ibv_qp *)qpp, wrs, bad);
+	wrs[n - 1].next = next;
 	return rc;
 }
 
@@ -466,6 +501,59 @@ func (qp QP) PostSend(n int) (int, error) {
 		cptr(unsafe.Pointer(s.sendWR)), s.bad)
 	return int(*s.bad), errnoOf(rc, nil)
 }
+
+// SendList is a chain of send requests in C memory of its own, built once
+// and posted many times: n struct ibv_send_wr, their scatter/gather entries
+// (maxSGE per request) and the int a post reports a refused request in.
+type SendList struct {
+	block  unsafe.Pointer
+	wrs    *C.struct_ibv_send_wr
+	sges   *C.struct_ibv_sge
+	bad    *C.int
+	n      int
+	maxSGE int
+}
+
+// NewSendList allocates a zeroed list of n requests of up to maxSGE entries.
+func NewSendList(n, maxSGE int) (SendList, error) {
+	l := SendList{n: n, maxSGE: max(maxSGE, 1)}
+	sizes := [3]uintptr{uintptr(n) * C.sizeof_struct_ibv_send_wr, uintptr(n*l.maxSGE) * C.sizeof_struct_ibv_sge, C.sizeof_int}
+	var offs [len(sizes)]uintptr
+	if l.block = C.calloc(1, C.size_t(layout(sizes[:], offs[:]))); l.block == nil {
+		return SendList{}, syscall.ENOMEM
+	}
+	l.wrs = (*C.struct_ibv_send_wr)(unsafe.Add(l.block, offs[0]))
+	l.sges = (*C.struct_ibv_sge)(unsafe.Add(l.block, offs[1]))
+	l.bad = (*C.int)(unsafe.Add(l.block, offs[2]))
+	return l, nil
+}
+
+// Fill builds requests [off, off+n) of the list from the first n requests
+// stored in qp with SetSend; the QP's max send SGEs must be the list's
+// maxSGE. The list is filled in order, from off 0.
+func (l SendList) Fill(qp QP, off, n int) {
+	s := qp.post
+	C.go_fill_send_list(cptr(unsafe.Pointer(l.wrs)), l.sges, C.int(off), cptr(unsafe.Pointer(s.send)), C.int(n),
+		s.sendSGE, C.int(l.maxSGE))
+}
+
+func (l SendList) wr(i int) *C.struct_ibv_send_wr { return &unsafe.Slice(l.wrs, l.n)[i] }
+
+// SetID sets request i's wr_id.
+func (l SendList) SetID(i int, id uint64) { l.wr(i).wr_id = C.uint64_t(id) }
+
+// SetFlags sets request i's send_flags.
+func (l SendList) SetFlags(i int, flags uint32) { l.wr(i).send_flags = C.uint(flags) }
+
+// Post posts the first n requests of the list to qp as one chain. On
+// failure it returns the index of the request the provider refused.
+func (l SendList) Post(qp QP, n int) (int, error) {
+	rc := C.go_post_send_list(cptr(unsafe.Pointer(qp.p)), cptr(unsafe.Pointer(l.wrs)), C.int(n), l.bad)
+	return int(*l.bad), errnoOf(rc, nil)
+}
+
+// Free frees the list's memory.
+func (l SendList) Free() { C.free(l.block) }
 
 // SetRecv stores receive request i of the next PostRecv.
 func (qp QP) SetRecv(i int, id uint64, sgl []SGE) { qp.post.recv.set(i, id, sgl) }

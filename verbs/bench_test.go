@@ -71,6 +71,27 @@ func BenchmarkPollEmpty(b *testing.B) {
 // writes with a signaled last one, in one PostSend, and polling its
 // completion: per operation, one batch.
 func BenchmarkPostBatch(b *testing.B) {
+	benchBatch(b, func(qp *verbs.QP, wrs []verbs.SendWR) func() error {
+		return func() error { return qp.PostSend(wrs) }
+	})
+}
+
+// BenchmarkSendListPost is BenchmarkPostBatch's chain built once into a
+// SendList and posted with its Post.
+func BenchmarkSendListPost(b *testing.B) {
+	benchBatch(b, func(qp *verbs.QP, wrs []verbs.SendWR) func() error {
+		list, err := qp.NewSendList(wrs)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { list.Close() })
+		return func() error { return list.Post(len(wrs)) }
+	})
+}
+
+// benchBatch runs the batch benchmarks: prepare returns the post of the
+// chain wrs on qp.
+func benchBatch(b *testing.B, prepare func(qp *verbs.QP, wrs []verbs.SendWR) func() error) {
 	client, server := benchPair(b)
 	const batch = 16
 	wrs := make([]verbs.SendWR, batch)
@@ -81,10 +102,11 @@ func BenchmarkPostBatch(b *testing.B) {
 			RemoteAddr: server.MR.Addr() + uint64(i*8), RKey: server.MR.RKey()}
 	}
 	wrs[batch-1].Flags = verbs.SendSignaled
+	post := prepare(client.QP, wrs)
 	wcs := make([]verbs.WorkCompletion, 4)
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := client.QP.PostSend(wrs); err != nil {
+		if err := post(); err != nil {
 			b.Fatal(err)
 		}
 		for n := 0; n == 0; {

@@ -126,3 +126,47 @@ func Example_sendReceive() {
 	}
 	fmt.Printf("received %q\n", buf.Bytes()[2048:2053])
 }
+
+// Post the same RDMA write many times, one in 64 signaled, as perftest's
+// write_bw does: the request is built once into a SendList, and only its
+// flags change between posts. qp is a connected RC QP of at least 64 send
+// requests, cq its send CQ, mr a region of its PD, and raddr and rkey the
+// peer's memory (exchanged as the QP numbers are in the example above).
+func ExampleQP_NewSendList() {
+	var (
+		qp    *verbs.QP
+		cq    *verbs.CQ
+		mr    *verbs.MR
+		raddr uint64
+		rkey  uint32
+	)
+	list, err := qp.NewSendList([]verbs.SendWR{{Opcode: verbs.WRRDMAWrite, SGL: []verbs.SGE{mr.SGE(0, 64)},
+		RemoteAddr: raddr, RKey: rkey}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer list.Close()
+	wcs := make([]verbs.WorkCompletion, 1)
+	for i := 1; i <= 1024; i++ {
+		if i%64 == 0 || i%64 == 1 { // signal the 64th, and unsignal the next
+			flags := verbs.SendFlags(0)
+			if i%64 == 0 {
+				flags = verbs.SendSignaled
+			}
+			if err := list.SetFlags(0, flags); err != nil {
+				log.Fatal(err)
+			}
+		}
+		if err := list.Post(1); err != nil {
+			log.Fatal(err)
+		}
+		if i%64 == 0 { // the completion covers the 63 before it
+			if _, err := cq.BusyPoll(context.Background(), wcs); err != nil {
+				log.Fatal(err)
+			}
+			if err := wcs[0].Err(); err != nil {
+				log.Fatal(err)
+			}
+		}
+	}
+}

@@ -233,6 +233,7 @@ func (qp *QP) SRQ() *SRQ {
 
 // Close destroys the QP (ibv_destroy_qp). libibverbs waits for the QP's
 // asynchronous events to be acknowledged, which Context.Events does at once.
+// A QP with open SendLists refuses to close (EBUSY).
 func (qp *QP) Close() error {
 	if qp == nil {
 		return opError("ibv_destroy_qp", "", ErrClosed)

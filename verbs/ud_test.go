@@ -30,7 +30,11 @@ func readyUD(t *testing.T, qp *verbs.QP) {
 	}
 }
 
-func TestUDSendRecvWithAH(t *testing.T) {
+// udPair returns two UD ends at RTS on the test device and an AH of a's PD
+// that addresses the device's own GID; a device without AHs is a transport
+// limitation.
+func udPair(t *testing.T) (a, b *end, ah *verbs.AH) {
+	t.Helper()
 	ctx := openTestDevice(t)
 	dev, err := ctx.QueryDevice()
 	if err != nil {
@@ -39,16 +43,21 @@ func TestUDSendRecvWithAH(t *testing.T) {
 	if dev.MaxAH == 0 {
 		testbed.Limitation(t, "%s: max_ah is 0: no address handles, so no UD", ctx.Name())
 	}
-	a := newEndWith(t, ctx, 4096, endOpts{typ: verbs.QPTypeUD})
-	b := newEndWith(t, ctx, 4096, endOpts{typ: verbs.QPTypeUD})
+	a = newEndWith(t, ctx, 4096, endOpts{typ: verbs.QPTypeUD})
+	b = newEndWith(t, ctx, 4096, endOpts{typ: verbs.QPTypeUD})
 	readyUD(t, a.qp)
 	readyUD(t, b.qp)
 	gid := testGID(t, ctx)
-	ah, err := a.pd.CreateAH(&verbs.AHAttr{IsGlobal: true, PortNum: 1,
+	ah, err = a.pd.CreateAH(&verbs.AHAttr{IsGlobal: true, PortNum: 1,
 		GRH: verbs.GlobalRoute{DGID: gid.GID, SGIDIndex: uint8(gid.Index), HopLimit: 64}})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return a, b, ah
+}
+
+func TestUDSendRecvWithAH(t *testing.T) {
+	a, b, ah := udPair(t)
 	const msg = "a datagram through an AH"
 	if err := b.qp.PostRecv([]verbs.RecvWR{{ID: 1, SGL: []verbs.SGE{b.mr.SGE(0, verbs.GRHSize+256)}}}); err != nil {
 		t.Fatal(err)

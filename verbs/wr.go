@@ -122,14 +122,7 @@ func (qp *QP) PostSend(wrs []SendWR) error {
 				n = i
 				break
 			}
-			raw := cgo.SendWR{
-				ID: wr.ID, RemoteAddr: wr.RemoteAddr, CompareAdd: wr.CompareAdd, Swap: wr.Swap,
-				Opcode: uint32(wr.Opcode), Flags: uint32(wr.Flags), Imm: wr.Imm, RKey: wr.RKey,
-				RemoteQPN: wr.RemoteQPN, RemoteQKey: wr.RemoteQKey,
-			}
-			if wr.AH != nil {
-				raw.AH = wr.AH.raw
-			}
+			raw := wr.raw()
 			if wr.Opcode == WRBindMW {
 				binds = true
 				raw.MW, raw.BindMR = wr.MW.raw, wr.Bind.MR.raw
@@ -162,6 +155,19 @@ func (qp *QP) PostSend(wrs []SendWR) error {
 		}
 	}
 	return nil
+}
+
+// raw is wr for the C side, but for a bind request's window and region.
+func (wr *SendWR) raw() cgo.SendWR {
+	raw := cgo.SendWR{
+		ID: wr.ID, RemoteAddr: wr.RemoteAddr, CompareAdd: wr.CompareAdd, Swap: wr.Swap,
+		Opcode: uint32(wr.Opcode), Flags: uint32(wr.Flags), Imm: wr.Imm, RKey: wr.RKey,
+		RemoteQPN: wr.RemoteQPN, RemoteQKey: wr.RemoteQKey,
+	}
+	if wr.AH != nil {
+		raw.AH = wr.AH.raw
+	}
+	return raw
 }
 
 // checkSend validates wr for the QP and holds its AH, MW and MR open until

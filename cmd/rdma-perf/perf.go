@@ -31,10 +31,11 @@ type bwParams struct {
 }
 
 // writeBW posts p.iters RDMA writes of size bytes, at most p.txDepth
-// outstanding, p.postList per PostSend call, one signaled every p.cqMod (and
-// the last), as perftest's ib_write_bw does; it returns the elapsed time
-// from the first post to the last completion. With p.warmUp it first runs
-// warmUp. The loop yields through y.
+// outstanding, p.postList per post, one signaled every p.cqMod (and the
+// last), as perftest's ib_write_bw does; it returns the elapsed time from the
+// first post to the last completion. Like perftest it builds its requests
+// once (a verbs.SendList) and changes only their flags between posts. With
+// p.warmUp it first runs warmUp. The loop yields through y.
 func writeBW(ctx context.Context, c *conn, size int, p bwParams, y *yielder) (time.Duration, error) {
 	wrs := make([]verbs.SendWR, p.postList)
 	sge := make([]verbs.SGE, p.postList)
@@ -46,12 +47,19 @@ func writeBW(ctx context.Context, c *conn, size int, p bwParams, y *yielder) (ti
 		}
 	}
 	base := wrs[0].Flags
+	list, err := c.qp.NewSendList(wrs)
+	if err != nil {
+		return 0, err
+	}
+	defer list.Close()
 	wcs := make([]verbs.WorkCompletion, 16)
 	if p.warmUp {
-		if err := warmUp(ctx, c, wrs, p.txDepth, wcs); err != nil {
+		if err := warmUp(ctx, c, list, base, p.txDepth, wcs); err != nil {
 			return 0, fmt.Errorf("warm-up: %w", err)
 		}
 	}
+	// signaled[i] is whether the list's request i is signaled now.
+	signaled := make([]bool, p.postList)
 	iters, txDepth, postList, cqMod := p.iters, p.txDepth, p.postList, p.cqMod
 	var posted, completed int
 	start := time.Now()
@@ -59,12 +67,19 @@ func writeBW(ctx context.Context, c *conn, size int, p bwParams, y *yielder) (ti
 		for posted < iters && posted+postList-completed <= txDepth {
 			n := min(postList, iters-posted)
 			for i := range n {
-				wrs[i].Flags = base
-				if (posted+i+1)%cqMod == 0 || posted+i+1 == iters {
-					wrs[i].Flags |= verbs.SendSignaled
+				want := (posted+i+1)%cqMod == 0 || posted+i+1 == iters
+				if want != signaled[i] {
+					flags := base
+					if want {
+						flags |= verbs.SendSignaled
+					}
+					if err := list.SetFlags(i, flags); err != nil {
+						return 0, err
+					}
+					signaled[i] = want
 				}
 			}
-			if err := c.qp.PostSend(wrs[:n]); err != nil {
+			if err := list.Post(n); err != nil {
 				return 0, err
 			}
 			posted += n
@@ -92,19 +107,21 @@ func writeBW(ctx context.Context, c *conn, size int, p bwParams, y *yielder) (ti
 	return time.Since(start), nil
 }
 
-// warmUp runs the writes of wrs before the measured run, as perftest's
-// --perform_warm_up does: one post list, or txDepth posts of a single
-// request, every list's last request signaled, and waits for their
-// completions. The measured run then does not time the first use of the
-// path's code and memory, which costs milliseconds under emulation.
-func warmUp(ctx context.Context, c *conn, wrs []verbs.SendWR, txDepth int, wcs []verbs.WorkCompletion) error {
-	posts := 1
-	if len(wrs) == 1 {
+// warmUp posts the list before the measured run, as perftest's
+// --perform_warm_up does: once, or txDepth times for a list of one request,
+// its last request signaled, and waits for the completions; it leaves the
+// list's flags at base. The measured run then does not time the first use
+// of the path's code and memory, which costs milliseconds under emulation.
+func warmUp(ctx context.Context, c *conn, list *verbs.SendList, base verbs.SendFlags, txDepth int, wcs []verbs.WorkCompletion) error {
+	posts, last := 1, list.Len()-1
+	if last == 0 {
 		posts = txDepth
 	}
-	wrs[len(wrs)-1].Flags |= verbs.SendSignaled
+	if err := list.SetFlags(last, base|verbs.SendSignaled); err != nil {
+		return err
+	}
 	for range posts {
-		if err := c.qp.PostSend(wrs); err != nil {
+		if err := list.Post(list.Len()); err != nil {
 			return err
 		}
 	}
@@ -113,7 +130,7 @@ func warmUp(ctx context.Context, c *conn, wrs []verbs.SendWR, txDepth int, wcs [
 			return err
 		}
 	}
-	return nil
+	return list.SetFlags(last, base)
 }
 
 // pollOne busy-polls cq until one completion arrives and checks it.
@@ -148,6 +165,11 @@ func pingPong(ctx context.Context, c *conn, mode string, size, iters, inline int
 	if size <= inline {
 		wr[0].Flags |= verbs.SendInline
 	}
+	list, err := c.qp.NewSendList(wr)
+	if err != nil {
+		return err
+	}
+	defer list.Close()
 	refill := recvWRs(c, recvRing/2)
 	poll, pollShift := lastByte(buf, size-1)
 	post := &buf[c.half+size-1]
@@ -175,7 +197,7 @@ func pingPong(ctx context.Context, c *conn, mode string, size, iters, inline int
 			y.at(stamps[scnt])
 			scnt++
 			*post = byte(scnt)
-			if err := c.qp.PostSend(wr); err != nil {
+			if err := list.Post(1); err != nil {
 				return err
 			}
 			if consumed == len(refill) {
@@ -196,13 +218,17 @@ func pingPong(ctx context.Context, c *conn, mode string, size, iters, inline int
 // time (cycles) of each post. The loop yields through y.
 func readLat(ctx context.Context, c *conn, size, iters int, stamps []int64, y *yielder) error {
 	sge := []verbs.SGE{c.mr.SGE(0, size)}
-	wr := []verbs.SendWR{{Opcode: verbs.WRRDMARead, Flags: verbs.SendSignaled, SGL: sge, RemoteAddr: c.raddr + uint64(c.half),
-		RKey: c.rkey}}
+	list, err := c.qp.NewSendList([]verbs.SendWR{{Opcode: verbs.WRRDMARead, Flags: verbs.SendSignaled, SGL: sge,
+		RemoteAddr: c.raddr + uint64(c.half), RKey: c.rkey}})
+	if err != nil {
+		return err
+	}
+	defer list.Close()
 	wcs := make([]verbs.WorkCompletion, 1)
 	for i := range iters {
 		stamps[i] = cycles()
 		y.at(stamps[i])
-		if err := c.qp.PostSend(wr); err != nil {
+		if err := list.Post(1); err != nil {
 			return err
 		}
 		if err := pollOne(ctx, c.scq, wcs); err != nil {

@@ -1,0 +1,177 @@
+package verbs
+
+import (
+	"fmt"
+	"sync"
+	"syscall"
+
+	"github.com/go-rdma/rdma/cgo"
+)
+
+// A SendList is a chain of send work requests built once, in C memory, and
+// posted to its QP as often as needed, as perftest builds its ibv_send_wr
+// lists before its measured loop. Post is one call into libibverbs: the
+// requests are neither converted nor validated again, where PostSend does
+// both on every call. SetID and SetFlags change a request between posts
+// (which one is signaled, say) without a call into C.
+//
+// The list holds its QP and the AHs of its requests open: their Close fails
+// with EBUSY until the list is closed. Inline requests read their memory at every
+// Post, so it must stay live (a registered Buffer) while the list is
+// posted. Bind requests (WRBindMW) are posted with PostSend.
+//
+// A SendList is safe for concurrent use; its calls are serialized.
+type SendList struct {
+	qp     *QP
+	mu     sync.Mutex
+	closed bool
+	raw    cgo.SendList
+	n      int
+	ahs    []*AH
+}
+
+// NewSendList builds wrs into a SendList for qp, validating each request as
+// PostSend does. The list keeps no reference to wrs or their SGLs.
+func (qp *QP) NewSendList(wrs []SendWR) (*SendList, error) {
+	const op = "build send list"
+	if qp == nil || !qp.acquire() {
+		return nil, opError(op, qp.name(), ErrClosed)
+	}
+	defer qp.release()
+	if len(wrs) == 0 {
+		return nil, opError(op, qp.name(), fmt.Errorf("no work requests: %w", syscall.EINVAL))
+	}
+	qp.postMu.Lock()
+	defer qp.postMu.Unlock()
+	batch, maxSGE, _ := qp.raw.Batch()
+	raw, err := cgo.NewSendList(len(wrs), maxSGE)
+	if err != nil {
+		return nil, opError(op, qp.name(), err)
+	}
+	l := &SendList{qp: qp, raw: raw, n: len(wrs)}
+	qp.children.Add(1)
+	for base := 0; base < len(wrs); base += batch {
+		chain := wrs[base:min(base+batch, len(wrs))]
+		for i := range chain {
+			if err := l.set(i, &chain[i], maxSGE); err != nil {
+				qp.releaseHeld()
+				l.free()
+				return nil, opError(op, qp.name(), fmt.Errorf("work request %d: %w", base+i, err))
+			}
+		}
+		l.raw.Fill(qp.raw, base, len(chain))
+	}
+	qp.releaseHeld()
+	return l, nil
+}
+
+// set validates wr, stores it as request i of the QP's next chain and, when
+// it names an AH, keeps the AH from closing while the list lives.
+func (l *SendList) set(i int, wr *SendWR, maxSGE int) error {
+	qp := l.qp
+	if wr.Opcode == WRBindMW {
+		return fmt.Errorf("a bind request in a send list (post it with PostSend): %w", syscall.EINVAL)
+	}
+	if err := qp.checkSend(wr, maxSGE); err != nil {
+		return err
+	}
+	if wr.AH != nil {
+		wr.AH.children.Add(1)
+		l.ahs = append(l.ahs, wr.AH)
+	}
+	raw := wr.raw()
+	qp.raw.SetSend(i, &raw, wr.SGL)
+	return nil
+}
+
+// Len returns the number of requests in the list.
+func (l *SendList) Len() int {
+	if l == nil {
+		return 0
+	}
+	return l.n
+}
+
+// lock locks the list for a call on request i (of 0 … Len()-1), or on the
+// first i requests when first.
+func (l *SendList) lock(op string, i int, first bool) error {
+	if l == nil {
+		return opError(op, "", ErrClosed)
+	}
+	l.mu.Lock()
+	switch {
+	case l.closed:
+		l.mu.Unlock()
+		return opError(op, l.qp.name(), ErrClosed)
+	case first && (i < 1 || i > l.n):
+		l.mu.Unlock()
+		return opError(op, l.qp.name(), fmt.Errorf("%d requests of a list of %d: %w", i, l.n, syscall.EINVAL))
+	case !first && (i < 0 || i >= l.n):
+		l.mu.Unlock()
+		return opError(op, l.qp.name(), fmt.Errorf("request %d of a list of %d: %w", i, l.n, syscall.EINVAL))
+	}
+	return nil
+}
+
+// SetID sets the ID of request i, for the completions of later posts.
+func (l *SendList) SetID(i int, id uint64) error {
+	if err := l.lock("set send list ID", i, false); err != nil {
+		return err
+	}
+	l.raw.SetID(i, id)
+	l.mu.Unlock()
+	return nil
+}
+
+// SetFlags sets the flags of request i for later posts.
+func (l *SendList) SetFlags(i int, flags SendFlags) error {
+	if err := l.lock("set send list flags", i, false); err != nil {
+		return err
+	}
+	l.raw.SetFlags(i, uint32(flags))
+	l.mu.Unlock()
+	return nil
+}
+
+// Post posts the list's first n requests (1 … Len()) as one chain
+// (ibv_post_send). It allocates nothing on success. A refusal is a
+// *PostError: the requests before its Index were posted.
+func (l *SendList) Post(n int) error {
+	const op = "ibv_post_send"
+	if err := l.lock(op, n, true); err != nil {
+		return err
+	}
+	// The QP is open: it does not close while the list lives.
+	bad, err := l.raw.Post(l.qp.raw, n)
+	l.mu.Unlock()
+	if err != nil {
+		return &PostError{Op: op, Index: bad, Err: err}
+	}
+	return nil
+}
+
+// Close frees the list and lets its QP and AHs close. Requests it posted stay
+// posted.
+func (l *SendList) Close() error {
+	if l == nil {
+		return opError("free send list", "", ErrClosed)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return opError("free send list", l.qp.name(), ErrClosed)
+	}
+	l.free()
+	return nil
+}
+
+// free frees the C memory and lets the QP and AHs close.
+func (l *SendList) free() {
+	l.raw.Free()
+	l.qp.children.Add(-1)
+	for _, ah := range l.ahs {
+		ah.children.Add(-1)
+	}
+	l.ahs = nil
+	l.closed = true
+}

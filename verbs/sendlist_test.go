@@ -1,0 +1,216 @@
+package verbs_test
+
+import (
+	"bytes"
+	"errors"
+	"syscall"
+	"testing"
+
+	"github.com/go-rdma/rdma/verbs"
+)
+
+// A send list longer than the QP's batch is built in several chunks into
+// one chain; posting it, or its first requests, sends what its requests
+// say, and SetID and SetFlags change what later posts do.
+func TestSendList(t *testing.T) {
+	ctx := openTestDevice(t)
+	a, b := newEndWith(t, ctx, 4096, endOpts{batch: 4}), newEnd(t, ctx, 4096)
+	connect(t, ctx, a, b)
+	const n = 10
+	wrs := make([]verbs.SendWR, n)
+	src := a.buf.Bytes()
+	for i := range n - 1 {
+		copy(src[i*8:], bytes.Repeat([]byte{byte('a' + i)}, 8))
+		wrs[i] = verbs.SendWR{ID: uint64(100 + i), Opcode: verbs.WRRDMAWrite, SGL: []verbs.SGE{a.mr.SGE(i*8, 8)},
+			RemoteAddr: b.mr.Addr() + 1000 + uint64(i*8), RKey: b.mr.RKey()}
+	}
+	copy(src[2000:], "the list's last request")
+	wrs[n-1] = verbs.SendWR{ID: 100 + n - 1, Opcode: verbs.WRSend, Flags: verbs.SendSignaled,
+		SGL: []verbs.SGE{a.mr.SGE(2000, 23)}}
+	list, err := a.qp.NewSendList(wrs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer list.Close()
+	if list.Len() != n {
+		t.Errorf("Len %d, want %d", list.Len(), n)
+	}
+	// The list keeps its own copy of the requests.
+	clear(wrs)
+	if err := b.qp.PostRecv([]verbs.RecvWR{{ID: 1, SGL: []verbs.SGE{b.mr.SGE(3000, 64)}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := list.Post(n); err != nil {
+		t.Fatal(err)
+	}
+	if wc := waitOne(t, a.cq); wc.WRID != 100+n-1 || wc.Opcode != verbs.WCSend {
+		t.Errorf("send completion %+v, want request %d", wc, 100+n-1)
+	}
+	if wc := waitOne(t, b.cq); wc.Opcode != verbs.WCRecv || wc.ByteLen != 23 || string(b.buf.Bytes()[3000:3023]) != "the list's last request" {
+		t.Errorf("receive completion %+v, data %q", wc, b.buf.Bytes()[3000:3023])
+	}
+	for i := range n - 1 {
+		if got := b.buf.Bytes()[1000+i*8 : 1008+i*8]; !bytes.Equal(got, bytes.Repeat([]byte{byte('a' + i)}, 8)) {
+			t.Errorf("request %d wrote %q", i, got)
+		}
+	}
+	expectEmpty(t, a.cq)
+
+	// The first request alone, signaled and renamed; it reads its memory
+	// again at this post.
+	copy(src, "12345678")
+	if err := list.SetFlags(0, verbs.SendSignaled); err != nil {
+		t.Fatal(err)
+	}
+	if err := list.SetID(0, 7); err != nil {
+		t.Fatal(err)
+	}
+	if err := list.Post(1); err != nil {
+		t.Fatal(err)
+	}
+	if wc := waitOne(t, a.cq); wc.WRID != 7 || wc.Opcode != verbs.WCRDMAWrite {
+		t.Errorf("completion %+v, want request 7's write", wc)
+	}
+	if got := string(b.buf.Bytes()[1000:1008]); got != "12345678" {
+		t.Errorf("the second post wrote %q", got)
+	}
+	expectEmpty(t, a.cq)
+
+	// Posting a list allocates nothing.
+	wcs := make([]verbs.WorkCompletion, 4)
+	allocs := testing.AllocsPerRun(50, func() {
+		if err := list.Post(1); err != nil {
+			t.Fatal(err)
+		}
+		for got := 0; got == 0; {
+			if got, err = a.cq.Poll(wcs); err != nil || (got > 0 && wcs[0].Err() != nil) {
+				t.Fatal(err, wcs[0].Err())
+			}
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("SendList.Post and Poll allocated %.1f times, want 0", allocs)
+	}
+
+	for name, err := range map[string]error{
+		"Post(0)":         list.Post(0),
+		"Post(Len+1)":     list.Post(n + 1),
+		"SetFlags(Len)":   list.SetFlags(n, 0),
+		"SetID(-1)":       list.SetID(-1, 0),
+		"SetFlags(-1, …)": list.SetFlags(-1, verbs.SendSignaled),
+	} {
+		if !errors.Is(err, syscall.EINVAL) {
+			t.Errorf("%s: %v, want EINVAL", name, err)
+		}
+	}
+	expectEmpty(t, a.cq)
+}
+
+// Building a list validates every request as PostSend does, and a closed or
+// nil list or QP gives ErrClosed, never a crash.
+func TestSendListBadInput(t *testing.T) {
+	ctx := openTestDevice(t)
+	e := newEnd(t, ctx, 4096)
+	tooMany := make([]verbs.SGE, e.qp.Cap().MaxSendSGE+1)
+	send := verbs.SendWR{Opcode: verbs.WRSend, SGL: []verbs.SGE{e.mr.SGE(0, 8)}}
+	var pe *verbs.PostError
+	for name, wrs := range map[string][]verbs.SendWR{
+		"no requests":       nil,
+		"too many SGEs":     {send, send, {Opcode: verbs.WRSend, SGL: tooMany}},
+		"a bind request":    {{Opcode: verbs.WRBindMW}},
+		"an AH on an RC QP": {send, {Opcode: verbs.WRSend, AH: &verbs.AH{}}},
+		"an MW on a send":   {{Opcode: verbs.WRSend, MW: &verbs.MW{}}},
+	} {
+		l, err := e.qp.NewSendList(wrs)
+		if !errors.Is(err, syscall.EINVAL) || errors.As(err, &pe) || l != nil {
+			t.Errorf("NewSendList with %s: %v, %v, want EINVAL", name, l, err)
+		}
+	}
+	if _, err := e.qp.NewSendList([]verbs.SendWR{send, send, {Opcode: verbs.WRSend, SGL: tooMany}}); err == nil ||
+		!bytes.Contains([]byte(err.Error()), []byte("work request 2")) {
+		t.Errorf("NewSendList names the bad request: %v", err)
+	}
+	if l, err := e.qp.NewSendList([]verbs.SendWR{{Opcode: verbs.WRSend}}); err != nil {
+		t.Errorf("NewSendList of a zero-length send: %v", err)
+	} else if err := l.Close(); err != nil {
+		t.Error(err)
+	}
+
+	var nilList *verbs.SendList
+	var nilQP *verbs.QP
+	_, errNilQP := nilQP.NewSendList([]verbs.SendWR{send})
+	for name, err := range map[string]error{
+		"nil QP NewSendList": errNilQP,
+		"nil list Post":      nilList.Post(1),
+		"nil list SetID":     nilList.SetID(0, 1),
+		"nil list SetFlags":  nilList.SetFlags(0, 0),
+		"nil list Close":     nilList.Close(),
+	} {
+		if !errors.Is(err, verbs.ErrClosed) {
+			t.Errorf("%s: %v, want ErrClosed", name, err)
+		}
+	}
+	if nilList.Len() != 0 {
+		t.Errorf("nil list Len %d", nilList.Len())
+	}
+
+	// A list holds its QP open.
+	qp, err := e.pd.CreateQP(&verbs.QPInitAttr{Type: verbs.QPTypeRC, SendCQ: e.cq, RecvCQ: e.cq, Cap: verbs.QPCap{MaxSendWR: 1, MaxRecvWR: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := qp.NewSendList([]verbs.SendWR{send})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := qp.Close(); !errors.Is(err, syscall.EBUSY) {
+		t.Errorf("closing the QP of a live send list: %v, want EBUSY", err)
+	}
+	if err := list.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := qp.Close(); err != nil {
+		t.Fatalf("closing the QP after its list: %v", err)
+	}
+	if _, err := qp.NewSendList([]verbs.SendWR{send}); !errors.Is(err, verbs.ErrClosed) {
+		t.Errorf("NewSendList on a closed QP: %v, want ErrClosed", err)
+	}
+	for i, err := range []error{list.Post(1), list.SetID(0, 1), list.SetFlags(0, 0), list.Close()} {
+		if !errors.Is(err, verbs.ErrClosed) {
+			t.Errorf("call %d on a closed list: %v, want ErrClosed", i, err)
+		}
+	}
+}
+
+// A UD list holds its AH open until the list is closed.
+func TestSendListHoldsAH(t *testing.T) {
+	a, b, ah := udPair(t)
+	const msg = "a datagram from a list"
+	copy(a.buf.Bytes()[1024:], msg)
+	list, err := a.qp.NewSendList([]verbs.SendWR{{ID: 2, Opcode: verbs.WRSend, Flags: verbs.SendSignaled,
+		SGL: []verbs.SGE{a.mr.SGE(1024, len(msg))}, AH: ah, RemoteQPN: b.qp.Num(), RemoteQKey: testQKey}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ah.Close(); !errors.Is(err, syscall.EBUSY) {
+		t.Errorf("closing the AH of a live list: %v, want EBUSY", err)
+	}
+	for i := range 2 {
+		if err := b.qp.PostRecv([]verbs.RecvWR{{ID: 1, SGL: []verbs.SGE{b.mr.SGE(0, verbs.GRHSize+256)}}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := list.Post(1); err != nil {
+			t.Fatal(err)
+		}
+		waitOne(t, a.cq)
+		if wc := waitOne(t, b.cq); wc.SrcQP != a.qp.Num() || string(b.buf.Bytes()[verbs.GRHSize:verbs.GRHSize+len(msg)]) != msg {
+			t.Errorf("post %d: receive completion %+v", i, wc)
+		}
+	}
+	if err := list.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := ah.Close(); err != nil {
+		t.Errorf("closing the AH after its list: %v", err)
+	}
+}
