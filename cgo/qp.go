@@ -7,6 +7,7 @@ package cgo
 #cgo nocallback go_post_srq_recv
 #include <errno.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 #include <infiniband/verbs.h>
 
@@ -111,6 +112,16 @@ static inline void go_fill_send_list(uintptr_t wrsp, struct ibv_sge *sges, int o
 		wrs[off - 1].next = &wrs[off];
 }
 
+// The offsets of struct ibv_send_wr's union members a send list's setters
+// write from Go.
+enum {
+	go_wr_remote_addr_off = offsetof(struct ibv_send_wr, wr.rdma.remote_addr),
+	go_wr_rdma_rkey_off = offsetof(struct ibv_send_wr, wr.rdma.rkey),
+	go_wr_atomic_addr_off = offsetof(struct ibv_send_wr, wr.atomic.remote_addr),
+	go_wr_atomic_rkey_off = offsetof(struct ibv_send_wr, wr.atomic.rkey),
+	go_wr_imm_off = offsetof(struct ibv_send_wr, imm_data),
+};
+
 // go_post_send_list posts the first n requests of a send list as one chain,
 // cutting the chain after them for the call.
 static inline int go_post_send_list(uintptr_t qpp, uintptr_t wrsp, int n, int *bad) {
@@ -198,6 +209,7 @@ static inline int go_destroy_srq(struct ibv_srq *srq, void *block) {
 import "C"
 
 import (
+	"encoding/binary"
 	"syscall"
 	"unsafe"
 )
@@ -544,6 +556,45 @@ func (l SendList) SetID(i int, id uint64) { l.wr(i).wr_id = C.uint64_t(id) }
 
 // SetFlags sets request i's send_flags.
 func (l SendList) SetFlags(i int, flags uint32) { l.wr(i).send_flags = C.uint(flags) }
+
+// SetRemote sets request i's remote address and rkey; false when its opcode
+// (not an RDMA read or write, nor an atomic) has none.
+func (l SendList) SetRemote(i int, addr uint64, rkey uint32) bool {
+	w := l.wr(i)
+	var addrOff, rkeyOff uintptr
+	switch w.opcode {
+	case C.IBV_WR_RDMA_WRITE, C.IBV_WR_RDMA_WRITE_WITH_IMM, C.IBV_WR_RDMA_READ:
+		addrOff, rkeyOff = C.go_wr_remote_addr_off, C.go_wr_rdma_rkey_off
+	case C.IBV_WR_ATOMIC_CMP_AND_SWP, C.IBV_WR_ATOMIC_FETCH_AND_ADD:
+		addrOff, rkeyOff = C.go_wr_atomic_addr_off, C.go_wr_atomic_rkey_off
+	default:
+		return false
+	}
+	*(*uint64)(unsafe.Add(unsafe.Pointer(w), addrOff)) = addr
+	*(*uint32)(unsafe.Add(unsafe.Pointer(w), rkeyOff)) = rkey
+	return true
+}
+
+// SetImm sets request i's immediate data (host order); false when its
+// opcode carries none.
+func (l SendList) SetImm(i int, imm uint32) bool {
+	w := l.wr(i)
+	if w.opcode != C.IBV_WR_SEND_WITH_IMM && w.opcode != C.IBV_WR_RDMA_WRITE_WITH_IMM {
+		return false
+	}
+	binary.BigEndian.PutUint32((*[4]byte)(unsafe.Add(unsafe.Pointer(w), C.go_wr_imm_off))[:], imm)
+	return true
+}
+
+// SetSGE sets scatter/gather entry j of request i; false when the request
+// has no entry j.
+func (l SendList) SetSGE(i, j int, sge SGE) bool {
+	if j < 0 || j >= int(l.wr(i).num_sge) {
+		return false
+	}
+	unsafe.Slice((*SGE)(unsafe.Pointer(l.sges)), l.n*l.maxSGE)[i*l.maxSGE+j] = sge
+	return true
+}
 
 // Post posts the first n requests of the list to qp as one chain. On
 // failure it returns the index of the request the provider refused.

@@ -24,8 +24,10 @@ func TestWriteWithImm(t *testing.T) {
 		t.Fatal(err)
 	}
 	copy(a.buf.Bytes()[10:], "write with immediate")
-	postWithImm(t, ctx, a, "IBV_WR_RDMA_WRITE_WITH_IMM", verbs.SendWR{ID: 1, Opcode: verbs.WRRDMAWriteWithImm, Flags: verbs.SendSignaled,
-		SGL: []verbs.SGE{a.mr.SGE(10, 20)}, RemoteAddr: b.mr.Addr() + 1000, RKey: b.mr.RKey(), Imm: 0x01020304})
+	postWithImm(t, ctx, "IBV_WR_RDMA_WRITE_WITH_IMM", func() error {
+		return a.qp.PostSend([]verbs.SendWR{{ID: 1, Opcode: verbs.WRRDMAWriteWithImm, Flags: verbs.SendSignaled,
+			SGL: []verbs.SGE{a.mr.SGE(10, 20)}, RemoteAddr: b.mr.Addr() + 1000, RKey: b.mr.RKey(), Imm: 0x01020304}})
+	})
 	if wc := waitOne(t, a.cq); wc.WRID != 1 || wc.Opcode != verbs.WCRDMAWrite {
 		t.Errorf("write completion %+v", wc)
 	}

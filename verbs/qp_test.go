@@ -315,8 +315,10 @@ func TestSendWithImm(t *testing.T) {
 		t.Fatal(err)
 	}
 	copy(a.buf.Bytes(), "hello, rdma")
-	postWithImm(t, ctx, a, "IBV_WR_SEND_WITH_IMM", verbs.SendWR{ID: 1, Opcode: verbs.WRSendWithImm, Flags: verbs.SendSignaled,
-		SGL: []verbs.SGE{a.mr.SGE(0, 11)}, Imm: 0xdeadbeef})
+	postWithImm(t, ctx, "IBV_WR_SEND_WITH_IMM", func() error {
+		return a.qp.PostSend([]verbs.SendWR{{ID: 1, Opcode: verbs.WRSendWithImm, Flags: verbs.SendSignaled,
+			SGL: []verbs.SGE{a.mr.SGE(0, 11)}, Imm: 0xdeadbeef}})
+	})
 	if wc := waitOne(t, a.cq); wc.WRID != 1 || wc.Opcode != verbs.WCSend {
 		t.Errorf("send completion %+v", wc)
 	}
@@ -329,13 +331,13 @@ func TestSendWithImm(t *testing.T) {
 	}
 }
 
-// postWithImm posts wr, a request with immediate data (opcode named
-// opname), on e's QP. On iWARP, whose RDMAP (RFC 5040) carries no immediate
-// data, a provider that refuses it at post time (siw: EINVAL) skips t as a
+// postWithImm runs post, which posts a request with immediate data (opcode
+// named opname). On iWARP, whose RDMAP (RFC 5040) carries no immediate data,
+// a provider that refuses it at post time (siw: EINVAL) skips t as a
 // transport limitation, with the refusal.
-func postWithImm(t *testing.T, ctx *verbs.Context, e *end, opname string, wr verbs.SendWR) {
+func postWithImm(t *testing.T, ctx *verbs.Context, opname string, post func() error) {
 	t.Helper()
-	err := e.qp.PostSend([]verbs.SendWR{wr})
+	err := post()
 	var pe *verbs.PostError
 	if err != nil && isIWARP(t, ctx) && errors.As(err, &pe) && pe.Index == 0 && errors.Is(err, syscall.EINVAL) {
 		testbed.Limitation(t, "%s is iWARP, whose RDMAP has no immediate data: ibv_post_send of %s fails: %v",

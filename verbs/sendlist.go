@@ -12,8 +12,9 @@ import (
 // posted to its QP as often as needed, as perftest builds its ibv_send_wr
 // lists before its measured loop. Post is one call into libibverbs: the
 // requests are neither converted nor validated again, where PostSend does
-// both on every call. SetID and SetFlags change a request between posts
-// (which one is signaled, say) without a call into C.
+// both on every call. SetID, SetFlags, SetRemote, SetImm and SetSGE change a
+// request between posts (which one is signaled, where it writes) without a
+// call into C.
 //
 // The list holds its QP and the AHs of its requests open: their Close fails
 // with EBUSY until the list is closed. Inline requests read their memory at every
@@ -53,7 +54,7 @@ func (qp *QP) NewSendList(wrs []SendWR) (*SendList, error) {
 	for base := 0; base < len(wrs); base += batch {
 		chain := wrs[base:min(base+batch, len(wrs))]
 		for i := range chain {
-			if err := l.set(i, &chain[i], maxSGE); err != nil {
+			if err := l.build(i, &chain[i], maxSGE); err != nil {
 				qp.releaseHeld()
 				l.free()
 				return nil, opError(op, qp.name(), fmt.Errorf("work request %d: %w", base+i, err))
@@ -65,9 +66,9 @@ func (qp *QP) NewSendList(wrs []SendWR) (*SendList, error) {
 	return l, nil
 }
 
-// set validates wr, stores it as request i of the QP's next chain and, when
-// it names an AH, keeps the AH from closing while the list lives.
-func (l *SendList) set(i int, wr *SendWR, maxSGE int) error {
+// build validates wr, stores it as request i of the QP's next chain and,
+// when it names an AH, keeps the AH from closing while the list lives.
+func (l *SendList) build(i int, wr *SendWR, maxSGE int) error {
 	qp := l.qp
 	if wr.Opcode == WRBindMW {
 		return fmt.Errorf("a bind request in a send list (post it with PostSend): %w", syscall.EINVAL)
@@ -113,24 +114,47 @@ func (l *SendList) lock(op string, i int, first bool) error {
 	return nil
 }
 
-// SetID sets the ID of request i, for the completions of later posts.
-func (l *SendList) SetID(i int, id uint64) error {
-	if err := l.lock("set send list ID", i, false); err != nil {
+// change applies a change to request i under the list's lock; when apply
+// reports that the request cannot take it, change fails with EINVAL: the
+// request has no such field, as lacks says.
+func (l *SendList) change(op string, i int, lacks string, apply func() bool) error {
+	if err := l.lock(op, i, false); err != nil {
 		return err
 	}
-	l.raw.SetID(i, id)
+	ok := apply()
 	l.mu.Unlock()
+	if !ok {
+		return opError(op, l.qp.name(), fmt.Errorf("request %d has no %s: %w", i, lacks, syscall.EINVAL))
+	}
 	return nil
+}
+
+// SetID sets the ID of request i, for the completions of later posts.
+func (l *SendList) SetID(i int, id uint64) error {
+	return l.change("set send list ID", i, "ID", func() bool { l.raw.SetID(i, id); return true })
 }
 
 // SetFlags sets the flags of request i for later posts.
 func (l *SendList) SetFlags(i int, flags SendFlags) error {
-	if err := l.lock("set send list flags", i, false); err != nil {
-		return err
-	}
-	l.raw.SetFlags(i, uint32(flags))
-	l.mu.Unlock()
-	return nil
+	return l.change("set send list flags", i, "flags", func() bool { l.raw.SetFlags(i, uint32(flags)); return true })
+}
+
+// SetRemote sets the remote address and rkey of request i, an RDMA read or
+// write or an atomic (EINVAL for other opcodes).
+func (l *SendList) SetRemote(i int, addr uint64, rkey uint32) error {
+	return l.change("set send list remote", i, "remote memory", func() bool { return l.raw.SetRemote(i, addr, rkey) })
+}
+
+// SetImm sets the immediate data of request i, a send or RDMA write with
+// immediate (EINVAL for other opcodes).
+func (l *SendList) SetImm(i int, imm uint32) error {
+	return l.change("set send list immediate", i, "immediate data", func() bool { return l.raw.SetImm(i, imm) })
+}
+
+// SetSGE sets scatter/gather entry j of request i, one of the entries it
+// was built with (EINVAL beyond them).
+func (l *SendList) SetSGE(i, j int, sge SGE) error {
+	return l.change("set send list SGE", i, "such scatter/gather entry", func() bool { return l.raw.SetSGE(i, j, sge) })
 }
 
 // Post posts the list's first n requests (1 … Len()) as one chain

@@ -76,6 +76,32 @@ func TestSendList(t *testing.T) {
 	}
 	expectEmpty(t, a.cq)
 
+	// Request 1 redirected: another source and destination, and signaled.
+	if err := list.SetSGE(1, 0, a.mr.SGE(2000, 8)); err != nil {
+		t.Fatal(err)
+	}
+	if err := list.SetRemote(1, b.mr.Addr()+1500, b.mr.RKey()); err != nil {
+		t.Fatal(err)
+	}
+	if err := list.SetFlags(1, verbs.SendSignaled); err != nil {
+		t.Fatal(err)
+	}
+	if err := list.Post(2); err != nil {
+		t.Fatal(err)
+	}
+	for i, wc := range waitN(t, a.cq, 2) {
+		if want := []uint64{7, 101}[i]; wc.Err() != nil || wc.WRID != want {
+			t.Errorf("completion %d: %+v, want request %d", i, wc, want)
+		}
+	}
+	if got := string(b.buf.Bytes()[1500:1508]); got != "the list" {
+		t.Errorf("the redirected request wrote %q", got)
+	}
+	if got := string(b.buf.Bytes()[1008:1016]); got != "bbbbbbbb" {
+		t.Errorf("request 1's first destination changed to %q", got)
+	}
+	expectEmpty(t, a.cq)
+
 	// Posting a list allocates nothing.
 	wcs := make([]verbs.WorkCompletion, 4)
 	allocs := testing.AllocsPerRun(50, func() {
@@ -93,11 +119,16 @@ func TestSendList(t *testing.T) {
 	}
 
 	for name, err := range map[string]error{
-		"Post(0)":         list.Post(0),
-		"Post(Len+1)":     list.Post(n + 1),
-		"SetFlags(Len)":   list.SetFlags(n, 0),
-		"SetID(-1)":       list.SetID(-1, 0),
-		"SetFlags(-1, …)": list.SetFlags(-1, verbs.SendSignaled),
+		"Post(0)":             list.Post(0),
+		"Post(Len+1)":         list.Post(n + 1),
+		"SetFlags(Len)":       list.SetFlags(n, 0),
+		"SetID(-1)":           list.SetID(-1, 0),
+		"SetFlags(-1, …)":     list.SetFlags(-1, verbs.SendSignaled),
+		"SetRemote on a send": list.SetRemote(n-1, b.mr.Addr(), b.mr.RKey()),
+		"SetImm on a write":   list.SetImm(0, 1),
+		"SetSGE(0, 1)":        list.SetSGE(0, 1, a.mr.SGE(0, 8)),
+		"SetSGE(0, -1)":       list.SetSGE(0, -1, a.mr.SGE(0, 8)),
+		"SetSGE(Len, 0)":      list.SetSGE(n, 0, a.mr.SGE(0, 8)),
 	} {
 		if !errors.Is(err, syscall.EINVAL) {
 			t.Errorf("%s: %v, want EINVAL", name, err)
@@ -144,6 +175,9 @@ func TestSendListBadInput(t *testing.T) {
 		"nil list Post":      nilList.Post(1),
 		"nil list SetID":     nilList.SetID(0, 1),
 		"nil list SetFlags":  nilList.SetFlags(0, 0),
+		"nil list SetRemote": nilList.SetRemote(0, 0, 0),
+		"nil list SetImm":    nilList.SetImm(0, 0),
+		"nil list SetSGE":    nilList.SetSGE(0, 0, verbs.SGE{}),
 		"nil list Close":     nilList.Close(),
 	} {
 		if !errors.Is(err, verbs.ErrClosed) {
@@ -175,10 +209,33 @@ func TestSendListBadInput(t *testing.T) {
 	if _, err := qp.NewSendList([]verbs.SendWR{send}); !errors.Is(err, verbs.ErrClosed) {
 		t.Errorf("NewSendList on a closed QP: %v, want ErrClosed", err)
 	}
-	for i, err := range []error{list.Post(1), list.SetID(0, 1), list.SetFlags(0, 0), list.Close()} {
+	for i, err := range []error{list.Post(1), list.SetID(0, 1), list.SetFlags(0, 0), list.SetRemote(0, 0, 0), list.SetImm(0, 0),
+		list.SetSGE(0, 0, verbs.SGE{}), list.Close()} {
 		if !errors.Is(err, verbs.ErrClosed) {
 			t.Errorf("call %d on a closed list: %v, want ErrClosed", i, err)
 		}
+	}
+}
+
+// SetImm changes the immediate data a list's send carries.
+func TestSendListImm(t *testing.T) {
+	ctx, a, b, recv, send := sendPair(t)
+	send[0].Opcode, send[0].Imm = verbs.WRSendWithImm, 1
+	list, err := a.qp.NewSendList(send)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer list.Close()
+	if err := list.SetImm(0, 0x01020304); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.qp.PostRecv(recv); err != nil {
+		t.Fatal(err)
+	}
+	postWithImm(t, ctx, "IBV_WR_SEND_WITH_IMM", func() error { return list.Post(1) })
+	waitOne(t, a.cq)
+	if wc := waitOne(t, b.cq); wc.Flags&verbs.WCWithImm == 0 || wc.Imm != 0x01020304 {
+		t.Errorf("receive completion %+v, want immediate data 0x01020304", wc)
 	}
 }
 
