@@ -42,11 +42,26 @@ if [[ ${1:-} == --guest ]]; then
 	# record DEV TEST METRIC TOOL ROUND VALUE
 	record() { printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$results"; }
 
-	# pair FILE SERVER-WAIT SERVER-CMD... -- CLIENT-CMD...: runs a server in
-	# the background and the client against it, both bounded. A client
+	# pair FILE SERVER-WAIT SERVER-CMD... -- CLIENT-CMD...: runs pair_once,
+	# and once more when the client was perftest and gave no figure because
+	# it could not measure the CPU's clock against the wall clock ("Correlation
+	# coefficient r^2: … < 0.9", a slow moment of the guest): ib_write_bw then
+	# fails, the latency tools print inf. The first output is kept as
+	# FILE.noclock.
+	pair() {
+		pair_once "$@"
+		if grep -q 'Correlation coefficient' "$1"; then
+			mv "$1" "$1.noclock"
+			mv "$1.server" "$1.noclock.server"
+			pair_once "$@"
+		fi
+	}
+
+	# pair_once FILE SERVER-WAIT SERVER-CMD... -- CLIENT-CMD...: runs a server
+	# in the background and the client against it, both bounded. A client
 	# that finds no server yet (a loaded guest starts it late) tries again;
 	# a server still up 10 s after its client is killed.
-	pair() {
+	pair_once() {
 		local file=$1 pause=$2
 		shift 2
 		local srv=()
