@@ -406,10 +406,14 @@ func (c *Connector) Connect(ctx context.Context, raddr string, qp *verbs.QP, par
 		return id.Connect(&cgo.ConnParam{QPNum: qp.Num(), ResponderResources: resp, InitiatorDepth: init,
 			RetryCount: 7, RNRRetryCount: 7, PrivateData: wire})
 	})
-	if errors.Is(err, syscall.ECONNREFUSED) {
-		// iWARP: nobody listens; refused before any event.
+	if errno, ok := errors.AsType[syscall.Errno](err); ok && (errno == syscall.ECONNREFUSED || errno == syscall.ECONNRESET) {
+		// iWARP, where rdma_connect opens the TCP connection and sends the
+		// MPA request itself: nobody listens (ECONNREFUSED), or the peer's
+		// stack reset the connection before answering (ECONNRESET, seen
+		// from a siw listener in a storm of connects over its backlog).
+		// Refused before any event.
 		c.setState(stateRejected)
-		return c.opError("connect", &RejectError{Status: -int(syscall.ECONNREFUSED)})
+		return c.opError("connect", &RejectError{Status: -int(errno)})
 	}
 	if err != nil {
 		c.setState(stateFailed)

@@ -441,23 +441,67 @@ func TestConcurrentConnects(t *testing.T) {
 		}
 		p.Close()
 	}
-	// The listener still takes requests.
+	// The listener still takes requests. Once (CI, 2026-11-30), on siw, the
+	// one connect made after a storm saw no request for 59 s, after a storm
+	// connect had failed with ECONNRESET. siw hands each TCP connection that
+	// reaches a listener to a work item from a pool as large as the backlog
+	// (siw_create_listen); our reading is that a connection finding none in
+	// a storm stays in the listening socket's queue, and that each later
+	// connection's work item accepts the oldest one queued, so that a
+	// connect after the storm can free an older connection instead of its
+	// own. 12 storms in a row (and 6 with a backlog of 1) did not do it
+	// again. On iWARP a connect whose request does not arrive within 3 s is
+	// therefore given up and another made, up to backlog+1 in all; a request
+	// from a connector given up is refused and skipped.
+	attempts := 1
+	if conns[0].Transport() == verbs.TransportIWARP {
+		attempts = backlog + 1
+	}
 	after := time.Now()
-	last := newConnector(t)
-	lastQP := newQP()
-	qps = append(qps, lastQP)
+	for k := 1; ; k++ {
+		if lastRequestAfterStorm(t, ctx, l, newConnector(t), newQP, &qps) {
+			t.Logf("a request reached the listener %v after the storm, at connect %d", time.Since(after).Round(time.Millisecond), k)
+			return
+		}
+		if k == attempts {
+			t.Fatalf("no request in %d connects %v after the storm", k, time.Since(after).Round(time.Millisecond))
+		}
+	}
+}
+
+// lastRequestAfterStorm connects last to l and reports whether its request
+// reached l within 3 s; it then refuses the request with private data and
+// checks that last sees the refusal. Requests of other peers that arrive
+// meanwhile are refused and skipped.
+func lastRequestAfterStorm(t *testing.T, ctx context.Context, l *rdmacm.Listener, last *rdmacm.Connector,
+	newQP func() *verbs.QP, qps *[]*verbs.QP) bool {
+	t.Helper()
+	qp := newQP()
+	*qps = append(*qps, qp)
+	actx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- last.Connect(ctx, l.Addr().String(), lastQP, nil) }()
-	passive, err := l.GetConnectionRequest(ctx)
-	if err != nil {
-		t.Fatalf("no request %v after the storm: %v", time.Since(after).Round(time.Millisecond), err)
+	go func() { done <- last.Connect(actx, l.Addr().String(), qp, nil) }()
+	for {
+		passive, err := l.GetConnectionRequest(actx)
+		if err != nil {
+			cancel()
+			t.Logf("connect after the storm: no request (%v); connect: %v", err, <-done)
+			return false
+		}
+		mine := passive.PeerAddr().String() == last.LocalAddr().String()
+		err = passive.Reject([]byte("after"))
+		passive.Close()
+		if !mine {
+			t.Logf("a request from %s, a connector given up: Reject: %v", passive.PeerAddr(), err)
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		refused(t, <-done, []byte("after"))
+		return true
 	}
-	defer passive.Close()
-	t.Logf("a request reached the listener %v after the storm", time.Since(after).Round(time.Millisecond))
-	if err := passive.Reject([]byte("after")); err != nil {
-		t.Fatal(err)
-	}
-	refused(t, <-done, []byte("after"))
 }
 
 // within fails the test unless f returns within d, and returns its error.
