@@ -43,24 +43,28 @@ func Listen(address string, backlog int) (*Listener, error) {
 	}
 	ch.hold()
 	l := &Listener{ch: ch, backlog: backlog, addr: ap, requests: make(chan *Connector, backlog), closing: make(chan struct{})}
-	id, err := l.listen()
+	l.mu.Lock()
+	err = l.listen()
+	l.mu.Unlock()
 	if err != nil {
 		ch.release()
 		return nil, &OpError{Op: "listen", Addr: address, Err: err}
 	}
-	l.id = id
 	return l, nil
 }
 
-// listen creates, binds and starts a listening identifier on l.addr.
-func (l *Listener) listen() (cgo.ID, error) {
+// listen creates, binds and starts a listening identifier on l.addr and
+// makes it l.id. The caller holds l.mu: the channel's reader may hand the
+// first request to enqueue the moment the identifier listens, and enqueue
+// then waits for l.id instead of refusing the request.
+func (l *Listener) listen() error {
 	id, err := l.ch.createID()
 	if err != nil {
-		return cgo.ID{}, err
+		return err
 	}
 	if err := id.BindAddr(l.addr); err != nil {
 		l.ch.destroyID(id)
-		return cgo.ID{}, err
+		return err
 	}
 	// The kernel's backlog only bounds the requests its channel holds
 	// unread, and requests over it are dropped without an answer (IB CM
@@ -69,11 +73,12 @@ func (l *Listener) listen() (cgo.ID, error) {
 	// (0 asks for net.rdma_ucm.max_backlog, 1024 by default).
 	if err := id.Listen(0); err != nil {
 		l.ch.destroyID(id)
-		return cgo.ID{}, err
+		return err
 	}
 	l.addr = id.LocalAddr()
+	l.id = id
 	l.ch.registerListener(id, l)
-	return id, nil
+	return nil
 }
 
 // enqueue offers a new request to the listener; false when it cannot take it.
@@ -175,12 +180,7 @@ func (l *Listener) Resume() error {
 	if !l.id.IsZero() {
 		return nil
 	}
-	id, err := l.listen()
-	if err != nil {
-		return opErr("resume", l.addr, err)
-	}
-	l.id = id
-	return nil
+	return opErr("resume", l.addr, l.listen())
 }
 
 func opErr(op string, ap netip.AddrPort, err error) error {

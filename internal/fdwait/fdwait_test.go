@@ -42,8 +42,9 @@ func read(fd uintptr) func() (bool, error) {
 // and a Wait on an already closed File returns ErrClosed too.
 func TestCloseWakesWait(t *testing.T) {
 	f, _ := pipe(t)
+	fd := f.Fd() // before Close, which the read of the File's descriptor would race with
 	done := make(chan error, 1)
-	go func() { done <- Wait(context.Background(), f, read(f.Fd())) }()
+	go func() { done <- Wait(context.Background(), f, read(fd)) }()
 	time.Sleep(50 * time.Millisecond)
 	f.Close()
 	select {
