@@ -133,8 +133,16 @@ static inline int go_cm_reject(struct rdma_cm_id *id, go_conn conn) {
 	return rdma_reject(id, p->private_data, p->private_data_len);
 }
 
-static inline int go_sockaddr_len(struct sockaddr *sa) {
-	return sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+// go_bind_addr and go_resolve_addr take their addresses by value, built on
+// Go's stack: one call into C, with nothing to allocate or free in C.
+// librdmacm copies the addresses; it keeps no pointer to them.
+static inline int go_bind_addr(struct rdma_cm_id *id, struct sockaddr_storage addr) {
+	return rdma_bind_addr(id, (struct sockaddr *)&addr);
+}
+
+static inline int go_resolve_addr(struct rdma_cm_id *id, int has_src, struct sockaddr_storage src,
+		struct sockaddr_storage dst, int timeout_ms) {
+	return rdma_resolve_addr(id, has_src ? (struct sockaddr *)&src : NULL, (struct sockaddr *)&dst, timeout_ms);
 }
 */
 import "C"
@@ -144,6 +152,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strconv"
 	"syscall"
 	"unsafe"
 )
@@ -238,10 +247,10 @@ func (id ID) Destroy() error {
 	return errnoOf(rc, err)
 }
 
-// sockaddr builds a struct sockaddr_storage for ap in C memory; free it with C.free.
-func sockaddr(ap netip.AddrPort) *C.struct_sockaddr {
-	ss := (*C.struct_sockaddr_storage)(C.calloc(1, C.sizeof_struct_sockaddr_storage))
-	b := unsafe.Slice((*byte)(unsafe.Pointer(ss)), C.sizeof_struct_sockaddr_storage)
+// sockaddr builds the struct sockaddr_storage of ap, by value.
+func sockaddr(ap netip.AddrPort) C.struct_sockaddr_storage {
+	var ss C.struct_sockaddr_storage
+	b := unsafe.Slice((*byte)(unsafe.Pointer(&ss)), C.sizeof_struct_sockaddr_storage)
 	a := ap.Addr().Unmap()
 	if a.Is4() {
 		binary.NativeEndian.PutUint16(b[0:], syscall.AF_INET)
@@ -255,9 +264,11 @@ func sockaddr(ap netip.AddrPort) *C.struct_sockaddr {
 		copy(b[8:24], v6[:])
 		binary.NativeEndian.PutUint32(b[24:], uint32(zoneIndex(a.Zone())))
 	}
-	return (*C.struct_sockaddr)(unsafe.Pointer(ss))
+	return ss
 }
 
+// zoneIndex is the IPv6 scope of a zone: its interface's index, or the
+// zone itself when it is a number (as zoneName writes it); 0 for none.
 func zoneIndex(zone string) int {
 	if zone == "" {
 		return 0
@@ -265,7 +276,22 @@ func zoneIndex(zone string) int {
 	if ifc, err := net.InterfaceByName(zone); err == nil {
 		return ifc.Index
 	}
+	if n, err := strconv.Atoi(zone); err == nil && n > 0 {
+		return n
+	}
 	return 0
+}
+
+// zoneName is the zone of an IPv6 scope: its interface's name, or the
+// number when no interface has it; "" for scope 0.
+func zoneName(index int) string {
+	if index == 0 {
+		return ""
+	}
+	if ifc, err := net.InterfaceByIndex(index); err == nil {
+		return ifc.Name
+	}
+	return strconv.Itoa(index)
 }
 
 // fromSockaddr converts a struct sockaddr (IPv4 or IPv6) to an AddrPort.
@@ -273,22 +299,21 @@ func fromSockaddr(sa *C.struct_sockaddr) netip.AddrPort {
 	if sa == nil {
 		return netip.AddrPort{}
 	}
-	b := unsafe.Slice((*byte)(unsafe.Pointer(sa)), int(C.go_sockaddr_len(sa)))
-	port := binary.BigEndian.Uint16(b[2:4])
-	switch binary.NativeEndian.Uint16(b[0:2]) {
+	switch sa.sa_family {
 	case syscall.AF_INET:
-		return netip.AddrPortFrom(netip.AddrFrom4([4]byte(b[4:8])), port)
+		b := unsafe.Slice((*byte)(unsafe.Pointer(sa)), C.sizeof_struct_sockaddr_in)
+		return netip.AddrPortFrom(netip.AddrFrom4([4]byte(b[4:8])), binary.BigEndian.Uint16(b[2:4]))
 	case syscall.AF_INET6:
-		return netip.AddrPortFrom(netip.AddrFrom16([16]byte(b[8:24])), port)
+		b := unsafe.Slice((*byte)(unsafe.Pointer(sa)), C.sizeof_struct_sockaddr_in6)
+		a := netip.AddrFrom16([16]byte(b[8:24])).WithZone(zoneName(int(binary.NativeEndian.Uint32(b[24:28]))))
+		return netip.AddrPortFrom(a, binary.BigEndian.Uint16(b[2:4]))
 	}
 	return netip.AddrPort{}
 }
 
 // BindAddr binds the identifier to a local address (rdma_bind_addr).
 func (id ID) BindAddr(ap netip.AddrPort) error {
-	sa := sockaddr(ap)
-	defer C.free(unsafe.Pointer(sa))
-	rc, err := C.rdma_bind_addr(id.p, sa)
+	rc, err := C.go_bind_addr(id.p, sockaddr(ap))
 	return errnoOf(rc, err)
 }
 
@@ -300,14 +325,12 @@ func (id ID) Listen(backlog int) error {
 
 // ResolveAddr starts address resolution (rdma_resolve_addr); src may be invalid (any).
 func (id ID) ResolveAddr(src, dst netip.AddrPort, timeoutMS int) error {
-	var srcSA *C.struct_sockaddr
+	var srcSA C.struct_sockaddr_storage
+	hasSrc := C.int(0)
 	if src.IsValid() {
-		srcSA = sockaddr(src)
-		defer C.free(unsafe.Pointer(srcSA))
+		srcSA, hasSrc = sockaddr(src), 1
 	}
-	dstSA := sockaddr(dst)
-	defer C.free(unsafe.Pointer(dstSA))
-	rc, err := C.rdma_resolve_addr(id.p, srcSA, dstSA, C.int(timeoutMS))
+	rc, err := C.go_resolve_addr(id.p, hasSrc, srcSA, sockaddr(dst), C.int(timeoutMS))
 	return errnoOf(rc, err)
 }
 

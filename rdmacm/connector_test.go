@@ -2,6 +2,8 @@ package rdmacm_test
 
 import (
 	"bytes"
+	"net"
+	"net/netip"
 	"os"
 	"slices"
 	"testing"
@@ -186,5 +188,68 @@ func waitRDMACMFDs(t *testing.T, n int) {
 		if time.Now().After(deadline) {
 			t.Fatalf("descriptors on rdma_cm after 10 s: %v, want at most %d", rdmaCMFDs(t), n)
 		}
+	}
+}
+
+// TestIPv6LinkLocal connects over the test netdev's IPv6 link-local
+// address, zone and all: the listener binds it, the connector resolves it
+// (the interface travels as the sockaddr_in6 scope), and both sides read
+// back IPv6 addresses and the listener's port.
+func TestIPv6LinkLocal(t *testing.T) {
+	ctx := testContext(t)
+	ifc, err := net.InterfaceByName(testbed.Netdev(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	addrs, err := ifc.Addrs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ll netip.Addr
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok {
+			if ip, ok := netip.AddrFromSlice(n.IP); ok && ip.Is6() && ip.IsLinkLocalUnicast() {
+				ll = ip
+			}
+		}
+	}
+	if !ll.IsValid() {
+		t.Fatalf("%s has no IPv6 link-local address (addresses: %v)", ifc.Name, addrs)
+	}
+	l, err := rdmacm.Listen(netip.AddrPortFrom(ll.WithZone(ifc.Name), 0).String(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	port := l.Addr().(*rdmacm.Addr).AddrPort.Port()
+	active, _, passive, done := request(t, l, nil)
+	_, accepted := accept(t, passive, nil)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := active.CompleteConnect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-accepted; err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		got  net.Addr
+		port uint16 // 0: any
+	}{
+		{"listener", l.Addr(), port},
+		{"active peer", active.PeerAddr(), port},
+		{"active local", active.LocalAddr(), 0},
+		{"passive local", passive.LocalAddr(), port},
+		{"passive peer", passive.PeerAddr(), 0},
+	} {
+		ap := c.got.(*rdmacm.Addr).AddrPort
+		if ap.Addr().WithZone("") != ll || ap.Port() == 0 || (c.port != 0 && ap.Port() != c.port) {
+			t.Errorf("%s address %v, want [%v]:%d", c.name, ap, ll, c.port)
+		}
+	}
+	if err := active.Disconnect(ctx); err != nil {
+		t.Fatal(err)
 	}
 }
