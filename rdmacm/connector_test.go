@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
 	"github.com/go-rdma/rdma/internal/testbed"
 	"github.com/go-rdma/rdma/rdmacm"
 	"github.com/go-rdma/rdma/verbs"
@@ -96,17 +99,7 @@ func TestTwoPhaseConnect(t *testing.T) {
 func TestDisconnectWakesEveryWaiter(t *testing.T) {
 	ctx := testContext(t)
 	l := listen(t, 1)
-	active, _, passive, done := request(t, l, nil)
-	_, accepted := accept(t, passive, nil)
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	if err := active.CompleteConnect(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-accepted; err != nil {
-		t.Fatal(err)
-	}
+	active, passive := establish(t, l)
 	down := passive.Disconnected()
 	select {
 	case <-down:
@@ -197,42 +190,14 @@ func waitRDMACMFDs(t *testing.T, n int) {
 // back IPv6 addresses and the listener's port.
 func TestIPv6LinkLocal(t *testing.T) {
 	ctx := testContext(t)
-	ifc, err := net.InterfaceByName(testbed.Netdev(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	addrs, err := ifc.Addrs()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ll netip.Addr
-	for _, a := range addrs {
-		if n, ok := a.(*net.IPNet); ok {
-			if ip, ok := netip.AddrFromSlice(n.IP); ok && ip.Is6() && ip.IsLinkLocalUnicast() {
-				ll = ip
-			}
-		}
-	}
-	if !ll.IsValid() {
-		t.Fatalf("%s has no IPv6 link-local address (addresses: %v)", ifc.Name, addrs)
-	}
-	l, err := rdmacm.Listen(netip.AddrPortFrom(ll.WithZone(ifc.Name), 0).String(), 1)
+	ll, zone := linkLocal(t, testbed.Netdev(t))
+	l, err := rdmacm.Listen(netip.AddrPortFrom(ll.WithZone(zone), 0).String(), 1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer l.Close()
 	port := l.Addr().(*rdmacm.Addr).AddrPort.Port()
-	active, _, passive, done := request(t, l, nil)
-	_, accepted := accept(t, passive, nil)
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	if err := active.CompleteConnect(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-accepted; err != nil {
-		t.Fatal(err)
-	}
+	active, passive := establish(t, l)
 	for _, c := range []struct {
 		name string
 		got  net.Addr
@@ -252,4 +217,29 @@ func TestIPv6LinkLocal(t *testing.T) {
 	if err := active.Disconnect(ctx); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// linkLocal waits for netdev's IPv6 link-local address to pass duplicate
+// address detection (a tentative address takes no traffic: a device freshly
+// up has one for a second or two) and returns it with its zone.
+func linkLocal(t *testing.T, netdev string) (netip.Addr, string) {
+	t.Helper()
+	link, err := netlink.LinkByName(netdev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seen []netlink.Addr
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if seen, err = netlink.AddrList(link, netlink.FAMILY_V6); err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range seen {
+			ip, ok := netip.AddrFromSlice(a.IP)
+			if ok && ip.IsLinkLocalUnicast() && a.Flags&unix.IFA_F_TENTATIVE == 0 {
+				return ip, netdev
+			}
+		}
+	}
+	t.Fatalf("%s has no IPv6 link-local address out of duplicate address detection after 10 s: %v", netdev, seen)
+	return netip.Addr{}, ""
 }

@@ -110,3 +110,21 @@ func accept(t *testing.T, passive *rdmacm.Connector, params *rdmacm.ConnParams) 
 	go func() { accepted <- passive.Accept(ctx, ep.qp, params) }()
 	return ep, accepted
 }
+
+// establish connects a fresh connector to l with default parameters and
+// accepts it, and returns both sides once the connection is up.
+func establish(t *testing.T, l *rdmacm.Listener) (active, passive *rdmacm.Connector) {
+	t.Helper()
+	active, _, passive, done := request(t, l, nil)
+	_, accepted := accept(t, passive, nil)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := active.CompleteConnect(testContext(t)); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-accepted; err != nil {
+		t.Fatal(err)
+	}
+	return active, passive
+}
