@@ -777,13 +777,17 @@ func (c *Connector) Disconnected() <-chan struct{} {
 }
 
 // LocalAddr returns the local address, once bound, resolved or accepted.
+// An IPv6 address carries its zone (the interface) when the kernel reports
+// its scope, as it does for active connectors and on iWARP; a passive
+// connector's link-local addresses on IB and RoCE come without one.
 func (c *Connector) LocalAddr() net.Addr {
 	var ap netip.AddrPort
 	c.withID(func(id cgo.ID) error { ap = id.LocalAddr(); return nil })
 	return &Addr{ap}
 }
 
-// PeerAddr returns the peer's address, once resolved or requested.
+// PeerAddr returns the peer's address, once resolved or requested; its
+// zone as for LocalAddr.
 func (c *Connector) PeerAddr() net.Addr {
 	var ap netip.AddrPort
 	c.withID(func(id cgo.ID) error { ap = id.PeerAddr(); return nil })
