@@ -17,7 +17,7 @@ import (
 
 // cTool starts a C rdmacm-utils program with a timeout; wait returns its
 // combined output and error.
-func cTool(t *testing.T, name string, args ...string) (wait func() (string, error)) {
+func cTool(t *testing.T, name string, args ...string) (pid int, wait func() (string, error)) {
 	t.Helper()
 	path, err := exec.LookPath(name)
 	if err != nil {
@@ -34,7 +34,7 @@ func cTool(t *testing.T, name string, args ...string) (wait func() (string, erro
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	t.Cleanup(cancel)
-	return func() (string, error) {
+	return cmd.Process.Pid, func() (string, error) {
 		err := <-done
 		return out.String(), err
 	}
@@ -86,7 +86,7 @@ func TestInteropCClientGoListener(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	wait := cTool(t, "ucmatose", "-s", testbed.Addr(t), "-p", "7481", "-C", "1", "-S", "64")
+	_, wait := cTool(t, "ucmatose", "-s", testbed.Addr(t), "-p", "7481", "-C", "1", "-S", "64")
 	p, err := l.GetConnectionRequest(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -107,7 +107,7 @@ func TestInteropCClientGoListener(t *testing.T) {
 	}
 
 	// A C client refused with private data sees the rejection.
-	wait = cTool(t, "ucmatose", "-s", testbed.Addr(t), "-p", "7481", "-C", "0")
+	_, wait = cTool(t, "ucmatose", "-s", testbed.Addr(t), "-p", "7481", "-C", "0")
 	p, err = l.GetConnectionRequest(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -124,8 +124,9 @@ func TestInteropCClientGoListener(t *testing.T) {
 
 func TestInteropGoConnectorCServer(t *testing.T) {
 	ctx := testContext(t)
-	wait := cTool(t, "ucmatose", "-b", testbed.Addr(t), "-p", "7482", "-C", "1", "-S", "64")
+	pid, wait := cTool(t, "ucmatose", "-b", testbed.Addr(t), "-p", "7482", "-C", "1", "-S", "64")
 	addr := net.JoinHostPort(testbed.Addr(t), "7482")
+	testbed.WaitCMListen(t, pid, "ucmatose", addr)
 	for attempt := 0; ; attempt++ {
 		c := newConnector(t)
 		if err := c.Resolve(ctx, addr); err != nil {
@@ -135,7 +136,7 @@ func TestInteropGoConnectorCServer(t *testing.T) {
 		postRecv(t, c, ep)
 		err := c.Connect(ctx, "", ep.qp, nil)
 		if errors.Is(err, rdmacm.ErrConnectionRefused) && attempt < 50 {
-			time.Sleep(100 * time.Millisecond) // the C server is not listening yet
+			time.Sleep(100 * time.Millisecond) // rdma_cm shows LISTEN before siw has its socket listening
 			continue
 		}
 		if err != nil {

@@ -139,20 +139,8 @@ func cClient(t *testing.T, port int, args ...string) *cProc {
 func cServer(t *testing.T, port int, args ...string) *cProc {
 	t.Helper()
 	p := cStart(t, append([]string{"-s", "-a", testbed.Addr(t), "-p", fmt.Sprint(port)}, args...)...)
-	listening := fmt.Sprintf("state LISTEN ps TCP pid %d comm rping src-addr %s ", p.cmd.Process.Pid,
-		net.JoinHostPort(testbed.Addr(t), fmt.Sprint(port)))
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		out, err := exec.Command("rdma", "resource", "show", "cm_id").CombinedOutput()
-		if err != nil {
-			t.Fatalf("rdma resource show cm_id: %v: %s", err, out)
-		}
-		if strings.Contains(string(out), listening) {
-			return p
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("C rping server on port %d is not listening:\n%s\n%v", port, out, p.errOut.String())
-		}
-	}
+	testbed.WaitCMListen(t, p.cmd.Process.Pid, "rping", net.JoinHostPort(testbed.Addr(t), fmt.Sprint(port)))
+	return p
 }
 
 // pingLines returns the lines of out that start with prefix ("ping data: "

@@ -16,8 +16,11 @@ package testbed
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 )
 
 // LimitationsFile is the file, in the run folder RDMA_VM_OUT, where Limitation
@@ -83,4 +86,25 @@ func Limitation(t testing.TB, format string, args ...any) {
 		}
 	}
 	t.Skip("transport limitation: " + reason)
+}
+
+// WaitCMListen waits until process pid (named comm) has an rdma_cm
+// identifier listening on addr ("host:port"), as `rdma resource show cm_id`
+// tells: a C server started by a test is then ready for connections, where
+// connecting sooner races its setup.
+func WaitCMListen(t testing.TB, pid int, comm, addr string) {
+	t.Helper()
+	listening := fmt.Sprintf("state LISTEN ps TCP pid %d comm %s src-addr %s ", pid, comm, addr)
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		out, err := exec.Command("rdma", "resource", "show", "cm_id").CombinedOutput()
+		if err != nil {
+			t.Fatalf("rdma resource show cm_id: %v: %s", err, out)
+		}
+		if strings.Contains(string(out), listening) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s (pid %d) is not listening on %s after 20 s:\n%s", comm, pid, addr, out)
+		}
+	}
 }
