@@ -470,10 +470,39 @@ func (id ID) Ready(qp QP, first, last, maxDestRdAtomic, maxRdAtomic, then int, p
 }
 
 // LocalAddr is the bound local address (rdma_get_local_addr).
-func (id ID) LocalAddr() netip.AddrPort { return fromSockaddr(C.rdma_get_local_addr(id.p)) }
+func (id ID) LocalAddr() netip.AddrPort { return id.zoned(fromSockaddr(C.rdma_get_local_addr(id.p))) }
 
 // PeerAddr is the peer's address (rdma_get_peer_addr).
-func (id ID) PeerAddr() netip.AddrPort { return fromSockaddr(C.rdma_get_peer_addr(id.p)) }
+func (id ID) PeerAddr() netip.AddrPort { return id.zoned(fromSockaddr(C.rdma_get_peer_addr(id.p))) }
+
+// zoned gives an IPv6 link-local address that came without a scope the zone
+// of the identifier's local address: the netdev behind the port's GID that
+// is that address (RoCE). The kernel reports no scope for the addresses of a
+// connection request on IB and RoCE, where it builds them from the GIDs;
+// on IB, with no netdev, the address stays without a zone.
+func (id ID) zoned(ap netip.AddrPort) netip.AddrPort {
+	a := ap.Addr()
+	if !a.Is6() || !a.IsLinkLocalUnicast() || a.Zone() != "" || id.p.verbs == nil {
+		return ap
+	}
+	local := fromSockaddr(C.rdma_get_local_addr(id.p)).Addr()
+	if !local.Is6() || !local.IsLinkLocalUnicast() {
+		return ap
+	}
+	if local.Zone() != "" {
+		return netip.AddrPortFrom(a.WithZone(local.Zone()), ap.Port())
+	}
+	table, err := Context{p: id.p.verbs}.QueryGIDTable(MaxGIDEntries)
+	if err != nil {
+		return ap
+	}
+	for _, e := range table {
+		if e.Port == int(id.p.port_num) && e.GID == GID(local.As16()) && e.NetIfIndex != 0 {
+			return netip.AddrPortFrom(a.WithZone(zoneName(e.NetIfIndex)), ap.Port())
+		}
+	}
+	return ap
+}
 
 // DeviceName is the name of the RDMA device the identifier is bound to, "" before.
 func (id ID) DeviceName() string {

@@ -276,6 +276,12 @@ type GIDEntry struct {
 	NetIfIndex int // ifindex of the netdev behind a RoCE GID; 0 for IB and iWARP
 }
 
+// MaxGIDEntries is the most valid GID entries one QueryGIDTable can read:
+// the uverbs ioctl carries the output buffer's length in 16 bits, so
+// 65535/32 entries fit. Only valid entries count; real devices have a
+// handful per port.
+const MaxGIDEntries = 65535 / 32
+
 // QueryGIDTable returns every valid GID of every port (ibv_query_gid_table);
 // max bounds the number of entries returned.
 func (c Context) QueryGIDTable(max int) ([]GIDEntry, error) {

@@ -776,10 +776,9 @@ func (c *Connector) Disconnected() <-chan struct{} {
 	return c.disc
 }
 
-// LocalAddr returns the local address, once bound, resolved or accepted.
-// An IPv6 address carries its zone (the interface) when the kernel reports
-// its scope, as it does for active connectors and on iWARP; a passive
-// connector's link-local addresses on IB and RoCE come without one.
+// LocalAddr returns the local address, once bound, resolved or accepted. An
+// IPv6 link-local address carries its zone, the interface, except on IB,
+// which has none.
 func (c *Connector) LocalAddr() net.Addr {
 	var ap netip.AddrPort
 	c.withID(func(id cgo.ID) error { ap = id.LocalAddr(); return nil })

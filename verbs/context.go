@@ -8,11 +8,6 @@ import (
 	"github.com/go-rdma/rdma/cgo"
 )
 
-// maxGIDs is the most valid GID entries GIDTable reads: the uverbs ioctl
-// carries the output buffer's length in 16 bits, so 65535/32 entries fit.
-// Only valid entries count; real devices have a handful per port.
-const maxGIDs = 65535 / 32
-
 // Context is an open RDMA device (struct ibv_context).
 type Context struct {
 	life
@@ -125,7 +120,7 @@ func (c *Context) QueryPort(port int) (*PortAttr, error) {
 func (c *Context) GIDTable() ([]GIDEntry, error) {
 	var t []GIDEntry
 	err := c.use("ibv_query_gid_table", "", func(raw cgo.Context) (err error) {
-		t, err = raw.QueryGIDTable(maxGIDs)
+		t, err = raw.QueryGIDTable(cgo.MaxGIDEntries)
 		return err
 	})
 	return t, err
