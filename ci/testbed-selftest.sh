@@ -26,7 +26,13 @@ set +e
 hack/vm-run -t 180 -o "$out" -e SELFTEST_VALUE='a b$c' -- bash -c '
 	set -e
 	for a in "$RDMA_RXE_ADDR" "$RDMA_SIW_ADDR"; do
-		timeout 30 rping -s -a "$a" -C 5 -V & sleep 0.5
+		timeout 30 rping -s -a "$a" -C 5 -V &
+		# The client goes once the server listens (a fixed pause loses
+		# the race while the other guest of this script boots).
+		for _ in $(seq 200); do
+			rdma resource show cm_id | grep -q "state LISTEN .*comm rping src-addr $a:" && break
+			sleep 0.1
+		done
 		timeout 30 rping -c -a "$a" -C 5 -V
 		wait $!
 		echo "rping ok on $a"
