@@ -122,15 +122,25 @@ enum {
 	go_wr_imm_off = offsetof(struct ibv_send_wr, imm_data),
 };
 
-// go_post_send_list posts the first n requests of a send list as one chain,
-// cutting the chain after them for the call.
-static inline int go_post_send_list(uintptr_t qpp, uintptr_t wrsp, int n, int *bad) {
+// go_post_send_list posts the first n requests of a send list in chains of
+// per requests (the last one shorter when per does not divide n), one
+// ibv_post_send each, cutting the list after each chain for its call. It
+// stops at the first chain the provider refuses; *bad is then the index in
+// the list of the request it refused.
+static inline int go_post_send_list(uintptr_t qpp, uintptr_t wrsp, int n, int per, int *bad) {
 	struct ibv_send_wr *wrs = (struct ibv_send_wr *)wrsp;
-	struct ibv_send_wr *next = wrs[n - 1].next;
-	wrs[n - 1].next = NULL;
-	int rc = go_post_chain((struct ibv_qp *)qpp, wrs, bad);
-	wrs[n - 1].next = next;
-	return rc;
+	for (int i = 0; i < n; i += per) {
+		int last = (n - i < per ? n : i + per) - 1;
+		struct ibv_send_wr *next = wrs[last].next;
+		wrs[last].next = NULL;
+		int rc = go_post_chain((struct ibv_qp *)qpp, &wrs[i], bad);
+		wrs[last].next = next;
+		if (rc) {
+			*bad += i;
+			return rc;
+		}
+	}
+	return 0;
 }
 
 typedef struct {
@@ -596,10 +606,11 @@ func (l SendList) SetSGE(i, j int, sge SGE) bool {
 	return true
 }
 
-// Post posts the first n requests of the list to qp as one chain. On
-// failure it returns the index of the request the provider refused.
-func (l SendList) Post(qp QP, n int) (int, error) {
-	rc := C.go_post_send_list(cptr(unsafe.Pointer(qp.p)), cptr(unsafe.Pointer(l.wrs)), C.int(n), l.bad)
+// Post posts the first n requests of the list to qp in chains of per
+// requests, one ibv_post_send each. On failure it returns the index of the
+// request the provider refused; the chains before it were posted.
+func (l SendList) Post(qp QP, n, per int) (int, error) {
+	rc := C.go_post_send_list(cptr(unsafe.Pointer(qp.p)), cptr(unsafe.Pointer(l.wrs)), C.int(n), C.int(per), l.bad)
 	return int(*l.bad), errnoOf(rc, nil)
 }
 

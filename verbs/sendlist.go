@@ -10,9 +10,9 @@ import (
 
 // A SendList is a chain of send work requests built once, in C memory, and
 // posted to its QP as often as needed, as perftest builds its ibv_send_wr
-// lists before its measured loop. Post is one call into libibverbs: the
-// requests are neither converted nor validated again, where PostSend does
-// both on every call. SetID, SetFlags, SetRemote, SetImm and SetSGE change a
+// lists before its measured loop. Post is one call into libibverbs, and
+// PostChains one call into C for several: the requests are neither
+// converted nor validated again, where PostSend does both on every call. SetID, SetFlags, SetRemote, SetImm and SetSGE change a
 // request between posts (which one is signaled, where it writes) without a
 // call into C.
 //
@@ -160,13 +160,27 @@ func (l *SendList) SetSGE(i, j int, sge SGE) error {
 // Post posts the list's first n requests (1 … Len()) as one chain
 // (ibv_post_send). It allocates nothing on success. A refusal is a
 // *PostError: the requests before its Index were posted.
-func (l *SendList) Post(n int) error {
+func (l *SendList) Post(n int) error { return l.PostChains(n, n) }
+
+// PostChains posts the list's first n requests (1 … Len()) as consecutive
+// chains of per requests (per ≥ 1; the last chain is shorter when per does
+// not divide n), one ibv_post_send each, all in one call into C: what a
+// program posting a chain of per requests at a time does (perftest's
+// post list, -l), a doorbell per chain, without a crossing per chain.
+// PostChains(n, 1) posts the requests one by one. It allocates nothing on
+// success. A refusal stops it and is a *PostError: the requests before its
+// Index were posted.
+func (l *SendList) PostChains(n, per int) error {
 	const op = "ibv_post_send"
 	if err := l.lock(op, n, true); err != nil {
 		return err
 	}
+	if per < 1 {
+		l.mu.Unlock()
+		return opError(op, l.qp.name(), fmt.Errorf("chains of %d requests: %w", per, syscall.EINVAL))
+	}
 	// The QP is open: it does not close while the list lives.
-	bad, err := l.raw.Post(l.qp.raw, n)
+	bad, err := l.raw.Post(l.qp.raw, n, min(per, n))
 	l.mu.Unlock()
 	if err != nil {
 		return &PostError{Op: op, Index: bad, Err: err}

@@ -137,6 +137,122 @@ func TestSendList(t *testing.T) {
 	expectEmpty(t, a.cq)
 }
 
+// PostChains posts a list's first requests as consecutive chains, in
+// order, whatever the chain length; a request the provider refuses stops it
+// there: the chains before it were posted, nothing after it was.
+func TestSendListPostChains(t *testing.T) {
+	ctx := openTestDevice(t)
+	a, b := newEnd(t, ctx, 4096), newEnd(t, ctx, 4096)
+	connect(t, ctx, a, b)
+	const n = 7
+	wrs := make([]verbs.SendWR, n)
+	src := a.buf.Bytes()
+	for i := range n {
+		wrs[i] = verbs.SendWR{ID: uint64(100 + i), Opcode: verbs.WRRDMAWrite, Flags: verbs.SendSignaled,
+			SGL: []verbs.SGE{a.mr.SGE(i*8, 8)}, RemoteAddr: b.mr.Addr() + 1000 + uint64(i*8), RKey: b.mr.RKey()}
+	}
+	list, err := a.qp.NewSendList(wrs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer list.Close()
+	// want checks the completions of requests 0 … posted-1, in order, that
+	// each wrote its 8 bytes of round r (byte r+i for request i) and that
+	// the others left the previous round's (r-16+i) in place.
+	want := func(name string, r byte, posted int) {
+		t.Helper()
+		for i, wc := range waitN(t, a.cq, posted) {
+			if wc.Err() != nil || wc.WRID != uint64(100+i) {
+				t.Errorf("%s: completion %d %+v, want request %d", name, i, wc, 100+i)
+			}
+		}
+		expectEmpty(t, a.cq)
+		for i := range n {
+			got, w := b.buf.Bytes()[1000+i*8:1008+i*8], bytes.Repeat([]byte{r + byte(i)}, 8)
+			if i >= posted {
+				w = bytes.Repeat([]byte{r - 16 + byte(i)}, 8)
+			}
+			if !bytes.Equal(got, w) {
+				t.Errorf("%s: request %d wrote %q, want %q", name, i, got, w)
+			}
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		r    byte
+		per  int
+	}{{"one by one", 'a', 1}, {"chains of 3", 'a' + 16, 3}, {"one chain", 'a' + 32, n + 5}} {
+		for i := range n {
+			copy(src[i*8:], bytes.Repeat([]byte{tc.r + byte(i)}, 8))
+		}
+		if err := list.PostChains(n, tc.per); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		want(tc.name, tc.r, n)
+	}
+
+	// Request 4 made inline data longer than the provider copies (as in
+	// TestPostErrorIndex): in chains of 2, requests 0-3 go, 4 is refused at
+	// the head of its chain, 5 and 6 are not posted.
+	const r = 'a' + 48
+	for i := range n {
+		copy(src[i*8:], bytes.Repeat([]byte{r + byte(i)}, 8))
+	}
+	if err := list.SetSGE(4, 0, a.mr.SGE(0, a.buf.Len())); err != nil {
+		t.Fatal(err)
+	}
+	if err := list.SetFlags(4, verbs.SendSignaled|verbs.SendInline); err != nil {
+		t.Fatal(err)
+	}
+	err = list.PostChains(n, 2)
+	var pe *verbs.PostError
+	if !errors.As(err, &pe) || pe.Index != 4 {
+		t.Fatalf("PostChains with request 4 refused: %v, want a PostError at index 4", err)
+	}
+	want("a refusal", r, 4)
+
+	// Posting chains allocates nothing.
+	if err := list.SetFlags(4, verbs.SendSignaled); err != nil {
+		t.Fatal(err)
+	}
+	if err := list.SetSGE(4, 0, a.mr.SGE(32, 8)); err != nil {
+		t.Fatal(err)
+	}
+	wcs := make([]verbs.WorkCompletion, 4)
+	allocs := testing.AllocsPerRun(20, func() {
+		if err := list.PostChains(3, 1); err != nil {
+			t.Fatal(err)
+		}
+		for got := 0; got < 3; {
+			m, err := a.cq.Poll(wcs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, wc := range wcs[:m] {
+				if wc.Err() != nil {
+					t.Fatal(wc.Err())
+				}
+			}
+			got += m
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("SendList.PostChains and Poll allocated %.1f times, want 0", allocs)
+	}
+
+	for name, err := range map[string]error{
+		"PostChains(0, 1)":     list.PostChains(0, 1),
+		"PostChains(Len+1, 1)": list.PostChains(n+1, 1),
+		"PostChains(1, 0)":     list.PostChains(1, 0),
+		"PostChains(2, -1)":    list.PostChains(2, -1),
+	} {
+		if !errors.Is(err, syscall.EINVAL) || errors.As(err, &pe) {
+			t.Errorf("%s: %v, want EINVAL", name, err)
+		}
+	}
+	expectEmpty(t, a.cq)
+}
+
 // Building a list validates every request as PostSend does, and a closed or
 // nil list or QP gives ErrClosed, never a crash.
 func TestSendListBadInput(t *testing.T) {
@@ -171,14 +287,15 @@ func TestSendListBadInput(t *testing.T) {
 	var nilQP *verbs.QP
 	_, errNilQP := nilQP.NewSendList([]verbs.SendWR{send})
 	for name, err := range map[string]error{
-		"nil QP NewSendList": errNilQP,
-		"nil list Post":      nilList.Post(1),
-		"nil list SetID":     nilList.SetID(0, 1),
-		"nil list SetFlags":  nilList.SetFlags(0, 0),
-		"nil list SetRemote": nilList.SetRemote(0, 0, 0),
-		"nil list SetImm":    nilList.SetImm(0, 0),
-		"nil list SetSGE":    nilList.SetSGE(0, 0, verbs.SGE{}),
-		"nil list Close":     nilList.Close(),
+		"nil QP NewSendList":  errNilQP,
+		"nil list Post":       nilList.Post(1),
+		"nil list PostChains": nilList.PostChains(1, 1),
+		"nil list SetID":      nilList.SetID(0, 1),
+		"nil list SetFlags":   nilList.SetFlags(0, 0),
+		"nil list SetRemote":  nilList.SetRemote(0, 0, 0),
+		"nil list SetImm":     nilList.SetImm(0, 0),
+		"nil list SetSGE":     nilList.SetSGE(0, 0, verbs.SGE{}),
+		"nil list Close":      nilList.Close(),
 	} {
 		if !errors.Is(err, verbs.ErrClosed) {
 			t.Errorf("%s: %v, want ErrClosed", name, err)
@@ -209,7 +326,7 @@ func TestSendListBadInput(t *testing.T) {
 	if _, err := qp.NewSendList([]verbs.SendWR{send}); !errors.Is(err, verbs.ErrClosed) {
 		t.Errorf("NewSendList on a closed QP: %v, want ErrClosed", err)
 	}
-	for i, err := range []error{list.Post(1), list.SetID(0, 1), list.SetFlags(0, 0), list.SetRemote(0, 0, 0), list.SetImm(0, 0),
+	for i, err := range []error{list.Post(1), list.PostChains(1, 1), list.SetID(0, 1), list.SetFlags(0, 0), list.SetRemote(0, 0, 0), list.SetImm(0, 0),
 		list.SetSGE(0, 0, verbs.SGE{}), list.Close()} {
 		if !errors.Is(err, verbs.ErrClosed) {
 			t.Errorf("call %d on a closed list: %v, want ErrClosed", i, err)

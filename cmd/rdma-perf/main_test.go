@@ -78,6 +78,17 @@ func TestWriteBWAllSizes(t *testing.T) {
 	}
 }
 
+// TestWriteBWUneven runs write_bw where neither the run nor the send queue
+// is a whole number of post lists (23 writes in lists of 4, 10 outstanding,
+// one signaled in 3): the last list is shorter and every write completes.
+func TestWriteBWUneven(t *testing.T) {
+	out, _ := runPair(t, "write_bw", "-s", "64", "-n", "23", "-t", "10", "-l", "4", "-Q", "3")
+	rs := decode[bwResult](t, out)
+	if len(rs) != 1 || rs[0].Bytes != 64 || rs[0].Iters != 23 || rs[0].MsgRate <= 0 {
+		t.Fatalf("results %+v, want one of 64 bytes, 23 iterations, a positive rate:\n%s", rs, out)
+	}
+}
+
 // TestWriteBWWarmUp warms up with a send queue of single writes, or with
 // one post list, before each measured run.
 func TestWriteBWWarmUp(t *testing.T) {

@@ -34,11 +34,15 @@ type bwParams struct {
 // outstanding, p.postList per post, one signaled every p.cqMod (and the
 // last), as perftest's ib_write_bw does; it returns the elapsed time from the
 // first post to the last completion. Like perftest it builds its requests
-// once (a verbs.SendList) and changes only their flags between posts. With
+// once (a verbs.SendList, here of a send queue's worth of requests) and
+// changes only their flags between posts; the posts that fit in the send
+// queue after a poll, each an ibv_post_send of p.postList requests as
+// perftest makes them, go in one call into C (SendList.PostChains). With
 // p.warmUp it first runs warmUp. The loop yields through y.
 func writeBW(ctx context.Context, c *conn, size int, p bwParams, y *yielder) (time.Duration, error) {
-	wrs := make([]verbs.SendWR, p.postList)
-	sge := make([]verbs.SGE, p.postList)
+	iters, txDepth, postList, cqMod := p.iters, p.txDepth, p.postList, p.cqMod
+	wrs := make([]verbs.SendWR, txDepth/postList*postList)
+	sge := make([]verbs.SGE, len(wrs))
 	for i := range wrs {
 		sge[i] = c.mr.SGE(c.half, size)
 		wrs[i] = verbs.SendWR{Opcode: verbs.WRRDMAWrite, SGL: sge[i : i+1], RemoteAddr: c.raddr, RKey: c.rkey}
@@ -54,18 +58,21 @@ func writeBW(ctx context.Context, c *conn, size int, p bwParams, y *yielder) (ti
 	defer list.Close()
 	wcs := make([]verbs.WorkCompletion, 16)
 	if p.warmUp {
-		if err := warmUp(ctx, c, list, base, p.txDepth, wcs); err != nil {
+		if err := warmUp(ctx, c, list, base, p, wcs); err != nil {
 			return 0, fmt.Errorf("warm-up: %w", err)
 		}
 	}
 	// signaled[i] is whether the list's request i is signaled now.
-	signaled := make([]bool, p.postList)
-	iters, txDepth, postList, cqMod := p.iters, p.txDepth, p.postList, p.cqMod
+	signaled := make([]bool, len(wrs))
 	var posted, completed int
 	start := time.Now()
 	for spins := 0; completed < iters; spins++ {
-		for posted < iters && posted+postList-completed <= txDepth {
-			n := min(postList, iters-posted)
+		// The posts perftest would make now, one after the other.
+		n := 0
+		for posted+n < iters && posted+n+postList-completed <= txDepth {
+			n += min(postList, iters-posted-n)
+		}
+		if n > 0 {
 			for i := range n {
 				want := (posted+i+1)%cqMod == 0 || posted+i+1 == iters
 				if want != signaled[i] {
@@ -79,7 +86,7 @@ func writeBW(ctx context.Context, c *conn, size int, p bwParams, y *yielder) (ti
 					signaled[i] = want
 				}
 			}
-			if err := list.Post(n); err != nil {
+			if err := list.PostChains(n, postList); err != nil {
 				return 0, err
 			}
 			posted += n
@@ -107,30 +114,36 @@ func writeBW(ctx context.Context, c *conn, size int, p bwParams, y *yielder) (ti
 	return time.Since(start), nil
 }
 
-// warmUp posts the list before the measured run, as perftest's
-// --perform_warm_up does: once, or txDepth times for a list of one request,
-// its last request signaled, and waits for the completions; it leaves the
-// list's flags at base. The measured run then does not time the first use
-// of the path's code and memory, which costs milliseconds under emulation.
-func warmUp(ctx context.Context, c *conn, list *verbs.SendList, base verbs.SendFlags, txDepth int, wcs []verbs.WorkCompletion) error {
-	posts, last := 1, list.Len()-1
-	if last == 0 {
-		posts = txDepth
+// warmUp posts before the measured run, as perftest's --perform_warm_up
+// does: one post of p.postList requests, or p.txDepth posts of one request
+// when p.postList is 1, each post's last request signaled, and waits for
+// their completions; it leaves the list's flags at base. The measured run
+// then does not time the first use of the path's code and memory, which
+// costs milliseconds under emulation.
+func warmUp(ctx context.Context, c *conn, list *verbs.SendList, base verbs.SendFlags, p bwParams, wcs []verbs.WorkCompletion) error {
+	n := p.postList
+	if n == 1 {
+		n = p.txDepth
 	}
-	if err := list.SetFlags(last, base|verbs.SendSignaled); err != nil {
-		return err
-	}
-	for range posts {
-		if err := list.Post(list.Len()); err != nil {
+	for i := p.postList - 1; i < n; i += p.postList {
+		if err := list.SetFlags(i, base|verbs.SendSignaled); err != nil {
 			return err
 		}
 	}
-	for range posts {
+	if err := list.PostChains(n, p.postList); err != nil {
+		return err
+	}
+	for range n / p.postList {
 		if err := pollOne(ctx, c.scq, wcs); err != nil {
 			return err
 		}
 	}
-	return list.SetFlags(last, base)
+	for i := p.postList - 1; i < n; i += p.postList {
+		if err := list.SetFlags(i, base); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // pollOne busy-polls cq until one completion arrives and checks it.
