@@ -43,18 +43,26 @@ if [[ ${1:-} == --guest ]]; then
 	record() { printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$results"; }
 
 	# pair FILE SERVER-WAIT SERVER-CMD... -- CLIENT-CMD...: runs pair_once,
-	# and once more when the client was perftest and gave no figure because
-	# it could not measure the CPU's clock against the wall clock ("Correlation
-	# coefficient r^2: … < 0.9", a slow moment of the guest): ib_write_bw then
-	# fails, the latency tools print inf. The first output is kept as
-	# FILE.noclock.
+	# and once more, server and client, when the client failed (as perftest's
+	# ib_write_lat once did: rejected by a server not yet listening, then
+	# hung on its retry until the timeout) or was perftest and gave no figure
+	# because it could not measure the CPU's clock against the wall clock
+	# ("Correlation coefficient r^2: … < 0.9", a slow moment of the guest):
+	# ib_write_bw then fails, the latency tools print inf. The first output
+	# is kept as FILE.noclock or FILE.failed.
 	pair() {
 		pair_once "$@"
+		local why
 		if grep -q 'Correlation coefficient' "$1"; then
-			mv "$1" "$1.noclock"
-			mv "$1.server" "$1.noclock.server"
-			pair_once "$@"
+			why=noclock
+		elif grep -q '^exit status' "$1"; then
+			why=failed
+		else
+			return 0
 		fi
+		mv "$1" "$1.$why"
+		mv "$1.server" "$1.$why.server"
+		pair_once "$@"
 	}
 
 	# pair_once FILE SERVER-WAIT SERVER-CMD... -- CLIENT-CMD...: runs a server

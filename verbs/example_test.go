@@ -170,3 +170,38 @@ func ExampleQP_NewSendList() {
 		}
 	}
 }
+
+// Post 64 RDMA writes as 64 single-request posts (ibv_post_send each, what
+// perftest's write_bw does with -l 1) with one call into C, the last one
+// signaled, and wait for its completion, which covers the other 63. The
+// list holds 64 copies of the request; qp, cq, mr, raddr and rkey are as in
+// the example above.
+func ExampleSendList_PostChains() {
+	var (
+		qp    *verbs.QP
+		cq    *verbs.CQ
+		mr    *verbs.MR
+		raddr uint64
+		rkey  uint32
+	)
+	wrs := make([]verbs.SendWR, 64)
+	for i := range wrs {
+		wrs[i] = verbs.SendWR{Opcode: verbs.WRRDMAWrite, SGL: []verbs.SGE{mr.SGE(0, 64)}, RemoteAddr: raddr, RKey: rkey}
+	}
+	wrs[63].Flags = verbs.SendSignaled
+	list, err := qp.NewSendList(wrs)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer list.Close()
+	if err := list.PostChains(list.Len(), 1); err != nil {
+		log.Fatal(err)
+	}
+	wcs := make([]verbs.WorkCompletion, 1)
+	if _, err := cq.BusyPoll(context.Background(), wcs); err != nil {
+		log.Fatal(err)
+	}
+	if err := wcs[0].Err(); err != nil {
+		log.Fatal(err)
+	}
+}
