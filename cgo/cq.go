@@ -6,48 +6,7 @@ package cgo
 #include <errno.h>
 #include <stdlib.h>
 #include <infiniband/verbs.h>
-
-// go_wc is struct ibv_wc without unions, immediate data in host order; it has
-// the layout of the Go type WC.
-typedef struct {
-	uint64_t wr_id;
-	uint32_t status, opcode, vendor_err, byte_len, imm, qp_num, src_qp, wc_flags;
-	uint16_t pkey_index, slid;
-	uint8_t sl, dlid_path_bits;
-} go_wc;
-
-// go_copy_wc converts n completions from wc into out.
-static inline void go_copy_wc(int n, struct ibv_wc *wc, go_wc *out) {
-	for (int i = 0; i < n; i++) {
-		out[i].wr_id = wc[i].wr_id;
-		out[i].status = wc[i].status;
-		out[i].opcode = wc[i].opcode;
-		out[i].vendor_err = wc[i].vendor_err;
-		out[i].byte_len = wc[i].byte_len;
-		out[i].imm = (wc[i].wc_flags & IBV_WC_WITH_IMM) ? be32toh(wc[i].imm_data) : wc[i].invalidated_rkey;
-		out[i].qp_num = wc[i].qp_num;
-		out[i].src_qp = wc[i].src_qp;
-		out[i].wc_flags = wc[i].wc_flags;
-		out[i].pkey_index = wc[i].pkey_index;
-		out[i].slid = wc[i].slid;
-		out[i].sl = wc[i].sl;
-		out[i].dlid_path_bits = wc[i].dlid_path_bits;
-	}
-}
-
-// go_poll_cq polls the CQ up to spins times, until it returns something, for
-// up to n completions into out, through the scratch array wc. Spinning here
-// rather than in Go saves a cgo call per empty poll. The CQ comes as
-// uintptr_t, as the QP of go_post_send does.
-static inline int go_poll_cq(uintptr_t cqp, int n, struct ibv_wc *wc, go_wc *out, int spins) {
-	struct ibv_cq *cq = (struct ibv_cq *)cqp;
-	int got = 0;
-	for (int i = 0; i < spins && got == 0; i++)
-		got = ibv_poll_cq(cq, n, wc);
-	if (got > 0)
-		go_copy_wc(got, wc, out);
-	return got;
-}
+#include "poll.h"
 
 // go_create_cq creates a CQ and its poll scratch of min(batch, the CQ's
 // size) completions in one call; on failure cq is NULL and err the errno.

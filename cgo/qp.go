@@ -3,6 +3,8 @@ package cgo
 /*
 #cgo nocallback go_post_send
 #cgo nocallback go_post_send_list
+#cgo noescape go_poll_post_send_list
+#cgo nocallback go_poll_post_send_list
 #cgo nocallback go_post_recv
 #cgo nocallback go_post_srq_recv
 #include <errno.h>
@@ -10,6 +12,7 @@ package cgo
 #include <stddef.h>
 #include <string.h>
 #include <infiniband/verbs.h>
+#include "poll.h"
 
 // go_send_wr is struct ibv_send_wr without unions or pointers to Go memory:
 // the Go side fills an array of these in C memory, go_post_send builds the
@@ -141,6 +144,24 @@ static inline int go_post_send_list(uintptr_t qpp, uintptr_t wrsp, int n, int pe
 		}
 	}
 	return 0;
+}
+
+// go_poll_post_send_list polls the CQ as go_poll_cq does and, when that
+// gives completions, posts the first n requests of a send list as one chain
+// (go_post_send_list): a ping-pong's turnaround, with no return to Go
+// between the completion and the post. got is the completions' count (0:
+// none came, nothing was posted; negative: the poll failed), rc the post's
+// error.
+typedef struct {
+	int got, rc;
+} go_polled_post;
+
+static inline go_polled_post go_poll_post_send_list(uintptr_t cqp, int max, struct ibv_wc *wc, go_wc *out, int spins,
+		uintptr_t qpp, uintptr_t wrsp, int n, int *bad) {
+	go_polled_post r = {go_poll_cq(cqp, max, wc, out, spins), 0};
+	if (r.got > 0)
+		r.rc = go_post_send_list(qpp, wrsp, n, n, bad);
+	return r;
 }
 
 typedef struct {
@@ -612,6 +633,24 @@ func (l SendList) SetSGE(i, j int, sge SGE) bool {
 func (l SendList) Post(qp QP, n, per int) (int, error) {
 	rc := C.go_post_send_list(cptr(unsafe.Pointer(qp.p)), cptr(unsafe.Pointer(l.wrs)), C.int(n), C.int(per), l.bad)
 	return int(*l.bad), errnoOf(rc, nil)
+}
+
+// PostAfterPoll polls cq as PollSpin does and, when that gives completions,
+// posts the first n requests of the list to qp as one chain in the same
+// call. It returns the completions' count; with none, nothing was posted.
+// An error with completions is the post's (bad is the index of the request
+// the provider refused), without them the poll's.
+func (l SendList) PostAfterPoll(qp QP, cq CQ, wcs []WC, spins, n int) (got, bad int, err error) {
+	m := min(len(wcs), cq.max)
+	if m == 0 {
+		return 0, 0, nil
+	}
+	r := C.go_poll_post_send_list(cptr(unsafe.Pointer(cq.p)), C.int(m), cq.scratch, (*C.go_wc)(unsafe.Pointer(&wcs[0])),
+		C.int(spins), cptr(unsafe.Pointer(qp.p)), cptr(unsafe.Pointer(l.wrs)), C.int(n), l.bad)
+	if r.got < 0 {
+		return 0, 0, syscall.EIO // ibv_poll_cq gives no errno
+	}
+	return int(r.got), int(*l.bad), errnoOf(r.rc, nil)
 }
 
 // Free frees the list's memory.

@@ -1,6 +1,7 @@
 package verbs
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"syscall"
@@ -186,6 +187,49 @@ func (l *SendList) PostChains(n, per int) error {
 		return &PostError{Op: op, Index: bad, Err: err}
 	}
 	return nil
+}
+
+// PostAfter busy-polls cq as CQ.BusyPoll does and, as soon as completions
+// are in wcs, posts the list's first n requests (1 … Len()) as one chain in
+// the same call into C: the turnaround of a ping-pong (a message in, the
+// reply out) or of dependent operations (the next read once one completes),
+// with no return to Go between the completion and the post. It returns how
+// many completions are in wcs. The post does not look at them: a failed
+// completion is returned like any other, after the post. A refused post is
+// a *PostError, returned with the completions' count. When ctx is done or
+// cq is closed before a completion arrives, nothing is posted. It allocates
+// nothing.
+func (l *SendList) PostAfter(ctx context.Context, cq *CQ, wcs []WorkCompletion, n int) (int, error) {
+	const op = "ibv_post_send"
+	for {
+		if err := l.lock(op, n, true); err != nil {
+			return 0, err
+		}
+		if cq == nil || !cq.acquire() {
+			l.mu.Unlock()
+			return 0, cq.closedError("ibv_poll_cq")
+		}
+		if len(wcs) == 0 {
+			cq.release()
+			l.mu.Unlock()
+			return 0, opError("ibv_poll_cq", cq.ctx.name, fmt.Errorf("no room for completions: %w", syscall.EINVAL))
+		}
+		// The QP is open: it does not close while the list lives.
+		got, bad, err := l.raw.PostAfterPoll(l.qp.raw, cq.raw, wcs, busySpins, n)
+		cq.release()
+		l.mu.Unlock()
+		switch {
+		case err != nil && got > 0:
+			return got, &PostError{Op: op, Index: bad, Err: err}
+		case err != nil:
+			return 0, opError("ibv_poll_cq", cq.ctx.name, err)
+		case got > 0:
+			return got, nil
+		}
+		if err := ctx.Err(); err != nil {
+			return 0, opError("ibv_poll_cq", cq.ctx.name, err)
+		}
+	}
 }
 
 // Close frees the list and lets its QP and AHs close. Requests it posted stay

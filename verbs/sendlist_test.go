@@ -2,9 +2,12 @@ package verbs_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"fmt"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/go-rdma/rdma/verbs"
 )
@@ -253,6 +256,150 @@ func TestSendListPostChains(t *testing.T) {
 	expectEmpty(t, a.cq)
 }
 
+// PostAfter posts a list's requests once a completion arrives, in the same
+// call: the ping comes in, the pong goes out. With no completion before ctx
+// is done nothing is posted, and a post the provider refuses comes back as
+// a *PostError with the completion that started it.
+func TestSendListPostAfter(t *testing.T) {
+	ctx := openTestDevice(t)
+	a, b := newEnd(t, ctx, 4096), newEnd(t, ctx, 4096)
+	connect(t, ctx, a, b)
+	copy(a.buf.Bytes(), "ping")
+	copy(b.buf.Bytes()[100:], "pong")
+	ping := []verbs.SendWR{{ID: 3, Opcode: verbs.WRSend, Flags: verbs.SendSignaled, SGL: []verbs.SGE{a.mr.SGE(0, 4)}}}
+	aRecv := []verbs.RecvWR{{ID: 1, SGL: []verbs.SGE{a.mr.SGE(200, 64)}}}
+	bRecv := []verbs.RecvWR{{ID: 2, SGL: []verbs.SGE{b.mr.SGE(0, 64)}}}
+	pong, err := b.qp.NewSendList([]verbs.SendWR{{ID: 9, Opcode: verbs.WRSend, Flags: verbs.SendSignaled,
+		SGL: []verbs.SGE{b.mr.SGE(100, 4)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pong.Close()
+	if err := a.qp.PostRecv(aRecv); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.qp.PostRecv(bRecv); err != nil {
+		t.Fatal(err)
+	}
+	wcs := make([]verbs.WorkCompletion, 1)
+
+	// Nothing arrives: nothing is posted.
+	wait, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	got, err := pong.PostAfter(wait, b.cq, wcs, 1)
+	cancel()
+	if got != 0 || !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("PostAfter with nothing coming: %d, %v, want 0 and DeadlineExceeded", got, err)
+	}
+	time.Sleep(20 * time.Millisecond)
+	expectEmpty(t, a.cq)
+	expectEmpty(t, b.cq)
+
+	// pingPong sends a ping from a and has b answer it with PostAfter; it
+	// returns PostAfter's count and error.
+	pingPong := func() (int, error) {
+		t.Helper()
+		if err := a.qp.PostSend(ping); err != nil {
+			t.Fatal(err)
+		}
+		return pong.PostAfter(context.Background(), b.cq, wcs, 1)
+	}
+	got, err = pingPong()
+	if err != nil || got != 1 || wcs[0].Err() != nil || wcs[0].Opcode != verbs.WCRecv || wcs[0].WRID != 2 || wcs[0].ByteLen != 4 {
+		t.Fatalf("PostAfter: %d, %v, completion %+v, want the ping's receive", got, err, wcs[0])
+	}
+	if got := string(b.buf.Bytes()[:4]); got != "ping" {
+		t.Errorf("b received %q", got)
+	}
+	for _, wc := range waitN(t, a.cq, 2) {
+		if wc.Err() != nil || (wc.WRID != 3 && (wc.WRID != 1 || wc.ByteLen != 4)) {
+			t.Errorf("a's completion %+v, want its ping's send and the pong's receive", wc)
+		}
+	}
+	if got := string(a.buf.Bytes()[200:204]); got != "pong" {
+		t.Errorf("a received %q", got)
+	}
+	if wc := waitOne(t, b.cq); wc.WRID != 9 || wc.Opcode != verbs.WCSend {
+		t.Errorf("b's completion %+v, want the pong's send", wc)
+	}
+
+	// A ping-pong turn allocates nothing.
+	allocs := testing.AllocsPerRun(20, func() {
+		if err := a.qp.PostRecv(aRecv); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.qp.PostRecv(bRecv); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := pingPong(); got != 1 || err != nil || wcs[0].Err() != nil {
+			t.Fatal(got, err, wcs[0].Err())
+		}
+		for got := 0; got < 3; {
+			n, err := a.cq.Poll(wcs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := b.cq.Poll(wcs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got += n + m
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("a PostAfter ping-pong allocated %.1f times, want 0", allocs)
+	}
+
+	// The pong made inline data longer than the provider copies (as in
+	// TestPostErrorIndex): the ping's receive is returned, the pong refused.
+	if err := pong.SetSGE(0, 0, b.mr.SGE(0, b.buf.Len())); err != nil {
+		t.Fatal(err)
+	}
+	if err := pong.SetFlags(0, verbs.SendSignaled|verbs.SendInline); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.qp.PostRecv(bRecv); err != nil {
+		t.Fatal(err)
+	}
+	got, err = pingPong()
+	var pe *verbs.PostError
+	if got != 1 || wcs[0].WRID != 2 || !errors.As(err, &pe) || pe.Index != 0 {
+		t.Errorf("PostAfter with a refused pong: %d, %v, completion %+v, want the receive and a PostError at 0", got, err, wcs[0])
+	}
+	if wc := waitOne(t, a.cq); wc.WRID != 3 {
+		t.Errorf("a's completion %+v, want its ping's send", wc)
+	}
+	time.Sleep(20 * time.Millisecond)
+	expectEmpty(t, a.cq)
+	expectEmpty(t, b.cq)
+
+	spare, err := ctx.CreateCQ(4, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := spare.Close(); err != nil {
+		t.Fatal(err)
+	}
+	bg := context.Background()
+	var nilCQ *verbs.CQ
+	for name, tc := range map[string]struct {
+		n    int
+		cq   *verbs.CQ
+		wcs  []verbs.WorkCompletion
+		want error
+	}{
+		"n 0":         {0, b.cq, wcs, syscall.EINVAL},
+		"n Len+1":     {2, b.cq, wcs, syscall.EINVAL},
+		"no room":     {1, b.cq, nil, syscall.EINVAL},
+		"a nil CQ":    {1, nilCQ, wcs, verbs.ErrClosed},
+		"a closed CQ": {1, spare, wcs, verbs.ErrClosed},
+	} {
+		if got, err := pong.PostAfter(bg, tc.cq, tc.wcs, tc.n); got != 0 || !errors.Is(err, tc.want) || errors.As(err, &pe) {
+			t.Errorf("PostAfter with %s: %d, %v, want %v", name, got, err, tc.want)
+		}
+	}
+	expectEmpty(t, b.cq)
+}
+
 // Building a list validates every request as PostSend does, and a closed or
 // nil list or QP gives ErrClosed, never a crash.
 func TestSendListBadInput(t *testing.T) {
@@ -290,6 +437,7 @@ func TestSendListBadInput(t *testing.T) {
 		"nil QP NewSendList":  errNilQP,
 		"nil list Post":       nilList.Post(1),
 		"nil list PostChains": nilList.PostChains(1, 1),
+		"nil list PostAfter":  errPostAfter(nilList.PostAfter(context.Background(), e.cq, make([]verbs.WorkCompletion, 1), 1)),
 		"nil list SetID":      nilList.SetID(0, 1),
 		"nil list SetFlags":   nilList.SetFlags(0, 0),
 		"nil list SetRemote":  nilList.SetRemote(0, 0, 0),
@@ -326,7 +474,7 @@ func TestSendListBadInput(t *testing.T) {
 	if _, err := qp.NewSendList([]verbs.SendWR{send}); !errors.Is(err, verbs.ErrClosed) {
 		t.Errorf("NewSendList on a closed QP: %v, want ErrClosed", err)
 	}
-	for i, err := range []error{list.Post(1), list.PostChains(1, 1), list.SetID(0, 1), list.SetFlags(0, 0), list.SetRemote(0, 0, 0), list.SetImm(0, 0),
+	for i, err := range []error{list.Post(1), list.PostChains(1, 1), errPostAfter(list.PostAfter(context.Background(), e.cq, make([]verbs.WorkCompletion, 1), 1)), list.SetID(0, 1), list.SetFlags(0, 0), list.SetRemote(0, 0, 0), list.SetImm(0, 0),
 		list.SetSGE(0, 0, verbs.SGE{}), list.Close()} {
 		if !errors.Is(err, verbs.ErrClosed) {
 			t.Errorf("call %d on a closed list: %v, want ErrClosed", i, err)
@@ -387,4 +535,12 @@ func TestSendListHoldsAH(t *testing.T) {
 	if err := ah.Close(); err != nil {
 		t.Errorf("closing the AH after its list: %v", err)
 	}
+}
+
+// errPostAfter is PostAfter's error, which must come with no completions.
+func errPostAfter(n int, err error) error {
+	if n != 0 {
+		return fmt.Errorf("%d completions with %w", n, err)
+	}
+	return err
 }

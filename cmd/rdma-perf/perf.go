@@ -163,11 +163,14 @@ func lastByte(buf []byte, off int) (*uint32, uint) {
 }
 
 // pingPong runs iters round trips of size bytes in mode (send_lat,
-// write_lat) and records the time (cycles) of each post, as perftest's tposted.
-// The client posts first; the server first waits for the client's message.
-// send_lat reposts the receives it has consumed once the send is on its way,
-// half the ring at a time, so that no post but the send is on the critical
-// path. The loop yields through y.
+// write_lat) and records the time (cycles) of each post, as perftest's
+// tposted, read as the post returns (perftest reads it just before; the
+// differences of consecutive stamps, which are what it reports, are the
+// same round trips). The client posts first; the server first waits for the
+// client's message. send_lat waits for a message and posts its reply in one
+// call into C (SendList.PostAfter), and reposts the receives it has
+// consumed once the reply is on its way, half the ring at a time, so that
+// no post but the reply is on the critical path. The loop yields through y.
 func pingPong(ctx context.Context, c *conn, mode string, size, iters, inline int, server bool, stamps []int64, y *yielder) error {
 	buf := c.buf.Bytes()
 	sge := []verbs.SGE{c.mr.SGE(c.half, size)}
@@ -189,30 +192,46 @@ func pingPong(ctx context.Context, c *conn, mode string, size, iters, inline int
 	wcs := make([]verbs.WorkCompletion, 1)
 	var scnt, rcnt, consumed int
 	for scnt < iters || rcnt < iters {
-		if rcnt < iters && !(scnt == 0 && !server) {
+		wait, send := rcnt < iters && !(scnt == 0 && !server), scnt < iters
+		if wait {
 			rcnt++
-			if mode == modeWriteLat {
-				want := uint32(byte(rcnt))
-				for spins := 0; atomic.LoadUint32(poll)>>pollShift&0xff != want; spins++ {
-					if spins&0xffff == 0xffff && ctx.Err() != nil {
-						return ctx.Err()
-					}
-				}
-			} else {
-				if err := pollOne(ctx, c.rcq, wcs); err != nil {
-					return fmt.Errorf("receive %d: %w", rcnt, err)
-				}
-				consumed++
-			}
 		}
-		if scnt < iters {
-			stamps[scnt] = cycles()
-			y.at(stamps[scnt])
-			scnt++
-			*post = byte(scnt)
+		if send {
+			*post = byte(scnt + 1)
+		}
+		switch {
+		case wait && mode == modeSendLat:
+			var err error
+			if send {
+				_, err = list.PostAfter(ctx, c.rcq, wcs, 1)
+			} else {
+				_, err = c.rcq.BusyPoll(ctx, wcs)
+			}
+			if err == nil {
+				err = wcs[0].Err()
+			}
+			if err != nil {
+				return fmt.Errorf("receive %d: %w", rcnt, err)
+			}
+			consumed++
+		case wait && send:
+			if err := waitByte(ctx, poll, pollShift, rcnt); err != nil {
+				return err
+			}
+			fallthrough
+		case send:
 			if err := list.Post(1); err != nil {
 				return err
 			}
+		case wait:
+			if err := waitByte(ctx, poll, pollShift, rcnt); err != nil {
+				return err
+			}
+		}
+		if send {
+			stamps[scnt] = cycles()
+			y.at(stamps[scnt])
+			scnt++
 			if consumed == len(refill) {
 				if err := c.qp.PostRecv(refill); err != nil {
 					return err
@@ -227,8 +246,22 @@ func pingPong(ctx context.Context, c *conn, mode string, size, iters, inline int
 	return nil
 }
 
+// waitByte spins until the byte at shift of *word is byte(n), the mark of
+// write_lat's n-th write, or ctx is done.
+func waitByte(ctx context.Context, word *uint32, shift uint, n int) error {
+	want := uint32(byte(n))
+	for spins := 0; atomic.LoadUint32(word)>>shift&0xff != want; spins++ {
+		if spins&0xffff == 0xffff && ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
 // readLat runs iters RDMA reads of size bytes one at a time and records the
-// time (cycles) of each post. The loop yields through y.
+// time (cycles) of each post, read as the post returns. Each read but the
+// first is posted in the call that waits for the one before it
+// (SendList.PostAfter). The loop yields through y.
 func readLat(ctx context.Context, c *conn, size, iters int, stamps []int64, y *yielder) error {
 	sge := []verbs.SGE{c.mr.SGE(0, size)}
 	list, err := c.qp.NewSendList([]verbs.SendWR{{Opcode: verbs.WRRDMARead, Flags: verbs.SendSignaled, SGL: sge,
@@ -239,14 +272,19 @@ func readLat(ctx context.Context, c *conn, size, iters int, stamps []int64, y *y
 	defer list.Close()
 	wcs := make([]verbs.WorkCompletion, 1)
 	for i := range iters {
+		if i == 0 {
+			err = list.Post(1)
+		} else if _, err = list.PostAfter(ctx, c.scq, wcs, 1); err == nil {
+			err = wcs[0].Err()
+		}
+		if err != nil {
+			return fmt.Errorf("read %d: %w", i, err)
+		}
 		stamps[i] = cycles()
 		y.at(stamps[i])
-		if err := list.Post(1); err != nil {
-			return err
-		}
-		if err := pollOne(ctx, c.scq, wcs); err != nil {
-			return fmt.Errorf("read %d: %w", i+1, err)
-		}
+	}
+	if err := pollOne(ctx, c.scq, wcs); err != nil {
+		return fmt.Errorf("read %d: %w", iters, err)
 	}
 	return nil
 }
