@@ -6,6 +6,14 @@
 // syscall.Errno captured in the failing call, so errors.Is(err, syscall.ENODEV)
 // and errors.As(err, &opErr) work.
 //
+// The data path allocates nothing and makes one call into C per batch:
+// QP.PostSend and QP.PostRecv take a chain of requests, validated and
+// converted on every call; a SendList holds send requests built once, posted
+// as one chain (Post), as several consecutive posts (PostChains, perftest's
+// post lists), or as soon as a completion arrives (PostAfter, a ping-pong's
+// turnaround); CQ.Poll takes a batch of completions and CQ.BusyPoll spins in
+// C until one comes.
+//
 // A goroutine that calls into libibverbs back to back for longer than 10 ms
 // (polling in a loop, or creating and destroying many objects one after the
 // other) should call runtime.Gosched every few milliseconds. Go's runtime

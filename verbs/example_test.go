@@ -205,3 +205,37 @@ func ExampleSendList_PostChains() {
 		log.Fatal(err)
 	}
 }
+
+// Answer 1000 pings, each reply posted in the call that sees the ping's
+// receive complete, as a ping-pong's responder does. recvCQ and sendCQ are
+// qp's CQs; the receives for the pings are posted (a real responder reposts
+// them as it goes, as in the examples above).
+func ExampleSendList_PostAfter() {
+	var (
+		qp             *verbs.QP
+		recvCQ, sendCQ *verbs.CQ
+		mr             *verbs.MR
+	)
+	pong, err := qp.NewSendList([]verbs.SendWR{{Opcode: verbs.WRSend, Flags: verbs.SendSignaled,
+		SGL: []verbs.SGE{mr.SGE(0, 8)}}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer pong.Close()
+	ctx := context.Background()
+	wcs := make([]verbs.WorkCompletion, 1)
+	for range 1000 {
+		if _, err := pong.PostAfter(ctx, recvCQ, wcs, 1); err != nil {
+			log.Fatal(err)
+		}
+		if err := wcs[0].Err(); err != nil {
+			log.Fatal(err)
+		}
+		if _, err := sendCQ.BusyPoll(ctx, wcs); err != nil {
+			log.Fatal(err)
+		}
+		if err := wcs[0].Err(); err != nil {
+			log.Fatal(err)
+		}
+	}
+}
