@@ -545,7 +545,7 @@ func closeUnder(t *testing.T, name string, call, close func() error) {
 	select {
 	case err := <-done:
 		if !errors.Is(err, verbs.ErrClosed) {
-			t.Errorf("%s on a CQ closed under it = %v, want ErrClosed", name, err)
+			t.Errorf("%s with an object closed under it = %v, want ErrClosed", name, err)
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatalf("%s did not return after Close", name)

@@ -397,6 +397,17 @@ func TestSendListPostAfter(t *testing.T) {
 			t.Errorf("PostAfter with %s: %d, %v, want %v", name, got, err, tc.want)
 		}
 	}
+
+	// The CQ, or the list, closed while PostAfter spins: the call returns
+	// and posts nothing.
+	idle, err := ctx.CreateCQ(4, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeUnder(t, "PostAfter (the CQ)", func() error { return errPostAfter(pong.PostAfter(bg, idle, wcs, 1)) }, idle.Close)
+	closeUnder(t, "PostAfter (the list)", func() error { return errPostAfter(pong.PostAfter(bg, a.cq, wcs, 1)) }, pong.Close)
+	time.Sleep(20 * time.Millisecond)
+	expectEmpty(t, a.cq)
 	expectEmpty(t, b.cq)
 }
 
