@@ -11,15 +11,16 @@ import (
 
 // A SendList is a chain of send work requests built once, in C memory, and
 // posted to its QP as often as needed, as perftest builds its ibv_send_wr
-// lists before its measured loop. Post is one call into libibverbs, and
-// PostChains one call into C for several: the requests are neither
-// converted nor validated again, where PostSend does both on every call. SetID, SetFlags, SetRemote, SetImm and SetSGE change a
-// request between posts (which one is signaled, where it writes) without a
-// call into C.
+// lists before its measured loop. Post is one call into libibverbs,
+// PostChains one call into C for several, PostAfter one for a poll and the
+// post it releases: the requests are neither converted nor validated again,
+// where PostSend does both on every call. SetID, SetFlags, SetRemote, SetImm
+// and SetSGE change a request between posts (which one is signaled, where
+// it writes) without a call into C.
 //
 // The list holds its QP and the AHs of its requests open: their Close fails
-// with EBUSY until the list is closed. Inline requests read their memory at every
-// Post, so it must stay live (a registered Buffer) while the list is
+// with EBUSY until the list is closed. Inline requests read their memory at
+// every post, so it must stay live (a registered Buffer) while the list is
 // posted. Bind requests (WRBindMW) are posted with PostSend.
 //
 // A SendList is safe for concurrent use; its calls are serialized.

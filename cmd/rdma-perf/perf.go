@@ -214,18 +214,16 @@ func pingPong(ctx context.Context, c *conn, mode string, size, iters, inline int
 				return fmt.Errorf("receive %d: %w", rcnt, err)
 			}
 			consumed++
-		case wait && send:
-			if err := waitByte(ctx, poll, pollShift, rcnt); err != nil {
-				return err
+		default:
+			if wait {
+				if err := waitByte(ctx, poll, pollShift, rcnt); err != nil {
+					return err
+				}
 			}
-			fallthrough
-		case send:
-			if err := list.Post(1); err != nil {
-				return err
-			}
-		case wait:
-			if err := waitByte(ctx, poll, pollShift, rcnt); err != nil {
-				return err
+			if send {
+				if err := list.Post(1); err != nil {
+					return err
+				}
 			}
 		}
 		if send {
