@@ -56,7 +56,7 @@ func tail(s string) string {
 // goServer starts an rping-go server (-s -a addr -p port plus args) in
 // process and returns once it listens; stop cancels it and returns its
 // result.
-func goServer(t *testing.T, port int, args ...string) (stop func() result) {
+func goServer(t *testing.T, port int, args ...string) (stop func() result, stdout func() string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	t.Cleanup(cancel)
@@ -76,7 +76,7 @@ func goServer(t *testing.T, port int, args ...string) (stop func() result) {
 	return func() result {
 		cancel()
 		return result{<-done, out.String(), errOut.String()}
-	}
+	}, out.String
 }
 
 // goClient runs an rping-go client of the server on port.
@@ -234,7 +234,7 @@ func TestCClientGoServer(t *testing.T) {
 		t.Run(fmt.Sprintf("S%d_C%d", tc.size, tc.count), func(t *testing.T) {
 			port := 7310 + i
 			args := []string{"-V", "-v", "-S", fmt.Sprint(tc.size)}
-			stop := goServer(t, port, append(args, tc.flags...)...)
+			stop, _ := goServer(t, port, append(args, tc.flags...)...)
 			c := cClient(t, port, append(args, "-C", fmt.Sprint(tc.count))...).wait()
 			s := stop()
 			if c.code != 0 || strings.Contains(c.stderr, "mismatch") {
@@ -275,7 +275,7 @@ func TestVerboseLinesAsC(t *testing.T) {
 	}
 	sameLines(t, "rping-go client vs C client", pingLines(gc.stdout, "ping data: "), refClient)
 
-	stop := goServer(t, 7322, args...)
+	stop, _ := goServer(t, 7322, args...)
 	if c := cClient(t, 7322, args...).wait(); c.code != 0 {
 		t.Fatalf("C client: %v", c)
 	}
@@ -288,7 +288,7 @@ func TestVerboseLinesAsC(t *testing.T) {
 func TestPersistentServer(t *testing.T) {
 	testbed.Device(t)
 	const port = 7330
-	stop := goServer(t, port, "-P", "-V", "--json")
+	stop, stdout := goServer(t, port, "-P", "-V", "--json")
 	long := cClient(t, port, "-V", "-v", "-C", "0")
 	pings := func() int { return len(pingLines(long.out.String(), "ping data: ")) }
 	for deadline := time.Now().Add(30 * time.Second); pings() == 0; time.Sleep(50 * time.Millisecond) {
@@ -305,6 +305,18 @@ func TestPersistentServer(t *testing.T) {
 	for deadline := time.Now().Add(30 * time.Second); pings() == before; time.Sleep(50 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("the long client stopped pinging: %v", long.wait())
+		}
+	}
+	// The server ends the short client's session on its own, while the long
+	// one goes on: it prints that session's summary. It learns of the end
+	// from the client's disconnect request, which the IB CM repeats seconds
+	// later when it goes unanswered, so this waits as long as the other
+	// steps do. (Killing the long client as soon as it pinged again, a CI
+	// run on rxe under the race detector once got the short session's
+	// summary last, printed only when the server stopped.)
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(stdout(), `"pings":5,`); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the server did not end the short client's session:\n%s", stdout())
 		}
 	}
 	long.cmd.Process.Kill()
@@ -335,7 +347,7 @@ func TestPersistentServer(t *testing.T) {
 // bounded time.
 func TestRunErrors(t *testing.T) {
 	addr := testbed.Addr(t)
-	stop := goServer(t, 7340)
+	stop, _ := goServer(t, 7340)
 	defer stop()
 	for _, tc := range []struct {
 		name string
