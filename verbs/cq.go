@@ -7,6 +7,7 @@ import (
 	"os"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/go-rdma/rdma/cgo"
 	"github.com/go-rdma/rdma/internal/fdwait"
@@ -168,17 +169,46 @@ func (cq *CQ) Poll(wcs []WorkCompletion) (int, error) {
 // ctx and Close are noticed within microseconds.
 const busySpins = 4096
 
+// yieldEvery is how often a busy wait yields: well under the 10 ms after
+// which Go's runtime preempts a goroutine.
+const yieldEvery = 5 * time.Millisecond
+
+// Yield lets other goroutines run, as runtime.Gosched does, but puts the
+// caller back on its own processor's run queue and wakes no idle thread.
+// A goroutine that polls back to back for longer than 10 ms (a loop of
+// Poll, BusyPoll or PostAfter calls) should call it every few milliseconds,
+// where runtime.Gosched would wake a thread each time; see the package
+// documentation. One call of BusyPoll or PostAfter that waits that long
+// yields by itself.
+func Yield() { cgo.Yield() }
+
+// busyWait yields every yieldEvery of one busy wait.
+type busyWait struct{ next time.Time }
+
+// empty is called after each burst of empty polls.
+func (w *busyWait) empty() {
+	now := time.Now()
+	switch {
+	case w.next.IsZero():
+		w.next = now.Add(yieldEvery)
+	case now.After(w.next):
+		Yield()
+		w.next = now.Add(yieldEvery)
+	}
+}
+
 // BusyPoll polls until at least one completion is in wcs, ctx is done or
 // the CQ is closed, and returns how many. Empty polls repeat in C, so the
 // completion is seen as soon as a C loop would see it, without a cgo call
-// per empty poll; ctx is checked between bursts of a few thousand polls.
-// It keeps a CPU busy: use it where latency matters more than the CPU, and
-// PollWait elsewhere. It allocates nothing.
+// per empty poll; ctx is checked between bursts of a few thousand polls,
+// and a long wait yields (Yield) every few milliseconds. It keeps a CPU
+// busy: use it where latency matters more than the CPU, and PollWait
+// elsewhere. It allocates nothing.
 //
-// A goroutine that keeps polling for longer than 10 ms at a stretch should
-// call runtime.Gosched every few milliseconds (see the package
-// documentation).
+// A goroutine that calls it back to back for longer than 10 ms should call
+// Yield every few milliseconds (see the package documentation).
 func (cq *CQ) BusyPoll(ctx context.Context, wcs []WorkCompletion) (int, error) {
+	var w busyWait
 	for {
 		if cq == nil || !cq.acquire() {
 			return 0, cq.closedError("ibv_poll_cq")
@@ -198,6 +228,7 @@ func (cq *CQ) BusyPoll(ctx context.Context, wcs []WorkCompletion) (int, error) {
 		if err := ctx.Err(); err != nil {
 			return 0, opError("ibv_poll_cq", cq.ctx.name, err)
 		}
+		w.empty()
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"runtime"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -156,4 +157,22 @@ func TestCQWaitSharedChannel(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// Yield lets another goroutine run on the caller's processor: with one
+// processor, a goroutine just started runs at the first Yield or so (not at
+// the runtime's preemption, 10 ms later).
+func TestYield(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	var ran atomic.Bool
+	go ran.Store(true)
+	for range 3 {
+		if ran.Load() {
+			return
+		}
+		verbs.Yield()
+	}
+	if !ran.Load() {
+		t.Fatal("the other goroutine did not run within 3 yields")
+	}
 }

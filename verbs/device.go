@@ -16,13 +16,18 @@
 //
 // A goroutine that calls into libibverbs back to back for longer than 10 ms
 // (polling in a loop, or creating and destroying many objects one after the
-// other) should call runtime.Gosched every few milliseconds. Go's runtime
-// preempts a goroutine that has not been through the scheduler for 10 ms.
-// When the preemption finds the goroutine inside a call into C, the runtime
-// takes its processor away, and its monitor thread goes back to waking up
-// every 20 µs. Those wake-ups take CPU time from the caller, and while the
-// monitor runs on another CPU, each unmapping of queue memory has to
-// interrupt that CPU. BENCHMARKS.md, "Where the time goes", measures it.
+// other) should call Yield every few milliseconds. Go's runtime preempts a
+// goroutine that has not been through the scheduler for 10 ms. When the
+// preemption finds the goroutine inside a call into C, the runtime takes its
+// processor away, and its monitor thread goes back to waking up every 20 µs
+// for the next few tens of milliseconds. Those wake-ups take CPU time from
+// the caller, and while the monitor runs on another CPU, each unmapping of
+// queue memory has to interrupt that CPU. Yield, unlike runtime.Gosched,
+// wakes no idle thread. The monitor thread also wakes up every 20 µs after
+// the process has had nothing to run, at its first call into C: a latency
+// measurement that starts right after a blocking wait (connection setup)
+// should first keep busy for a few tens of milliseconds without blocking.
+// BENCHMARKS.md, "Where the time goes", measures both.
 package verbs
 
 import "github.com/go-rdma/rdma/cgo"

@@ -202,6 +202,7 @@ func (l *SendList) PostChains(n, per int) error {
 // nothing.
 func (l *SendList) PostAfter(ctx context.Context, cq *CQ, wcs []WorkCompletion, n int) (int, error) {
 	const op = "ibv_post_send"
+	var w busyWait
 	for {
 		if err := l.lock(op, n, true); err != nil {
 			return 0, err
@@ -230,6 +231,7 @@ func (l *SendList) PostAfter(ctx context.Context, cq *CQ, wcs []WorkCompletion, 
 		if err := ctx.Err(); err != nil {
 			return 0, opError("ibv_poll_cq", cq.ctx.name, err)
 		}
+		w.empty()
 	}
 }
 

@@ -60,6 +60,7 @@ type config struct {
 	cpuprofile string
 	timeout    time.Duration
 	yield      time.Duration
+	settle     time.Duration
 }
 
 // minIters is the fewest iterations of mode: two posts make one latency
@@ -109,6 +110,7 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.cpuprofile, "cpuprofile", "", "write a CPU profile of the run to `file`")
 	fs.DurationVar(&c.timeout, "timeout", 0, "give up after this long (0: never)")
 	fs.DurationVar(&c.yield, "yield", 5*time.Millisecond, "busy loops and cmtime's one-at-a-time steps yield to Go's scheduler this often, under its 10 ms preemption (0: never)")
+	fs.DurationVar(&c.settle, "settle", 50*time.Millisecond, "before its first measured loop, a side spins this long without blocking or calling into C, so that Go's monitor thread, which the first call into C after a wait puts back to waking every 20 µs, has backed off (0: no)")
 	// Flags may come before, between and after MODE and ADDRESS.
 	var rest []string
 	for {
@@ -137,6 +139,9 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 	}
 	if c.yield < 0 {
 		return nil, fmt.Errorf("-yield %v: want 0 or more", c.yield)
+	}
+	if c.settle < 0 {
+		return nil, fmt.Errorf("-settle %v: want 0 or more", c.settle)
 	}
 	return c, nil
 }

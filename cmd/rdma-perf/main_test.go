@@ -226,6 +226,7 @@ func TestBadFlags(t *testing.T) {
 		{"-n", "-1", "cmtime", "192.0.2.1"},
 		{"-p", "70000"},
 		{"-yield", "-1ms"},
+		{"-settle", "-1ms"},
 	} {
 		var errOut bytes.Buffer
 		err := run(args, new(bytes.Buffer), &errOut)

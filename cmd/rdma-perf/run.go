@@ -54,9 +54,13 @@ func prepare(mode string) func(*conn) error {
 
 // exercise runs req's sizes on cn, from the client's or the server's side,
 // and reports them (the server's side of write_bw and read_lat is passive).
+// A side that runs a loop first settles (c.settle).
 func exercise(ctx context.Context, cn *conn, req *request, server bool, c *config, r *reporter) error {
 	stamps := make([]int64, req.iters)
 	y := newYielder(c.yield)
+	if !server || req.mode == modeSendLat || req.mode == modeWriteLat {
+		settle(c.settle, y)
+	}
 	for _, size := range req.sizes {
 		switch {
 		case req.mode == modeWriteBW && !server:
