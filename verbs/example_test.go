@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"time"
 
 	"github.com/go-rdma/rdma/verbs"
 )
@@ -236,6 +237,33 @@ func ExampleSendList_PostAfter() {
 		}
 		if err := wcs[0].Err(); err != nil {
 			log.Fatal(err)
+		}
+	}
+}
+
+// Poll a CQ back to back for as long as ctx lasts, yielding to Go's
+// scheduler every 5 ms, so that the runtime never finds the poller overdue
+// inside a call into C (see the package documentation). cq is a CQ of the
+// application's.
+func ExampleYield() {
+	var cq *verbs.CQ
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	wcs := make([]verbs.WorkCompletion, 16)
+	next := time.Now().Add(5 * time.Millisecond)
+	for ctx.Err() == nil {
+		n, err := cq.Poll(wcs)
+		if err != nil {
+			log.Fatal(err)
+		}
+		for _, wc := range wcs[:n] {
+			if err := wc.Err(); err != nil {
+				log.Fatal(err)
+			}
+		}
+		if now := time.Now(); now.After(next) {
+			verbs.Yield()
+			next = now.Add(5 * time.Millisecond)
 		}
 	}
 }
