@@ -7,6 +7,8 @@ package cgo
 #cgo nocallback go_poll_post_send_list
 #cgo nocallback go_post_recv
 #cgo nocallback go_post_srq_recv
+#cgo noescape go_block
+#cgo nocallback go_block
 #include <errno.h>
 #include <stdlib.h>
 #include <stddef.h>
@@ -209,15 +211,89 @@ static inline int go_modify_qp(struct ibv_qp *qp, struct ibv_qp_attr attr, int m
 	return ibv_modify_qp(qp, &attr, mask);
 }
 
+// A queue's scratch memory is one zeroed C allocation carved into parts,
+// each aligned for any C type: one calloc and one free, where an
+// allocation per part made a QP eight of each. go_block allocates the
+// block for n parts of sizes[i] bytes and sets offs[i] to part i's offset.
+static inline void *go_block(const size_t *sizes, size_t *offs, int n) {
+	size_t off = 0;
+	for (int i = 0; i < n; i++) {
+		offs[i] = off;
+		off += (sizes[i] + 15) & ~(size_t)15;
+	}
+	return calloc(1, off);
+}
+
+// go_recv_sizes are the parts of the scratch for a chain of batch receive
+// requests of up to sge entries each.
+static inline void go_recv_sizes(size_t *sizes, int batch, uint32_t sge) {
+	sizes[0] = (size_t)batch * sizeof(go_recv_wr);
+	sizes[1] = (size_t)batch * (sge ? sge : 1) * sizeof(struct ibv_sge);
+	sizes[2] = (size_t)batch * sizeof(struct ibv_recv_wr);
+	sizes[3] = sizeof(int);
+}
+
+// go_create_qp creates a QP and, in the same call, its post scratch for
+// chains of batch requests of as many entries as the provider granted: the
+// send parts at offs[0..4), the receive parts at offs[4..8). On failure qp
+// is NULL and err the errno.
 typedef struct {
-	struct ibv_qp *qp; // NULL on failure, errno set
+	struct ibv_qp *qp;
 	struct ibv_qp_cap cap;
+	void *block;
+	size_t offs[8];
+	int err;
 } go_created_qp;
 
-static inline go_created_qp go_create_qp(struct ibv_pd *pd, struct ibv_qp_init_attr attr) {
-	go_created_qp r;
+static inline go_created_qp go_create_qp(struct ibv_pd *pd, struct ibv_qp_init_attr attr, int batch) {
+	go_created_qp r = {0};
+	errno = 0;
 	r.qp = ibv_create_qp(pd, &attr);
+	if (!r.qp) {
+		r.err = errno;
+		return r;
+	}
 	r.cap = attr.cap;
+	uint32_t sge = attr.cap.max_send_sge ? attr.cap.max_send_sge : 1;
+	size_t sizes[8] = {(size_t)batch * sizeof(go_send_wr), (size_t)batch * sge * sizeof(struct ibv_sge),
+			   (size_t)batch * sizeof(struct ibv_send_wr), sizeof(int)};
+	go_recv_sizes(&sizes[4], batch, attr.cap.max_recv_sge);
+	r.block = go_block(sizes, r.offs, 8);
+	if (!r.block) {
+		ibv_destroy_qp(r.qp);
+		r.qp = NULL;
+		r.err = ENOMEM;
+	}
+	return r;
+}
+
+// go_create_srq creates an SRQ and its receive scratch (offs[0..4)), as
+// go_create_qp does.
+typedef struct {
+	struct ibv_srq *srq;
+	struct ibv_srq_attr attr;
+	void *block;
+	size_t offs[4];
+	int err;
+} go_created_srq;
+
+static inline go_created_srq go_create_srq(struct ibv_pd *pd, struct ibv_srq_init_attr attr, int batch) {
+	go_created_srq r = {0};
+	errno = 0;
+	r.srq = ibv_create_srq(pd, &attr);
+	if (!r.srq) {
+		r.err = errno;
+		return r;
+	}
+	r.attr = attr.attr;
+	size_t sizes[4];
+	go_recv_sizes(sizes, batch, attr.attr.max_sge);
+	r.block = go_block(sizes, r.offs, 4);
+	if (!r.block) {
+		ibv_destroy_srq(r.srq);
+		r.srq = NULL;
+		r.err = ENOMEM;
+	}
 	return r;
 }
 
@@ -321,22 +397,6 @@ type QP struct {
 	post *postScratch
 }
 
-// A queue's scratch memory is one zeroed C allocation carved into parts,
-// each aligned for any C type: one calloc and one free, each a call into
-// C, where an allocation per part made a QP eight of each.
-const scratchAlign = 16
-
-// layout sets offs[i] to the offset of a part of sizes[i] bytes in one
-// block and returns the block's size.
-func layout(sizes, offs []uintptr) uintptr {
-	var off uintptr
-	for i, n := range sizes {
-		offs[i] = off
-		off += (n + scratchAlign - 1) &^ (scratchAlign - 1)
-	}
-	return off
-}
-
 // recvScratch is C memory for one chain of receive requests. block is the
 // allocation it owns (an SRQ's); a QP's is part of its postScratch.
 type recvScratch struct {
@@ -348,30 +408,12 @@ type recvScratch struct {
 	bad           *C.int
 }
 
-// sizes are the parts of batch requests of up to maxSGE entries.
-func (s *recvScratch) sizes() [4]uintptr {
-	return [4]uintptr{uintptr(s.batch) * C.sizeof_go_recv_wr, uintptr(s.batch*s.maxSGE) * C.sizeof_struct_ibv_sge,
-		uintptr(s.batch) * C.sizeof_struct_ibv_recv_wr, C.sizeof_int}
-}
-
-// place points the scratch at its parts in base, at offs.
-func (s *recvScratch) place(base unsafe.Pointer, offs []uintptr) {
+// place points the scratch at its parts in base, at offs (go_recv_sizes).
+func (s *recvScratch) place(base unsafe.Pointer, offs []C.size_t) {
 	s.recv = (*C.go_recv_wr)(unsafe.Add(base, offs[0]))
 	s.sge = (*C.struct_ibv_sge)(unsafe.Add(base, offs[1]))
 	s.wr = (*C.struct_ibv_recv_wr)(unsafe.Add(base, offs[2]))
 	s.bad = (*C.int)(unsafe.Add(base, offs[3]))
-}
-
-// newRecvScratch allocates room for batch requests of up to maxSGE entries.
-func newRecvScratch(batch, maxSGE int) (*recvScratch, error) {
-	s := &recvScratch{batch: batch, maxSGE: max(maxSGE, 1)}
-	sizes := s.sizes()
-	var offs [len(sizes)]uintptr
-	if s.block = C.calloc(1, C.size_t(layout(sizes[:], offs[:]))); s.block == nil {
-		return nil, syscall.ENOMEM
-	}
-	s.place(s.block, offs[:])
-	return s, nil
 }
 
 // set stores request i of the next chain.
@@ -392,29 +434,8 @@ type postScratch struct {
 	recv              recvScratch
 }
 
-// newPostScratch allocates the send and receive scratch of a QP in one
-// block.
-func newPostScratch(batch int, c QPCap) (*postScratch, error) {
-	s := &postScratch{batch: batch, maxSendSGE: max(int(c.MaxSendSGE), 1),
-		recv: recvScratch{batch: batch, maxSGE: max(int(c.MaxRecvSGE), 1)}}
-	r := s.recv.sizes()
-	sizes := [4 + len(r)]uintptr{uintptr(batch) * C.sizeof_go_send_wr, uintptr(batch*s.maxSendSGE) * C.sizeof_struct_ibv_sge,
-		uintptr(batch) * C.sizeof_struct_ibv_send_wr, C.sizeof_int}
-	copy(sizes[4:], r[:])
-	var offs [len(sizes)]uintptr
-	if s.block = C.calloc(1, C.size_t(layout(sizes[:], offs[:]))); s.block == nil {
-		return nil, syscall.ENOMEM
-	}
-	s.send = (*C.go_send_wr)(unsafe.Add(s.block, offs[0]))
-	s.sendSGE = (*C.struct_ibv_sge)(unsafe.Add(s.block, offs[1]))
-	s.sendWR = (*C.struct_ibv_send_wr)(unsafe.Add(s.block, offs[2]))
-	s.bad = (*C.int)(unsafe.Add(s.block, offs[3]))
-	s.recv.place(s.block, offs[4:])
-	return s, nil
-}
-
-// CreateQP creates a queue pair (ibv_create_qp); batch bounds the work
-// requests one Post call hands to the provider.
+// CreateQP creates a queue pair (ibv_create_qp) and its post scratch in one
+// call; batch bounds the work requests one Post call hands to the provider.
 func (pd PD) CreateQP(init QPInit, batch int) (QP, QPCap, error) {
 	var a C.struct_ibv_qp_init_attr
 	a.send_cq = init.SendCQ.p
@@ -425,16 +446,18 @@ func (pd PD) CreateQP(init QPInit, batch int) (QP, QPCap, error) {
 	if init.SignalAll {
 		a.sq_sig_all = 1
 	}
-	r, err := C.go_create_qp(pd.p, a)
+	r := C.go_create_qp(pd.p, a, C.int(batch))
 	if r.qp == nil {
-		return QP{}, QPCap{}, queueErr(err)
+		return QP{}, QPCap{}, queueErr(errnoOf(r.err, nil))
 	}
 	got := capFromC(r.cap)
-	s, err := newPostScratch(batch, got)
-	if err != nil {
-		C.ibv_destroy_qp(r.qp)
-		return QP{}, QPCap{}, err
-	}
+	s := &postScratch{batch: batch, maxSendSGE: max(int(got.MaxSendSGE), 1), block: r.block,
+		recv: recvScratch{batch: batch, maxSGE: max(int(got.MaxRecvSGE), 1)}}
+	s.send = (*C.go_send_wr)(unsafe.Add(r.block, r.offs[0]))
+	s.sendSGE = (*C.struct_ibv_sge)(unsafe.Add(r.block, r.offs[1]))
+	s.sendWR = (*C.struct_ibv_send_wr)(unsafe.Add(r.block, r.offs[2]))
+	s.bad = (*C.int)(unsafe.Add(r.block, r.offs[3]))
+	s.recv.place(r.block, r.offs[4:])
 	return QP{p: r.qp, post: s}, got, nil
 }
 
@@ -560,9 +583,9 @@ type SendList struct {
 // NewSendList allocates a zeroed list of n requests of up to maxSGE entries.
 func NewSendList(n, maxSGE int) (SendList, error) {
 	l := SendList{n: n, maxSGE: max(maxSGE, 1)}
-	sizes := [3]uintptr{uintptr(n) * C.sizeof_struct_ibv_send_wr, uintptr(n*l.maxSGE) * C.sizeof_struct_ibv_sge, C.sizeof_int}
-	var offs [len(sizes)]uintptr
-	if l.block = C.calloc(1, C.size_t(layout(sizes[:], offs[:]))); l.block == nil {
+	sizes := [3]C.size_t{C.size_t(n) * C.sizeof_struct_ibv_send_wr, C.size_t(n*l.maxSGE) * C.sizeof_struct_ibv_sge, C.sizeof_int}
+	var offs [len(sizes)]C.size_t
+	if l.block = C.go_block(&sizes[0], &offs[0], C.int(len(sizes))); l.block == nil {
 		return SendList{}, syscall.ENOMEM
 	}
 	l.wrs = (*C.struct_ibv_send_wr)(unsafe.Add(l.block, offs[0]))
@@ -810,17 +833,14 @@ func (pd PD) CreateSRQ(attr SRQAttr, batch int) (SRQ, SRQAttr, error) {
 	a.attr.max_wr = C.uint32_t(attr.MaxWR)
 	a.attr.max_sge = C.uint32_t(attr.MaxSGE)
 	a.attr.srq_limit = C.uint32_t(attr.SRQLimit)
-	srq, err := C.ibv_create_srq(pd.p, &a)
-	if srq == nil {
-		return SRQ{}, SRQAttr{}, queueErr(err)
+	r := C.go_create_srq(pd.p, a, C.int(batch))
+	if r.srq == nil {
+		return SRQ{}, SRQAttr{}, queueErr(errnoOf(r.err, nil))
 	}
-	got := SRQAttr{MaxWR: uint32(a.attr.max_wr), MaxSGE: uint32(a.attr.max_sge), SRQLimit: uint32(a.attr.srq_limit)}
-	r, err := newRecvScratch(batch, int(got.MaxSGE))
-	if err != nil {
-		C.ibv_destroy_srq(srq)
-		return SRQ{}, SRQAttr{}, err
-	}
-	return SRQ{p: srq, recv: r}, got, nil
+	got := SRQAttr{MaxWR: uint32(r.attr.max_wr), MaxSGE: uint32(r.attr.max_sge), SRQLimit: uint32(r.attr.srq_limit)}
+	s := &recvScratch{batch: batch, maxSGE: max(int(got.MaxSGE), 1), block: r.block}
+	s.place(r.block, r.offs[:])
+	return SRQ{p: r.srq, recv: s}, got, nil
 }
 
 // Destroy destroys the SRQ (ibv_destroy_srq) and frees its scratch memory.
