@@ -6,7 +6,9 @@
 // Like perftest, one binary is both ends: without an address it serves,
 // with one it connects. The connection goes through rdma_cm; the client
 // sends the test parameters in the connection request's private data, so
-// the server needs no flags beyond its port.
+// the server needs no flags beyond its port. In write_bw and read_lat the
+// server only waits for the client to disconnect, polling its CQ meanwhile
+// as perftest's server does.
 //
 //	rdma-perf [flags]                      # server
 //	rdma-perf [flags] MODE ADDRESS         # client

@@ -9,6 +9,7 @@ import (
 	"strconv"
 
 	"github.com/go-rdma/rdma/rdmacm"
+	"github.com/go-rdma/rdma/verbs"
 )
 
 // client runs the configured test against the server.
@@ -53,17 +54,19 @@ func prepare(mode string) func(*conn) error {
 }
 
 // exercise runs req's sizes on cn, from the client's or the server's side,
-// and reports them (the server's side of write_bw and read_lat is passive).
-// A side that runs a loop first settles (c.settle).
+// and reports them. The server's side of write_bw and read_lat is passive:
+// it waits for the client to disconnect (awaitDisconnect). A side that runs
+// a loop first settles (c.settle).
 func exercise(ctx context.Context, cn *conn, req *request, server bool, c *config, r *reporter) error {
-	stamps := make([]int64, req.iters)
-	y := newYielder(c.yield)
-	if !server || req.mode == modeSendLat || req.mode == modeWriteLat {
-		settle(c.settle, y)
+	if server && (req.mode == modeWriteBW || req.mode == modeReadLat) {
+		return awaitDisconnect(ctx, cn)
 	}
+	y := newYielder(c.yield)
+	stamps := make([]int64, req.iters)
+	settle(c.settle, y)
 	for _, size := range req.sizes {
 		switch {
-		case req.mode == modeWriteBW && !server:
+		case req.mode == modeWriteBW:
 			p := bwParams{iters: req.iters, txDepth: c.txDepth, postList: c.postList, cqMod: c.cqMod, inline: req.inline, warmUp: c.warmUp}
 			elapsed, err := writeBW(ctx, cn, size, p, y)
 			if err != nil {
@@ -79,7 +82,7 @@ func exercise(ctx context.Context, cn *conn, req *request, server bool, c *confi
 			if err := r.emit(latency(req.mode, size, stamps, c.unsorted)); err != nil {
 				return err
 			}
-		case req.mode == modeReadLat && !server:
+		case req.mode == modeReadLat:
 			if err := readLat(ctx, cn, size, req.iters, stamps, y); err != nil {
 				return fmt.Errorf("%s %d B: %w", req.mode, size, err)
 			}
@@ -89,6 +92,40 @@ func exercise(ctx context.Context, cn *conn, req *request, server bool, c *confi
 		}
 	}
 	return nil
+}
+
+// awaitDisconnect busy-polls cn's receive CQ until the peer disconnects or
+// ctx is done. The passive server waits as perftest's does: its closing
+// handshake (ctx_close_connection) polls a CQ for the client's last message
+// all through the client's test, so its CPU never goes idle. A server that
+// blocked instead would leave its vCPU halted while the client measures,
+// and each of siw's read responses would have to wake it first, tens of
+// microseconds under emulation; in write_bw the idle server gave the
+// client's writes a vCPU that perftest's never has (BENCHMARKS.md, "The
+// passive server: polling, as perftest's").
+func awaitDisconnect(ctx context.Context, cn *conn) error {
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	down := cn.cm.Disconnected()
+	go func() {
+		select {
+		case <-down:
+		case <-pctx.Done():
+		}
+		cancel()
+	}()
+	wcs := make([]verbs.WorkCompletion, 1)
+	for {
+		_, err := cn.rcq.BusyPoll(pctx, wcs)
+		select {
+		case <-down:
+			return nil
+		default:
+		}
+		if err != nil {
+			return fmt.Errorf("waiting for the client to disconnect: %w", err)
+		}
+	}
 }
 
 // serve accepts one test (one connection, or cmtime's connections), runs
