@@ -5,8 +5,14 @@
 # with the same parameters, alternating C and Go for several rounds, then a
 # markdown table of the medians and the Go/C ratios.
 #
-#   hack/bench.sh [-r ROUNDS] [-o DIR]
+#   hack/bench.sh [-r ROUNDS] [-o DIR] [-m]
 #   hack/bench.sh -t DIR    # the table of an earlier run, again
+#
+# -m runs the C tools with hack/monitor-thread.c preloaded: a thread in each
+# C process that wakes every 10 ms, as the Go runtime's monitor thread does
+# in each Go process; the table then tells the binding's own cost from what
+# the runtime's wake-ups cost under emulation (BENCHMARKS.md, "write_bw and
+# the tails: the monitor thread's wake-ups").
 #
 # The guest boots once (hack/vm-run); every command has a bounded timeout.
 # Raw outputs and results.tsv land in DIR (default .cache/bench).
@@ -19,11 +25,15 @@ if [[ ${1:-} == --guest ]]; then
 	# A failed run is recorded as NA; the others go on.
 	set +e +o pipefail
 	rounds=$2
+	# The C tools' command prefix: nothing, or the monitor thread (-m).
+	cpre=()
+	[[ -n ${3:-} ]] && cpre=(env "LD_PRELOAD=$3")
 	out=$RDMA_VM_OUT
 	perf=$root/.cache/bin/rdma-perf
 	mkdir -p "$out/raw"
 	results=$out/results.tsv
 	: >"$results"
+	echo "${cpre[*]}" >"$out/c-prefix"
 
 	# The guest reads the host's root over 9p without a cache (vm-run): a
 	# file's pages leave memory with the last process that has it open, so
@@ -31,7 +41,7 @@ if [[ ${1:-} == --guest ]]; then
 	# 4.8 MB Go binary against C tools of some 100 KB (BENCHMARKS.md,
 	# "Binaries read over 9p"). Holding them open keeps their pages in the
 	# guest's page cache, as a machine's disk cache would, for both tools.
-	hold=("$perf" $(command -v ib_write_bw ib_send_lat ib_write_lat ib_read_lat cmtime))
+	hold=("$perf" $(command -v ib_write_bw ib_send_lat ib_write_lat ib_read_lat cmtime) ${3:-})
 	hold+=($(ldd "${hold[@]}" | awk '$2 == "=>" && $3 ~ /^\// {print $3}' | sort -u)
 		/usr/lib/x86_64-linux-gnu/libibverbs/lib{rxe,siw}-rdmav*.so)
 	for f in "${hold[@]}"; do
@@ -128,7 +138,7 @@ if [[ ${1:-} == --guest ]]; then
 				for tool in "${order[@]}"; do
 					f=$out/raw/$dev-write_bw-$s-$tool-$r
 					if [[ $tool == c ]]; then
-						pair "$f" 1.5 ib_write_bw -R -d "$ibdev" "${args[@]}" -- ib_write_bw -R -d "$ibdev" "${args[@]}" "$addr"
+						pair "$f" 1.5 "${cpre[@]}" ib_write_bw -R -d "$ibdev" "${args[@]}" -- "${cpre[@]}" ib_write_bw -R -d "$ibdev" "${args[@]}" "$addr"
 						v=$(c_bw "$f")
 					else
 						pair "$f" 1 "$perf" -- "$perf" write_bw "${args[@]}" --json "$addr"
@@ -145,7 +155,7 @@ if [[ ${1:-} == --guest ]]; then
 				for tool in "${order[@]}"; do
 					f=$out/raw/$dev-$mode-$tool-$r
 					if [[ $tool == c ]]; then
-						pair "$f" 1.5 "ib_$mode" -R -d "$ibdev" "${args[@]}" -- "ib_$mode" -R -d "$ibdev" "${args[@]}" "$addr"
+						pair "$f" 1.5 "${cpre[@]}" "ib_$mode" -R -d "$ibdev" "${args[@]}" -- "${cpre[@]}" "ib_$mode" -R -d "$ibdev" "${args[@]}" "$addr"
 						v=$(c_lat "$f")
 					else
 						pair "$f" 1 "$perf" -- "$perf" "$mode" "${args[@]}" --json "$addr"
@@ -159,7 +169,7 @@ if [[ ${1:-} == --guest ]]; then
 			for tool in "${order[@]}"; do
 				f=$out/raw/$dev-cmtime-$tool-$r
 				if [[ $tool == c ]]; then
-					pair "$f" 1.5 cmtime -b "$addr" -c "$conns" -- cmtime -s "$addr" -b "$addr" -c "$conns"
+					pair "$f" 1.5 "${cpre[@]}" cmtime -b "$addr" -c "$conns" -- "${cpre[@]}" cmtime -s "$addr" -b "$addr" -c "$conns"
 					# rdma-perf resolves the address and the route in one
 					# call: the C steps are summed to compare. Each C step
 					# is also the reference of Go's second pass.
@@ -193,13 +203,15 @@ fi
 rounds=3
 out=$root/.cache/bench
 run=1
-while getopts r:o:t: opt; do
+monitor=
+while getopts r:o:t:m opt; do
 	case $opt in
 	r) rounds=$OPTARG ;;
+	m) monitor=1 ;;
 	o) out=$OPTARG ;;
 	t) out=$OPTARG run= ;;
 	*)
-		echo "usage: hack/bench.sh [-r ROUNDS] [-o DIR] | -t DIR" >&2
+		echo "usage: hack/bench.sh [-r ROUNDS] [-o DIR] [-m] | -t DIR" >&2
 		exit 2
 		;;
 	esac
@@ -208,7 +220,12 @@ if [[ -n $run ]]; then
 	mkdir -p "$root/.cache/bin" "$out"
 	out=$(cd "$out" && pwd)
 	(cd "$root" && go build -o .cache/bin/rdma-perf ./cmd/rdma-perf)
-	"$here/vm-run" -t 1200 -o "$out" -- bash "$here/bench.sh" --guest "$rounds"
+	so=
+	if [[ -n $monitor ]]; then
+		so=$root/.cache/bin/monitor-thread.so
+		gcc -O2 -Wall -shared -fPIC -o "$so" "$here/monitor-thread.c" -pthread
+	fi
+	"$here/vm-run" -t 1200 -o "$out" -- bash "$here/bench.sh" --guest "$rounds" $so
 fi
 
 # One row per device, test and metric: the medians of each tool over the
@@ -218,7 +235,10 @@ fi
 # chance once in 128 when neither is faster). A value
 # that is not a number (perftest prints "inf" when it could not measure
 # the CPU's clock) counts as a failed run.
-echo "| device | test | metric | C (median) | Go (median) | Go/C | Go/C per round | Go behind C |"
+# With -m, "C" is the C tools with the monitor thread.
+c=C
+[[ -s $out/c-prefix ]] && c="C + monitor thread"
+echo "| device | test | metric | $c (median) | Go (median) | Go/C | Go/C per round | Go behind C |"
 echo "|---|---|---|---:|---:|---:|---:|---:|"
 sort -t$'\t' -k1,1 -k2,2V -k3,3 "$out/results.tsv" | awk -F'\t' '
 	function median(a, n,   i, j, t) {
