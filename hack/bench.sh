@@ -41,7 +41,7 @@ if [[ ${1:-} == --guest ]]; then
 	# 4.8 MB Go binary against C tools of some 100 KB (BENCHMARKS.md,
 	# "Binaries read over 9p"). Holding them open keeps their pages in the
 	# guest's page cache, as a machine's disk cache would, for both tools.
-	hold=("$perf" $(command -v ib_write_bw ib_send_lat ib_write_lat ib_read_lat cmtime) ${3:-})
+	hold=("$perf" $(command -v ib_write_bw ib_send_lat ib_write_lat ib_read_lat cmtime) ${3:+"$3"})
 	hold+=($(ldd "${hold[@]}" | awk '$2 == "=>" && $3 ~ /^\// {print $3}' | sort -u)
 		/usr/lib/x86_64-linux-gnu/libibverbs/lib{rxe,siw}-rdmav*.so)
 	for f in "${hold[@]}"; do
@@ -225,7 +225,7 @@ if [[ -n $run ]]; then
 		so=$root/.cache/bin/monitor-thread.so
 		gcc -O2 -Wall -shared -fPIC -o "$so" "$here/monitor-thread.c" -pthread
 	fi
-	"$here/vm-run" -t 1200 -o "$out" -- bash "$here/bench.sh" --guest "$rounds" $so
+	"$here/vm-run" -t 1200 -o "$out" -- bash "$here/bench.sh" --guest "$rounds" ${so:+"$so"}
 fi
 
 # One row per device, test and metric: the medians of each tool over the
