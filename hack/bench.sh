@@ -33,7 +33,7 @@ if [[ ${1:-} == --guest ]]; then
 	mkdir -p "$out/raw"
 	results=$out/results.tsv
 	: >"$results"
-	echo "${cpre[*]}" >"$out/c-prefix"
+	printf %s "${cpre[*]}" >"$out/c-prefix"
 
 	# The guest reads the host's root over 9p without a cache (vm-run): a
 	# file's pages leave memory with the last process that has it open, so
