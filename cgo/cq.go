@@ -3,6 +3,8 @@ package cgo
 /*
 #cgo noescape go_poll_cq
 #cgo nocallback go_poll_cq
+#cgo noescape go_get_cq_events
+#cgo nocallback go_get_cq_events
 #include <errno.h>
 #include <stdlib.h>
 #include <infiniband/verbs.h>
@@ -60,6 +62,27 @@ static inline struct ibv_cq *go_get_cq_event(struct ibv_comp_channel *ch) {
 	ibv_ack_cq_events(cq, 1);
 	return cq;
 }
+
+typedef struct {
+	int n, err;
+} go_cq_events;
+
+// go_get_cq_events reads pending events, at most max, acks each and stores
+// its CQ in out: a reader makes one call into C per wake-up. err is 0 when
+// out is full (more may be pending), EAGAIN when no event is left, or the
+// errno of the read that failed after n events.
+static inline go_cq_events go_get_cq_events(struct ibv_comp_channel *ch, uintptr_t *out, int max) {
+	go_cq_events r = {0, 0};
+	while (r.n < max) {
+		struct ibv_cq *cq = go_get_cq_event(ch);
+		if (!cq) {
+			r.err = errno;
+			break;
+		}
+		out[r.n++] = (uintptr_t)cq;
+	}
+	return r;
+}
 */
 import "C"
 
@@ -113,13 +136,19 @@ func (ch CompChannel) Destroy() error {
 	return errnoOf(rc, err)
 }
 
-// GetEvent reads and acks one pending event; EAGAIN when there is none.
-func (ch CompChannel) GetEvent() (CQ, error) {
-	cq, err := C.go_get_cq_event(ch.p)
-	if cq == nil {
-		return CQ{}, nonNil(err)
+// GetEvents reads and acks pending events in one call into C, storing the
+// ID of each one's CQ in ids. It returns how many it read, and err nil when
+// ids is full (more may be pending), EAGAIN when none is left, or why the
+// next read failed.
+func (ch CompChannel) GetEvents(ids []uintptr) (n int, err error) {
+	if len(ids) == 0 {
+		return 0, nil
 	}
-	return CQ{p: cq}, nil
+	r := C.go_get_cq_events(ch.p, (*C.uintptr_t)(unsafe.Pointer(&ids[0])), C.int(len(ids)))
+	if r.err != 0 {
+		err = syscall.Errno(r.err)
+	}
+	return int(r.n), err
 }
 
 // CQ is a completion queue (struct ibv_cq *) with a C scratch array for polling.

@@ -176,20 +176,25 @@ func (ch *channel) registerListener(id cgo.ID, l *Listener) {
 func (ch *channel) run() {
 	defer close(ch.done)
 	defer ch.raw.Destroy()
-	var ev cgo.CMEvent
+	var evs [readBatch]cgo.CMEvent
 	fdwait.Wait(context.Background(), ch.file, func() (bool, error) {
 		for {
-			err := ch.raw.GetEvent(&ev)
+			n, err := ch.raw.GetEvents(evs[:])
+			for i := range n {
+				ch.dispatch(&evs[i])
+			}
 			if errors.Is(err, syscall.EAGAIN) {
 				return false, nil
 			}
 			if err != nil {
 				return true, err
 			}
-			ch.dispatch(&ev)
 		}
 	})
 }
+
+// readBatch is how many events the reader takes in per call into C.
+const readBatch = 16
 
 // dispatch hands a copy of ev to whoever owns its identifier. A connection
 // request becomes a new Connector on this channel, queued on its Listener.

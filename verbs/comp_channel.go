@@ -67,23 +67,30 @@ func (c *Context) watchCompletions() error {
 // file is closed.
 func (c *Context) readCompletions(ch *compChannel) {
 	defer close(ch.done)
+	var ids [readBatch]uintptr
 	waitReadable(context.Background(), ch.file, func() (bool, error) {
 		for {
-			raw, err := ch.raw.GetEvent()
+			n, err := ch.raw.GetEvents(ids[:])
+			for _, id := range ids[:n] {
+				// A CQ destroyed since its event was read is no longer
+				// registered: its event goes nowhere.
+				if cq, ok := c.object(id).(*CQ); ok {
+					cq.notify()
+				}
+			}
 			if errors.Is(err, syscall.EAGAIN) {
 				return false, nil
 			}
 			if err != nil {
 				return true, err
 			}
-			// A CQ destroyed since its event was read is no longer
-			// registered: its event goes nowhere.
-			if cq, ok := c.object(raw.ID()).(*CQ); ok {
-				cq.notify()
-			}
 		}
 	})
 }
+
+// readBatch is how many completion events the reader takes in per call
+// into C.
+const readBatch = 16
 
 // closeCompChannel stops the reading goroutine and destroys the channel;
 // Context.Close calls it once every CQ is destroyed.
