@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/trace"
 	"slices"
 	"sync"
 	"time"
@@ -230,7 +231,10 @@ func cmtime(ctx context.Context, addr, bind string, n, passes int, y *yielder) (
 			}
 		}
 		t := &stepTimer{name: s.name}
-		if err := t.each(n, s.concurrent, s.f, y); err != nil {
+		region := trace.StartRegion(ctx, s.name)
+		err := t.each(n, s.concurrent, s.f, y)
+		region.End()
+		if err != nil {
 			return res, err
 		}
 		if s.name == "bind addr" && bind == "" {

@@ -25,6 +25,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"runtime/trace"
 	"time"
 )
 
@@ -60,6 +61,7 @@ type config struct {
 	json       bool
 	unsorted   bool
 	cpuprofile string
+	traceFile  string
 	timeout    time.Duration
 	yield      time.Duration
 	settle     time.Duration
@@ -110,6 +112,7 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 	fs.BoolVar(&c.json, "json", false, "print results as JSON lines")
 	fs.BoolVar(&c.unsorted, "U", false, "latency: print every sample in the order of the iterations, as perftest's --report-unsorted")
 	fs.StringVar(&c.cpuprofile, "cpuprofile", "", "write a CPU profile of the run to `file`")
+	fs.StringVar(&c.traceFile, "trace", "", "write a Go execution trace of the run to `file` (go tool trace); cmtime's steps are regions in it")
 	fs.DurationVar(&c.timeout, "timeout", 0, "give up after this long (0: never)")
 	fs.DurationVar(&c.yield, "yield", 5*time.Millisecond, "busy loops and cmtime's one-at-a-time steps yield to Go's scheduler this often, under its 10 ms preemption (0: never)")
 	fs.DurationVar(&c.settle, "settle", 50*time.Millisecond, "before its first measured loop, a side spins this long without blocking or calling into C, so that Go's monitor thread, which the first call into C after a wait puts back to waking every 20 µs, has backed off (0: no)")
@@ -225,6 +228,17 @@ func run(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if c.traceFile != "" {
+		f, err := os.Create(c.traceFile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := trace.Start(f); err != nil {
+			return err
+		}
+		defer trace.Stop()
 	}
 	if c.server == "" {
 		return serve(ctx, c, stdout)

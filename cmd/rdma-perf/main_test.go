@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"math"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -148,7 +150,8 @@ func TestLatencyModes(t *testing.T) {
 }
 
 func TestCMTime(t *testing.T) {
-	out, _ := runPair(t, modeCMTime, "-c", "3", "-n", "2", "-b", testbed.Addr(t))
+	traceFile := filepath.Join(t.TempDir(), "trace")
+	out, _ := runPair(t, modeCMTime, "-c", "3", "-n", "2", "-b", testbed.Addr(t), "-trace", traceFile)
 	rs := decode[cmResult](t, out)
 	if len(rs) != 2 {
 		t.Fatalf("%d results, want 2 passes: %+v", len(rs), rs)
@@ -158,6 +161,19 @@ func TestCMTime(t *testing.T) {
 			t.Errorf("result %d: pass %d of %d connections, want pass %d of 3", i, r.Pass, r.Conns, i+1)
 		}
 		checkSteps(t, r.Steps)
+	}
+	// The execution trace names each step's region in its string table.
+	tr, err := os.ReadFile(traceFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(tr, []byte("go 1.")) {
+		t.Errorf("-trace wrote %.20q, want a Go execution trace", tr)
+	}
+	for _, s := range rs[0].Steps {
+		if !bytes.Contains(tr, []byte(s.Step)) {
+			t.Errorf("the trace has no region for step %q", s.Step)
+		}
 	}
 }
 
