@@ -101,6 +101,21 @@ func (ch *channel) createID() (cgo.ID, error) {
 	return id, nil
 }
 
+// newActive makes an active Connector with an identifier on the channel,
+// registered for its events, all under one lock. The identifier takes over
+// the caller's hold on the channel.
+func (ch *channel) newActive() (*Connector, error) {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	id, err := ch.raw.CreateID()
+	if err != nil {
+		return nil, err
+	}
+	c := newConnector(ch, id)
+	ch.ids[id] = c
+	return c, nil
+}
+
 // destroyID destroys id and releases the channel.
 func (ch *channel) destroyID(id cgo.ID) error {
 	err := ch.destroy(id)
@@ -159,12 +174,6 @@ func (ch *channel) expire() {
 	if down {
 		ch.file.Close()
 	}
-}
-
-func (ch *channel) register(id cgo.ID, c *Connector) {
-	ch.mu.Lock()
-	ch.ids[id] = c
-	ch.mu.Unlock()
 }
 
 func (ch *channel) registerListener(id cgo.ID, l *Listener) {

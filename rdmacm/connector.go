@@ -107,13 +107,11 @@ func NewConnector() (*Connector, error) {
 	if err != nil {
 		return nil, &OpError{Op: "rdma_create_event_channel", Err: err}
 	}
-	defer ch.release() // the identifier holds the channel from here
-	id, err := ch.createID()
+	c, err := ch.newActive()
 	if err != nil {
+		ch.release()
 		return nil, &OpError{Op: "rdma_create_id", Err: err}
 	}
-	c := newConnector(ch, id)
-	ch.register(id, c)
 	return c, nil
 }
 
