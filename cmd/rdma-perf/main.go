@@ -218,27 +218,28 @@ func run(args []string, stdout, stderr io.Writer) error {
 		ctx, cancel = context.WithTimeout(ctx, c.timeout)
 		defer cancel()
 	}
-	if c.cpuprofile != "" {
-		f, err := os.Create(c.cpuprofile)
+	// The CPU profile and the execution trace, each written to its file
+	// from here to the end of the run.
+	for _, rec := range []struct {
+		file  string
+		start func(io.Writer) error
+		stop  func()
+	}{
+		{c.cpuprofile, pprof.StartCPUProfile, pprof.StopCPUProfile},
+		{c.traceFile, trace.Start, trace.Stop},
+	} {
+		if rec.file == "" {
+			continue
+		}
+		f, err := os.Create(rec.file)
 		if err != nil {
 			return err
 		}
 		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
+		if err := rec.start(f); err != nil {
 			return err
 		}
-		defer pprof.StopCPUProfile()
-	}
-	if c.traceFile != "" {
-		f, err := os.Create(c.traceFile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := trace.Start(f); err != nil {
-			return err
-		}
-		defer trace.Stop()
+		defer rec.stop()
 	}
 	if c.server == "" {
 		return serve(ctx, c, stdout)
