@@ -4,8 +4,6 @@ package cgo
 #cgo LDFLAGS: -lrdmacm
 #cgo noescape rdma_create_id
 #cgo nocallback rdma_create_id
-#cgo noescape go_get_cm_events
-#cgo nocallback go_get_cm_events
 #include <stdlib.h>
 #include <string.h>
 #include <errno.h>
@@ -47,26 +45,6 @@ static inline int go_get_cm_event(struct rdma_event_channel *ch, go_cm_event *ou
 	}
 	rdma_ack_cm_event(ev);
 	return 0;
-}
-
-typedef struct {
-	int n, err;
-} go_cm_events;
-
-// go_get_cm_events reads pending events into out, at most max, each copied
-// and acked by go_get_cm_event: a reader makes one call into C per wake-up.
-// err is 0 when out is full (more may be pending), EAGAIN when no event is
-// left, or the errno of the read that failed after n events.
-static inline go_cm_events go_get_cm_events(struct rdma_event_channel *ch, go_cm_event *out, int max) {
-	go_cm_events r = {0, 0};
-	while (r.n < max) {
-		if (go_get_cm_event(ch, &out[r.n])) {
-			r.err = errno;
-			break;
-		}
-		r.n++;
-	}
-	return r;
 }
 
 // go_cm_ready moves qp through the states first..last (INIT, RTR, RTS) with
@@ -239,19 +217,10 @@ func CMEventString(event int32) string {
 	return C.GoString(C.rdma_event_str(C.enum_rdma_cm_event_type(event)))
 }
 
-// GetEvents reads pending events into evs, each copied and acked, in one
-// call into C. It returns how many it read, and err nil when evs is full
-// (more may be pending), EAGAIN when none is left, or why the next read
-// failed.
-func (ch EventChannel) GetEvents(evs []CMEvent) (n int, err error) {
-	if len(evs) == 0 {
-		return 0, nil
-	}
-	r := C.go_get_cm_events(ch.p, (*C.go_cm_event)(unsafe.Pointer(&evs[0])), C.int(len(evs)))
-	if r.err != 0 {
-		err = syscall.Errno(r.err)
-	}
-	return int(r.n), err
+// GetEvent reads, copies and acks one event into ev; EAGAIN when none is pending.
+func (ch EventChannel) GetEvent(ev *CMEvent) error {
+	rc, err := C.go_get_cm_event(ch.p, (*C.go_cm_event)(unsafe.Pointer(ev)))
+	return errnoOf(rc, err)
 }
 
 // ID is an rdma_cm identifier (struct rdma_cm_id *); comparable, usable as a map key.

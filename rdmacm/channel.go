@@ -185,25 +185,24 @@ func (ch *channel) registerListener(id cgo.ID, l *Listener) {
 func (ch *channel) run() {
 	defer close(ch.done)
 	defer ch.raw.Destroy()
-	var evs [readBatch]cgo.CMEvent
+	var ev cgo.CMEvent
 	fdwait.Wait(context.Background(), ch.file, func() (bool, error) {
 		for {
-			n, err := ch.raw.GetEvents(evs[:])
-			for i := range n {
-				ch.dispatch(&evs[i])
-			}
+			// One event per call, dispatched at once: an event is acked
+			// when it is read, and the moment its identifier is then
+			// destroyed (Close) a new one can take its address. Events
+			// read ahead in a batch could reach that new connector.
+			err := ch.raw.GetEvent(&ev)
 			if errors.Is(err, syscall.EAGAIN) {
 				return false, nil
 			}
 			if err != nil {
 				return true, err
 			}
+			ch.dispatch(&ev)
 		}
 	})
 }
-
-// readBatch is how many events the reader takes in per call into C.
-const readBatch = 16
 
 // dispatch hands a copy of ev to whoever owns its identifier. A connection
 // request becomes a new Connector on this channel, queued on its Listener.

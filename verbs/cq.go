@@ -255,7 +255,10 @@ func (cq *CQ) Arm(solicitedOnly bool) error {
 // the CQ is closed. The event is acknowledged. No OS thread is blocked: the
 // first Wait on any CQ of the context starts one goroutine that waits on the
 // context's completion channel through Go's netpoller and wakes the CQ an
-// event is for, so that CQs that are only polled cost nothing.
+// event is for, so that CQs that are only polled cost nothing. A wake-up
+// is a reason to poll, not a promise of a completion (the event of a CQ
+// destroyed meanwhile can reach a new one at the same address): poll after
+// Wait, as PollWait does.
 func (cq *CQ) Wait(ctx context.Context) error {
 	if cq == nil || !cq.acquire() {
 		return cq.closedError("ibv_get_cq_event")
