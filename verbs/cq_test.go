@@ -176,3 +176,48 @@ func TestYield(t *testing.T) {
 		t.Fatal("the other goroutine did not run within 3 yields")
 	}
 }
+
+// More completion events than the reader takes in per call, all pending
+// before its first read: every CQ's Wait still returns, so the reader reads
+// on after a full batch until the channel is empty.
+func TestCQWaitManyPendingEvents(t *testing.T) {
+	ctx := openTestDevice(t)
+	const pairs = 10 // 20 CQs, each with one event
+	var cqs []*verbs.CQ
+	for range pairs {
+		a, b := newEnd(t, ctx, 4096), newEnd(t, ctx, 4096)
+		connect(t, ctx, a, b)
+		for _, e := range []*end{a, b} {
+			if err := e.cq.Arm(false); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := b.qp.PostRecv([]verbs.RecvWR{{ID: 1, SGL: []verbs.SGE{b.mr.SGE(0, 64)}}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.qp.PostSend([]verbs.SendWR{{ID: 2, Opcode: verbs.WRSend, Flags: verbs.SendSignaled,
+			SGL: []verbs.SGE{a.mr.SGE(0, 64)}}}); err != nil {
+			t.Fatal(err)
+		}
+		cqs = append(cqs, a.cq, b.cq)
+	}
+	// Each completion, once polled, has landed on its armed CQ: its event
+	// is queued on the channel, which nothing reads before the first Wait.
+	bg, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	wcs := make([]verbs.WorkCompletion, 1)
+	for i, cq := range cqs {
+		if _, err := cq.BusyPoll(bg, wcs); err != nil || wcs[0].Err() != nil {
+			t.Fatalf("CQ %d: %v, %v", i, err, wcs[0].Err())
+		}
+	}
+	errs := make(chan error, len(cqs))
+	for _, cq := range cqs {
+		go func() { errs <- cq.Wait(bg) }()
+	}
+	for i := range cqs {
+		if err := <-errs; err != nil {
+			t.Fatalf("Wait %d of %d: %v, want its CQ's event", i+1, len(cqs), err)
+		}
+	}
+}
