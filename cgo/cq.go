@@ -139,8 +139,12 @@ func (ch CompChannel) Destroy() error {
 // GetEvents reads and acks pending events in one call into C, storing the
 // ID of each one's CQ in ids. It returns how many it read, and err nil when
 // ids is full (more may be pending), EAGAIN when none is left, or why the
-// next read failed.
+// next read failed; EINVAL, before any call into C, for the zero
+// CompChannel.
 func (ch CompChannel) GetEvents(ids []uintptr) (n int, err error) {
+	if ch.p == nil {
+		return 0, syscall.EINVAL
+	}
 	if len(ids) == 0 {
 		return 0, nil
 	}
