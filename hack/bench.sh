@@ -5,7 +5,7 @@
 # with the same parameters, alternating C and Go for several rounds, then a
 # markdown table of the medians and the Go/C ratios.
 #
-#   hack/bench.sh [-r ROUNDS] [-o DIR] [-m]
+#   hack/bench.sh [-r ROUNDS] [-o DIR] [-m | -g]
 #   hack/bench.sh -t DIR    # the table of an earlier run, again
 #
 # -m runs the C tools with hack/monitor-thread.c preloaded: a thread in each
@@ -14,12 +14,19 @@
 # the runtime's wake-ups cost under emulation (BENCHMARKS.md, "write_bw and
 # the tails: the monitor thread's wake-ups").
 #
+# -g builds rdma-perf with a copy of the local Go toolchain whose monitor
+# thread sleeps up to 1 s between its checks instead of 10 ms (one line of
+# runtime/proc.go, patched in .cache/goroot-sysmon): the other way round,
+# the Go side without most of those wake-ups (BENCHMARKS.md, "Go with the
+# monitor thread's tick at 1 s").
+#
 # The guest boots once (hack/vm-run); every command has a bounded timeout.
 # Raw outputs and results.tsv land in DIR (default .cache/bench).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
+. "$here/lib.sh"
 
 if [[ ${1:-} == --guest ]]; then
 	# A failed run is recorded as NA; the others go on.
@@ -200,26 +207,51 @@ if [[ ${1:-} == --guest ]]; then
 	exit 0
 fi
 
+# sysmon_goroot prints a fresh copy of the local Go toolchain whose runtime's
+# monitor thread (sysmon) sleeps up to 1 s between its checks, not 10 ms.
+sysmon_goroot() {
+	local src dst=$root/.cache/goroot-sysmon proc
+	src=$(go env GOROOT)
+	rm -rf "$dst"
+	cp -a "$src" "$dst"
+	proc=$dst/src/runtime/proc.go
+	sed -i 's|^\(\t\tif delay > \)10\*1000 { // up to 10ms$|\11000*1000 { // up to 1 s (hack/bench.sh -g)|
+		s|^\(\t\t\tdelay = \)10 \* 1000$|\11000 * 1000|' "$proc"
+	[[ $(grep -cP '^\t\tif delay > 1000\*1000 \{|^\t\t\tdelay = 1000 \* 1000$' "$proc") == 2 ]] ||
+		die "sysmon's 10 ms sleep not found in $proc (the patch follows Go 1.26's sysmon)"
+	echo "$dst"
+}
+
 rounds=3
 out=$root/.cache/bench
 run=1
 monitor=
-while getopts r:o:t:m opt; do
+goroot=
+while getopts r:o:t:mg opt; do
 	case $opt in
 	r) rounds=$OPTARG ;;
 	m) monitor=1 ;;
+	g) goroot=1 ;;
 	o) out=$OPTARG ;;
 	t) out=$OPTARG run= ;;
 	*)
-		echo "usage: hack/bench.sh [-r ROUNDS] [-o DIR] [-m] | -t DIR" >&2
+		echo "usage: hack/bench.sh [-r ROUNDS] [-o DIR] [-m | -g] | -t DIR" >&2
 		exit 2
 		;;
 	esac
 done
+[[ -n $monitor && -n $goroot ]] && die "-m and -g are two different comparisons: give one"
 if [[ -n $run ]]; then
 	mkdir -p "$root/.cache/bin" "$out"
 	out=$(cd "$out" && pwd)
-	(cd "$root" && go build -o .cache/bin/rdma-perf ./cmd/rdma-perf)
+	if [[ -n $goroot ]]; then
+		goroot=$(sysmon_goroot)
+		(cd "$root" && GOTOOLCHAIN=local GOROOT=$goroot "$goroot/bin/go" build -o .cache/bin/rdma-perf ./cmd/rdma-perf)
+		echo "Go, monitor thread's tick 1 s" >"$out/go-label"
+	else
+		(cd "$root" && go build -o .cache/bin/rdma-perf ./cmd/rdma-perf)
+		rm -f "$out/go-label"
+	fi
 	so=
 	if [[ -n $monitor ]]; then
 		so=$root/.cache/bin/monitor-thread.so
@@ -235,10 +267,13 @@ fi
 # chance once in 128 when neither is faster). A value
 # that is not a number (perftest prints "inf" when it could not measure
 # the CPU's clock) counts as a failed run.
-# With -m, "C" is the C tools with the monitor thread.
+# With -m, "C" is the C tools with the monitor thread; with -g, "Go" is
+# rdma-perf built with the patched runtime.
 c=C
 [[ -s $out/c-prefix ]] && c="C + monitor thread"
-echo "| device | test | metric | $c (median) | Go (median) | Go/C | Go/C per round | Go behind C |"
+g=Go
+[[ -s $out/go-label ]] && g=$(cat "$out/go-label")
+echo "| device | test | metric | $c (median) | $g (median) | Go/C | Go/C per round | Go behind C |"
 echo "|---|---|---|---:|---:|---:|---:|---:|"
 sort -t$'\t' -k1,1 -k2,2V -k3,3 "$out/results.tsv" | awk -F'\t' '
 	function median(a, n,   i, j, t) {
