@@ -27,7 +27,11 @@
 // the process has had nothing to run, at its first call into C: a latency
 // measurement that starts right after a blocking wait (connection setup)
 // should first keep busy for a few tens of milliseconds without blocking.
-// BENCHMARKS.md, "Where the time goes", measures both.
+// Even so, the monitor thread wakes up every 10 ms while any goroutine runs,
+// a constant of the runtime (go.dev/issue/18236): where no CPU is idle
+// beside the pollers, each wake-up takes one from them for a moment.
+// BENCHMARKS.md, "Where the time goes" and "Go with the monitor thread's
+// tick at 1 s", measures all three.
 package verbs
 
 import "github.com/go-rdma/rdma/cgo"
