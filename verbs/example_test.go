@@ -2,6 +2,7 @@ package verbs_test
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"log"
 	"time"
@@ -128,19 +129,22 @@ func Example_sendReceive() {
 	fmt.Printf("received %q\n", buf.Bytes()[2048:2053])
 }
 
+// The examples below work on what Example_sendReceive sets up: qp, a
+// connected RC QP; cq, its send CQ; mr, a region of its PD; and raddr and
+// rkey, the peer's memory, exchanged as the QP numbers are.
+var (
+	qp    *verbs.QP
+	cq    *verbs.CQ
+	mr    *verbs.MR
+	raddr uint64
+	rkey  uint32
+)
+
 // Post the same RDMA write many times, one in 64 signaled, as perftest's
 // write_bw does: the request is built once into a SendList, and only its
-// flags change between posts. qp is a connected RC QP of at least 64 send
-// requests, cq its send CQ, mr a region of its PD, and raddr and rkey the
-// peer's memory (exchanged as the QP numbers are in the example above).
+// flags change between posts. qp, cq, mr, raddr and rkey are as above; qp
+// takes at least 64 send requests.
 func ExampleQP_NewSendList() {
-	var (
-		qp    *verbs.QP
-		cq    *verbs.CQ
-		mr    *verbs.MR
-		raddr uint64
-		rkey  uint32
-	)
 	list, err := qp.NewSendList([]verbs.SendWR{{Opcode: verbs.WRRDMAWrite, SGL: []verbs.SGE{mr.SGE(0, 64)},
 		RemoteAddr: raddr, RKey: rkey}})
 	if err != nil {
@@ -175,16 +179,8 @@ func ExampleQP_NewSendList() {
 // Post 64 RDMA writes as 64 single-request posts (ibv_post_send each, what
 // perftest's write_bw does with -l 1) with one call into C, the last one
 // signaled, and wait for its completion, which covers the other 63. The
-// list holds 64 copies of the request; qp, cq, mr, raddr and rkey are as in
-// the example above.
+// list holds 64 copies of the request.
 func ExampleSendList_PostChains() {
-	var (
-		qp    *verbs.QP
-		cq    *verbs.CQ
-		mr    *verbs.MR
-		raddr uint64
-		rkey  uint32
-	)
 	wrs := make([]verbs.SendWR, 64)
 	for i := range wrs {
 		wrs[i] = verbs.SendWR{Opcode: verbs.WRRDMAWrite, SGL: []verbs.SGE{mr.SGE(0, 64)}, RemoteAddr: raddr, RKey: rkey}
@@ -212,11 +208,7 @@ func ExampleSendList_PostChains() {
 // qp's CQs; the receives for the pings are posted (a real responder reposts
 // them as it goes, as in the examples above).
 func ExampleSendList_PostAfter() {
-	var (
-		qp             *verbs.QP
-		recvCQ, sendCQ *verbs.CQ
-		mr             *verbs.MR
-	)
+	var recvCQ, sendCQ *verbs.CQ // qp's receive and send CQs
 	pong, err := qp.NewSendList([]verbs.SendWR{{Opcode: verbs.WRSend, Flags: verbs.SendSignaled,
 		SGL: []verbs.SGE{mr.SGE(0, 8)}}})
 	if err != nil {
@@ -241,12 +233,80 @@ func ExampleSendList_PostAfter() {
 	}
 }
 
+// Read 8 bytes of the peer's memory with an RDMA read and add 1 to a
+// counter beside them with an atomic fetch-and-add, then wait for both
+// completions without spinning: when the CQ is empty, PollWait arms it and
+// waits for its completion channel through Go's netpoller. qp, cq, mr, raddr
+// and rkey are as above, with the peer's counter 8-byte aligned at raddr+8.
+// siw has no atomics (QueryDevice's AtomicCap says so).
+func ExampleQP_PostSend() {
+	err := qp.PostSend([]verbs.SendWR{
+		{ID: 1, Opcode: verbs.WRRDMARead, Flags: verbs.SendSignaled, SGL: []verbs.SGE{mr.SGE(0, 8)},
+			RemoteAddr: raddr, RKey: rkey},
+		{ID: 2, Opcode: verbs.WRAtomicFetchAndAdd, Flags: verbs.SendSignaled, SGL: []verbs.SGE{mr.SGE(8, 8)},
+			RemoteAddr: raddr + 8, RKey: rkey, CompareAdd: 1},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	wcs := make([]verbs.WorkCompletion, 2)
+	for done := 0; done < 2; {
+		n, err := cq.PollWait(ctx, wcs)
+		if err != nil {
+			log.Fatal(err) // wraps context.DeadlineExceeded if the peer never answers
+		}
+		for _, wc := range wcs[:n] {
+			if err := wc.Err(); err != nil {
+				log.Fatalf("request %d: %v", wc.WRID, err)
+			}
+		}
+		done += n
+	}
+	// The counter's value before the addition, as rxe writes it (host order).
+	fmt.Printf("read %x; the counter was %d\n", mr.Bytes()[:8], binary.NativeEndian.Uint64(mr.Bytes()[8:16]))
+}
+
+// Log a device's asynchronous events (a port going down or up, a QP's fatal
+// error, an SRQ's limit reached) while the context is open. They arrive
+// through Go's netpoller, already acknowledged, and the channel closes with
+// the context.
+func ExampleContext_Events() {
+	ctx, err := verbs.Open("rxe0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	events, err := ctx.Events()
+	if err != nil {
+		log.Fatal(err)
+	}
+	logged := make(chan struct{})
+	go func() {
+		defer close(logged)
+		for ev := range events {
+			switch {
+			case ev.QP != nil:
+				log.Printf("rxe0: %v on QP %d", ev.Type, ev.QPNum)
+			case ev.Port != 0:
+				log.Printf("rxe0: %v on port %d", ev.Type, ev.Port)
+			default:
+				log.Printf("rxe0: %v", ev.Type)
+			}
+		}
+	}()
+	// … the application's work on ctx …
+	if err := ctx.Close(); err != nil {
+		log.Fatal(err)
+	}
+	<-logged
+}
+
 // Poll a CQ back to back for as long as ctx lasts, yielding to Go's
 // scheduler every 5 ms, so that the runtime never finds the poller overdue
 // inside a call into C (see the package documentation). cq is a CQ of the
 // application's.
 func ExampleYield() {
-	var cq *verbs.CQ
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	wcs := make([]verbs.WorkCompletion, 16)
