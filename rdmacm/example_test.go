@@ -183,3 +183,71 @@ func ExampleConnector_Reject() {
 	// Output:
 	// client refused: "server full, try later"
 }
+
+// A client that reads the server's answer before completing the connection
+// and refuses it when the answer does not suit (NDK's Reject on the active
+// side): here the server speaks an older protocol. On iWARP the connection
+// is complete when Connect returns, so Reject reports ErrUnsupported and the
+// client disconnects instead.
+func ExampleConnector_ConnectionData() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	l, err := rdmacm.Listen(net.JoinHostPort(rdmaAddr, "0"), 16)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer l.Close()
+	served := make(chan struct{})
+	go func() { // the server accepts, naming its protocol
+		defer close(served)
+		req, err := l.GetConnectionRequest(ctx)
+		if err != nil {
+			return
+		}
+		defer req.Close()
+		qp, done, err := newQP(req.DeviceName())
+		if err != nil {
+			return
+		}
+		defer done()
+		if req.Accept(ctx, qp, &rdmacm.ConnParams{InboundReadLimit: 1, OutboundReadLimit: 1, PrivateData: []byte("proto v1")}) == nil {
+			<-req.Disconnected() // iWARP: connected, until the client leaves
+		}
+	}()
+
+	c, err := rdmacm.NewConnector()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Resolve(ctx, l.Addr().String()); err != nil {
+		log.Fatal(err)
+	}
+	qp, done, err := newQP(c.DeviceName())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer done()
+	if err := c.Connect(ctx, "", qp, &rdmacm.ConnParams{InboundReadLimit: 1, OutboundReadLimit: 1}); err != nil {
+		log.Fatal(err)
+	}
+	answer, err := c.ConnectionData()
+	if err != nil {
+		log.Fatal(err)
+	}
+	if string(answer.PrivateData) != "proto v2" {
+		fmt.Printf("server speaks %q: leaving\n", answer.PrivateData)
+		err := c.Reject([]byte("proto v2 only"))
+		if errors.Is(err, rdmacm.ErrUnsupported) {
+			err = c.Disconnect(ctx)
+		}
+		if err != nil {
+			log.Fatal(err)
+		}
+	} else if err := c.CompleteConnect(ctx); err != nil {
+		log.Fatal(err)
+	}
+	<-served
+	// Output:
+	// server speaks "proto v1": leaving
+}
