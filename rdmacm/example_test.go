@@ -38,29 +38,60 @@ func newQP(device string) (*verbs.QP, func(), error) {
 	return qp, func() { qp.Close(); cq.Close(); pd.Close(); ctx.Close() }, nil
 }
 
-// client connects to addr with private data and completes the connection.
-func client(ctx context.Context, addr string, hello string) error {
-	c, err := rdmacm.NewConnector()
-	if err != nil {
-		return err
+// connectTo resolves addr, makes a QP on its device and connects it with
+// private data hello, up to the server's answer; release closes what it made.
+func connectTo(ctx context.Context, addr string, hello string) (c *rdmacm.Connector, release func(), err error) {
+	if c, err = rdmacm.NewConnector(); err != nil {
+		return nil, nil, err
 	}
-	defer c.Close()
 	if err := c.Resolve(ctx, addr); err != nil {
-		return err
+		c.Close()
+		return nil, nil, err
 	}
 	qp, done, err := newQP(c.DeviceName())
 	if err != nil {
-		return err
+		c.Close()
+		return nil, nil, err
 	}
-	defer done()
+	release = func() { c.Close(); done() }
 	if err := c.Connect(ctx, "", qp, &rdmacm.ConnParams{InboundReadLimit: 1, OutboundReadLimit: 1, PrivateData: []byte(hello)}); err != nil {
+		release()
+		return nil, nil, err
+	}
+	return c, release, nil
+}
+
+// client connects to addr with private data and completes the connection.
+func client(ctx context.Context, addr string, hello string) error {
+	c, release, err := connectTo(ctx, addr, hello)
+	if err != nil {
 		return err
 	}
+	defer release()
 	if err := c.CompleteConnect(ctx); err != nil {
 		return err
 	}
 	<-c.Disconnected()
 	return nil
+}
+
+// acceptOne takes one connection request from l, accepts it with private data
+// answer and returns once it is disconnected, or at once if it could not
+// be accepted.
+func acceptOne(ctx context.Context, l *rdmacm.Listener, answer string) {
+	req, err := l.GetConnectionRequest(ctx)
+	if err != nil {
+		return
+	}
+	defer req.Close()
+	qp, done, err := newQP(req.DeviceName())
+	if err != nil {
+		return
+	}
+	defer done()
+	if req.Accept(ctx, qp, &rdmacm.ConnParams{InboundReadLimit: 1, OutboundReadLimit: 1, PrivateData: []byte(answer)}) == nil {
+		<-req.Disconnected()
+	}
 }
 
 // A server: listen, take a connection request, look at what the client
@@ -110,17 +141,7 @@ func ExampleConnector_Connect() {
 		log.Fatal(err)
 	}
 	defer l.Close()
-	go func() { // the server accepts with private data
-		req, err := l.GetConnectionRequest(ctx)
-		if err != nil {
-			return
-		}
-		defer req.Close()
-		qp, done, _ := newQP(req.DeviceName())
-		defer done()
-		req.Accept(ctx, qp, &rdmacm.ConnParams{InboundReadLimit: 1, OutboundReadLimit: 1, PrivateData: []byte("welcome")})
-		<-req.Disconnected()
-	}()
+	go acceptOne(ctx, l, "welcome") // the server accepts with private data
 
 	c, err := rdmacm.NewConnector()
 	if err != nil {
@@ -200,37 +221,14 @@ func ExampleConnector_ConnectionData() {
 	served := make(chan struct{})
 	go func() { // the server accepts, naming its protocol
 		defer close(served)
-		req, err := l.GetConnectionRequest(ctx)
-		if err != nil {
-			return
-		}
-		defer req.Close()
-		qp, done, err := newQP(req.DeviceName())
-		if err != nil {
-			return
-		}
-		defer done()
-		if req.Accept(ctx, qp, &rdmacm.ConnParams{InboundReadLimit: 1, OutboundReadLimit: 1, PrivateData: []byte("proto v1")}) == nil {
-			<-req.Disconnected() // iWARP: connected, until the client leaves
-		}
+		acceptOne(ctx, l, "proto v1")
 	}()
 
-	c, err := rdmacm.NewConnector()
+	c, release, err := connectTo(ctx, l.Addr().String(), "")
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer c.Close()
-	if err := c.Resolve(ctx, l.Addr().String()); err != nil {
-		log.Fatal(err)
-	}
-	qp, done, err := newQP(c.DeviceName())
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer done()
-	if err := c.Connect(ctx, "", qp, &rdmacm.ConnParams{InboundReadLimit: 1, OutboundReadLimit: 1}); err != nil {
-		log.Fatal(err)
-	}
+	defer release()
 	answer, err := c.ConnectionData()
 	if err != nil {
 		log.Fatal(err)
