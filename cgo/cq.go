@@ -10,42 +10,14 @@ package cgo
 #include <infiniband/verbs.h>
 #include "poll.h"
 
-// go_create_cq creates a CQ and its poll scratch of min(batch, the CQ's
-// size) completions in one call; on failure cq is NULL and err the errno.
-typedef struct {
-	struct ibv_cq *cq;
-	struct ibv_wc *scratch;
-	int max, err;
-} go_created_cq;
-
-static inline go_created_cq go_create_cq(struct ibv_context *c, int cqe, struct ibv_comp_channel *ch, int vector,
-					 int batch) {
-	go_created_cq r = {0};
+// go_create_cq creates a CQ; on failure it returns NULL and err is the errno.
+static inline struct ibv_cq *go_create_cq(struct ibv_context *c, int cqe, struct ibv_comp_channel *ch, int vector,
+					  int *err) {
 	errno = 0; // libsiw can fail without setting errno; never report a stale one
-	r.cq = ibv_create_cq(c, cqe, NULL, ch, vector);
-	if (!r.cq) {
-		r.err = errno;
-		return r;
-	}
-	r.max = batch < r.cq->cqe ? batch : r.cq->cqe;
-	if (r.max < 1)
-		r.max = 1;
-	r.scratch = calloc(r.max, sizeof(*r.scratch));
-	if (!r.scratch) {
-		ibv_destroy_cq(r.cq);
-		r.cq = NULL;
-		r.err = ENOMEM;
-	}
-	return r;
-}
-
-// go_destroy_cq frees the CQ's scratch once the CQ is gone, in the same
-// call; on failure errno is the destroy's.
-static inline int go_destroy_cq(struct ibv_cq *cq, struct ibv_wc *scratch) {
-	int rc = ibv_destroy_cq(cq);
-	if (rc == 0)
-		free(scratch);
-	return rc;
+	struct ibv_cq *cq = ibv_create_cq(c, cqe, NULL, ch, vector);
+	if (!cq)
+		*err = errno;
+	return cq;
 }
 
 static inline int go_req_notify_cq(uintptr_t cq, int solicited_only) {
@@ -88,6 +60,7 @@ import "C"
 
 import (
 	"fmt"
+	"math"
 	"syscall"
 	"unsafe"
 )
@@ -155,30 +128,31 @@ func (ch CompChannel) GetEvents(ids []uintptr) (n int, err error) {
 	return int(r.n), err
 }
 
-// CQ is a completion queue (struct ibv_cq *) with a C scratch array for polling.
+// CQ is a completion queue (struct ibv_cq *) and the most completions one
+// poll returns.
 type CQ struct {
-	p       *C.struct_ibv_cq
-	scratch *C.struct_ibv_wc
-	max     int
+	p   *C.struct_ibv_cq
+	max int
 }
 
 // CreateCQ creates a CQ of at least cqe entries bound to ch (may be the zero
 // CompChannel), polled at most batch completions per call, and never more
-// than the CQ holds: a small CQ gets a scratch array of its own size.
+// than the CQ holds.
 func (c Context) CreateCQ(cqe int, ch CompChannel, vector int, batch int) (CQ, error) {
-	if batch <= 0 {
+	if batch <= 0 || cqe <= 0 || cqe > math.MaxInt32 || vector < 0 || vector > math.MaxInt32 {
 		return CQ{}, syscall.EINVAL
 	}
-	r := C.go_create_cq(c.p, C.int(cqe), ch.p, C.int(vector), C.int(batch))
-	if r.cq == nil {
-		return CQ{}, queueErr(errnoOf(r.err, nil))
+	var errno C.int
+	cq := C.go_create_cq(c.p, C.int(cqe), ch.p, C.int(vector), &errno)
+	if cq == nil {
+		return CQ{}, queueErr(errnoOf(errno, nil))
 	}
-	return CQ{p: r.cq, scratch: r.scratch, max: int(r.max)}, nil
+	return CQ{p: cq, max: max(min(batch, int(cq.cqe)), 1)}, nil
 }
 
-// Destroy destroys the CQ (ibv_destroy_cq) and frees its scratch memory.
+// Destroy destroys the CQ (ibv_destroy_cq).
 func (cq CQ) Destroy() error {
-	rc, err := C.go_destroy_cq(cq.p, cq.scratch)
+	rc, err := C.ibv_destroy_cq(cq.p)
 	return errnoOf(rc, err)
 }
 
@@ -198,7 +172,7 @@ func (cq CQ) PollSpin(wcs []WC, spins int) (int, error) {
 	if n == 0 {
 		return 0, nil
 	}
-	got := C.go_poll_cq(cptr(unsafe.Pointer(cq.p)), C.int(n), cq.scratch, (*C.go_wc)(unsafe.Pointer(&wcs[0])), C.int(spins))
+	got := C.go_poll_cq(cptr(unsafe.Pointer(cq.p)), C.int(n), (*C.go_wc)(unsafe.Pointer(&wcs[0])), C.int(spins))
 	if got < 0 {
 		return 0, syscall.EIO // ibv_poll_cq gives no errno
 	}

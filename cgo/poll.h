@@ -35,17 +35,32 @@ static inline void go_copy_wc(int n, struct ibv_wc *wc, go_wc *out) {
 	}
 }
 
+// GO_POLL_CHUNK is how many completions go_poll_cq takes per ibv_poll_cq,
+// into an array on its own stack: a poll shares no memory with another
+// poll of the same CQ.
+#define GO_POLL_CHUNK 64
+
 // go_poll_cq polls the CQ up to spins times, until it returns something, for
-// up to n completions into out, through the scratch array wc. Spinning here
-// rather than in Go saves a cgo call per empty poll. The CQ comes as
-// uintptr_t, as the QP of go_post_send does.
-static inline int go_poll_cq(uintptr_t cqp, int n, struct ibv_wc *wc, go_wc *out, int spins) {
+// up to n completions into out. Spinning here rather than in Go saves a cgo
+// call per empty poll. A full chunk is followed by another poll, up to n.
+// Negative: the first poll failed. The CQ comes as uintptr_t, as the QP of
+// go_post_send does.
+static inline int go_poll_cq(uintptr_t cqp, int n, go_wc *out, int spins) {
 	struct ibv_cq *cq = (struct ibv_cq *)cqp;
+	struct ibv_wc wc[GO_POLL_CHUNK];
 	int got = 0;
-	for (int i = 0; i < spins && got == 0; i++)
-		got = ibv_poll_cq(cq, n, wc);
-	if (got > 0)
-		go_copy_wc(got, wc, out);
+	for (int i = 0; i < spins && got == 0; i++) {
+		for (;;) {
+			int want = n - got < GO_POLL_CHUNK ? n - got : GO_POLL_CHUNK;
+			int r = ibv_poll_cq(cq, want, wc);
+			if (r < 0)
+				return got > 0 ? got : r;
+			go_copy_wc(r, wc, out + got);
+			got += r;
+			if (r < want || got == n)
+				break;
+		}
+	}
 	return got;
 }
 

@@ -3,6 +3,7 @@ package verbs_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"runtime"
 	"sync/atomic"
@@ -218,6 +219,69 @@ func TestCQWaitManyPendingEvents(t *testing.T) {
 	for i := range cqs {
 		if err := <-errs; err != nil {
 			t.Fatalf("Wait %d of %d: %v, want its CQ's event", i+1, len(cqs), err)
+		}
+	}
+}
+
+// Goroutines polling one CQ at once each get completions of their own: every
+// RDMA write's completion comes out exactly once, with its own ID and
+// status. Each round lets a burst of completions gather in the CQ, then
+// starts the pollers together on it.
+func TestCQConcurrentPoll(t *testing.T) {
+	ctx := openTestDevice(t)
+	a, b := newEnd(t, ctx, 4096), newEnd(t, ctx, 4096)
+	connect(t, ctx, a, b)
+	const rounds, burst, pollers = 60, 48, 4
+	seen := make([]atomic.Int32, rounds*burst)
+	wrs := make([]verbs.SendWR, burst)
+	deadline := time.Now().Add(30 * time.Second)
+	for r := range rounds {
+		for i := range wrs {
+			wrs[i] = verbs.SendWR{ID: uint64(r*burst + i), Opcode: verbs.WRRDMAWrite, Flags: verbs.SendSignaled,
+				SGL: []verbs.SGE{a.mr.SGE(0, 8)}, RemoteAddr: b.mr.Addr(), RKey: b.mr.RKey()}
+		}
+		if err := a.qp.PostSend(wrs); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(10 * time.Millisecond)
+		var got atomic.Int64
+		start := make(chan struct{})
+		errs := make(chan error, pollers)
+		for range pollers {
+			go func() {
+				<-start
+				wcs := make([]verbs.WorkCompletion, 4)
+				for got.Load() < burst && time.Now().Before(deadline) {
+					n, err := a.cq.Poll(wcs)
+					if err != nil {
+						errs <- err
+						return
+					}
+					for _, wc := range wcs[:n] {
+						if err := wc.Err(); err != nil || wc.Opcode != verbs.WCRDMAWrite || wc.WRID >= uint64(len(seen)) {
+							errs <- fmt.Errorf("completion %+v: %v", wc, err)
+							return
+						}
+						seen[wc.WRID].Add(1)
+					}
+					got.Add(int64(n))
+				}
+				errs <- nil
+			}()
+		}
+		close(start)
+		for range pollers {
+			if err := <-errs; err != nil {
+				t.Fatalf("round %d: %v", r, err)
+			}
+		}
+		if n := got.Load(); n != burst {
+			t.Fatalf("round %d: %d completions, want %d", r, n, burst)
+		}
+	}
+	for i := range seen {
+		if n := seen[i].Load(); n != 1 {
+			t.Errorf("write %d: %d completions, want 1", i, n)
 		}
 	}
 }
