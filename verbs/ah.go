@@ -32,7 +32,7 @@ func (pd *PD) CreateAH(attr *AHAttr) (*AH, error) {
 		if err != nil {
 			return err
 		}
-		ah = &AH{pd: pd, raw: r}
+		ah = &AH{life: born(), pd: pd, raw: r}
 		pd.children.Add(1)
 		return nil
 	})
@@ -83,5 +83,5 @@ func (ah *AH) Close() error {
 	if err == nil {
 		ah.pd.children.Add(-1)
 	}
-	return opError("ibv_destroy_ah", ah.pd.ctx.name, err)
+	return opError("ibv_destroy_ah", ah.pd.name(), err)
 }

@@ -139,6 +139,7 @@ func (c *Context) stopEvents() {
 	close(c.events.stop)
 	c.events.file.Close()
 	<-c.events.done
+	c.events = nil
 }
 
 // unregistered runs destroy with obj removed from c's event registry under

@@ -3,6 +3,7 @@ package verbs_test
 import (
 	"context"
 	"errors"
+	"math"
 	"syscall"
 	"testing"
 	"time"
@@ -67,6 +68,16 @@ func TestBadInputTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	closedBuf.Close()
+	other, err := verbs.Open(testbed.Device(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	otherCQ, err := other.CreateCQ(8, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer otherCQ.Close()
 	var nilCQ *verbs.CQ
 	var nilPD *verbs.PD
 	var nilBuf *verbs.Buffer
@@ -100,6 +111,7 @@ func TestBadInputTable(t *testing.T) {
 		{"Context.CreateCQ", "-1 entries", func() error { _, err := dev.CreateCQ(-1, nil); return err }, syscall.EINVAL},
 		{"Context.CreateCQ", "1<<30 entries", func() error { _, err := dev.CreateCQ(1<<30, nil); return err }, nil},
 		{"Context.CreateCQ", "batch -1", func() error { _, err := dev.CreateCQ(1, &verbs.CQOptions{Batch: -1}); return err }, syscall.EINVAL},
+		{"Context.CreateCQ", "1<<32 entries (more than a C int)", func() error { _, err := dev.CreateCQ(1<<32, nil); return err }, syscall.EINVAL},
 		{"Context.CreateCQ", "vector 9999", func() error { _, err := dev.CreateCQ(1, &verbs.CQOptions{Vector: 9999}); return err }, nil},
 		{"PD.Close", "nil PD", nilPD.Close, verbs.ErrClosed},
 		{"PD.CreateQP", "nil PD", func() error { _, err := nilPD.CreateQP(&verbs.QPInitAttr{}); return err }, verbs.ErrClosed},
@@ -120,6 +132,18 @@ func TestBadInputTable(t *testing.T) {
 			_, err := pd.CreateQP(&verbs.QPInitAttr{Type: verbs.QPTypeRC, SendCQ: cq, RecvCQ: cq, Cap: verbs.QPCap{MaxSendWR: 1 << 24, MaxRecvWR: 1}})
 			return err
 		}, nil},
+		{"PD.CreateQP", "batch MaxBatch+1", func() error {
+			_, err := pd.CreateQP(&verbs.QPInitAttr{Type: verbs.QPTypeRC, SendCQ: cq, RecvCQ: cq, Cap: qpCap, Batch: verbs.MaxBatch + 1})
+			return err
+		}, syscall.EINVAL},
+		{"PD.CreateQP", "CQ of another context of the device", func() error {
+			_, err := pd.CreateQP(&verbs.QPInitAttr{Type: verbs.QPTypeRC, SendCQ: cq, RecvCQ: otherCQ, Cap: qpCap})
+			return err
+		}, syscall.EINVAL},
+		{"PD.CreateSRQ", "batch MaxBatch+1", func() error {
+			_, err := pd.CreateSRQ(&verbs.SRQInitAttr{MaxWR: 2, MaxSGE: 1, Batch: verbs.MaxBatch + 1})
+			return err
+		}, syscall.EINVAL},
 		{"NewBuffer", "size 0", func() error { _, err := verbs.NewBuffer(0, nil); return err }, syscall.EINVAL},
 		{"NewBuffer", "size -1", func() error { _, err := verbs.NewBuffer(-1, nil); return err }, syscall.EINVAL},
 		{"Buffer.Close", "nil buffer", nilBuf.Close, verbs.ErrClosed},
@@ -130,6 +154,7 @@ func TestBadInputTable(t *testing.T) {
 		{"PD.RegMR", "offset -1", func() error { _, err := pd.RegMR(buf, -1, 8, verbs.AccessLocalWrite); return err }, syscall.EINVAL},
 		{"PD.RegMR", "offset past the end", func() error { _, err := pd.RegMR(buf, 4096, 0, verbs.AccessLocalWrite); return err }, syscall.EINVAL},
 		{"PD.RegMR", "length past the end", func() error { _, err := pd.RegMR(buf, 8, 4096, verbs.AccessLocalWrite); return err }, syscall.EINVAL},
+		{"PD.RegMR", "offset 1, length MaxInt (overflows)", func() error { _, err := pd.RegMR(buf, 1, math.MaxInt, verbs.AccessLocalWrite); return err }, syscall.EINVAL},
 		{"PD.RegMR", "remote write without local write", func() error { _, err := pd.RegMR(buf, 0, 0, verbs.AccessRemoteWrite); return err }, syscall.EINVAL},
 		{"MR.Close", "nil MR", nilMR.Close, verbs.ErrClosed},
 		{"QP.PostSend", "nil slice", send(rc), syscall.EINVAL},

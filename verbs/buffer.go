@@ -35,7 +35,7 @@ func NewBuffer(size int, opts *BufferOptions) (*Buffer, error) {
 	if err != nil {
 		return nil, opError("mmap", "buffer", err)
 	}
-	return &Buffer{mem: mem}, nil
+	return &Buffer{life: born(), mem: mem}, nil
 }
 
 // Bytes returns the buffer's memory, or nil once it is closed. The slice must

@@ -105,8 +105,12 @@ func (c *Context) closeCompChannel() error {
 	if ch.file != nil {
 		ch.file.Close()
 		<-ch.done
+		ch.file = nil
 	}
 	ch.mu.Unlock()
+	if err := ch.raw.Destroy(); err != nil {
+		return err
+	}
 	c.comp = nil
-	return ch.raw.Destroy()
+	return nil
 }

@@ -35,7 +35,7 @@ func Open(name string) (*Context, error) {
 	if err != nil {
 		return nil, opError("ibv_open_device", name, err)
 	}
-	return &Context{name: name, raw: raw, objects: make(map[uintptr]any)}, nil
+	return &Context{life: born(), name: name, raw: raw, objects: make(map[uintptr]any)}, nil
 }
 
 // Name returns the device's name; it stays valid after Close.

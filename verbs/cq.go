@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"sync"
 	"syscall"
@@ -105,7 +106,7 @@ func (c *Context) CreateCQ(cqe int, opts *CQOptions) (*CQ, error) {
 	}
 	var cq *CQ
 	err := c.use("ibv_create_cq", "", func(raw cgo.Context) error {
-		if cqe <= 0 || o.Batch < 0 || o.Vector < 0 {
+		if cqe <= 0 || cqe > math.MaxInt32 || o.Batch < 0 || o.Vector < 0 || o.Vector > math.MaxInt32 {
 			return fmt.Errorf("cqe %d, batch %d, vector %d: %w", cqe, o.Batch, o.Vector, syscall.EINVAL)
 		}
 		ch, err := c.compChannel(raw)
@@ -116,7 +117,7 @@ func (c *Context) CreateCQ(cqe int, opts *CQOptions) (*CQ, error) {
 		if err != nil {
 			return err
 		}
-		cq = &CQ{ctx: c, raw: r}
+		cq = &CQ{life: born(), ctx: c, raw: r}
 		c.children.Add(1)
 		c.register(r.ID(), cq)
 		return nil
@@ -146,7 +147,7 @@ func (cq *CQ) Close() error {
 	if err == nil {
 		cq.ctx.children.Add(-1)
 	}
-	return opError("ibv_destroy_cq", cq.ctx.name, err)
+	return opError("ibv_destroy_cq", cq.name(), err)
 }
 
 // Poll fills wcs with up to len(wcs) completions (at most the CQ's batch) in
@@ -159,7 +160,7 @@ func (cq *CQ) Poll(wcs []WorkCompletion) (int, error) {
 	n, err := cq.raw.Poll(wcs)
 	cq.release()
 	if err != nil {
-		return 0, opError("ibv_poll_cq", cq.ctx.name, err)
+		return 0, opError("ibv_poll_cq", cq.name(), err)
 	}
 	return n, nil
 }
@@ -215,18 +216,18 @@ func (cq *CQ) BusyPoll(ctx context.Context, wcs []WorkCompletion) (int, error) {
 		}
 		if len(wcs) == 0 {
 			cq.release()
-			return 0, opError("ibv_poll_cq", cq.ctx.name, fmt.Errorf("no room for completions: %w", syscall.EINVAL))
+			return 0, opError("ibv_poll_cq", cq.name(), fmt.Errorf("no room for completions: %w", syscall.EINVAL))
 		}
 		n, err := cq.raw.PollSpin(wcs, busySpins)
 		cq.release()
 		if err != nil {
-			return 0, opError("ibv_poll_cq", cq.ctx.name, err)
+			return 0, opError("ibv_poll_cq", cq.name(), err)
 		}
 		if n > 0 {
 			return n, nil
 		}
 		if err := ctx.Err(); err != nil {
-			return 0, opError("ibv_poll_cq", cq.ctx.name, err)
+			return 0, opError("ibv_poll_cq", cq.name(), err)
 		}
 		w.empty()
 	}
@@ -236,7 +237,7 @@ func (cq *CQ) name() string {
 	if cq == nil {
 		return ""
 	}
-	return cq.ctx.name
+	return cq.ctx.Name()
 }
 
 func (cq *CQ) closedError(op string) error { return opError(op, cq.name(), ErrClosed) }
@@ -248,7 +249,7 @@ func (cq *CQ) Arm(solicitedOnly bool) error {
 		return cq.closedError("ibv_req_notify_cq")
 	}
 	defer cq.release()
-	return opError("ibv_req_notify_cq", cq.ctx.name, cq.raw.ReqNotify(solicitedOnly))
+	return opError("ibv_req_notify_cq", cq.name(), cq.raw.ReqNotify(solicitedOnly))
 }
 
 // Wait blocks until the armed CQ signals a completion event, ctx is done, or
@@ -266,7 +267,7 @@ func (cq *CQ) Wait(ctx context.Context) error {
 	err := cq.ctx.watchCompletions()
 	cq.release()
 	if err != nil {
-		return opError("ibv_get_cq_event", cq.ctx.name, err)
+		return opError("ibv_get_cq_event", cq.name(), err)
 	}
 	event, closed := cq.waitChans()
 	select {
@@ -275,7 +276,7 @@ func (cq *CQ) Wait(ctx context.Context) error {
 	case <-closed:
 		return cq.closedError("ibv_get_cq_event")
 	case <-ctx.Done():
-		return opError("ibv_get_cq_event", cq.ctx.name, ctx.Err())
+		return opError("ibv_get_cq_event", cq.name(), ctx.Err())
 	}
 }
 

@@ -10,16 +10,21 @@ import (
 // life is the lifecycle every verbs object shares: calls hold it for reading
 // while they use the C object, Close takes it for writing, and an object with
 // live children refuses to close (EBUSY) instead of freeing memory they use.
+// Only a constructor opens it (born), so the zero value of an object, which
+// has no C object behind it, behaves as a closed one.
 type life struct {
 	mu       sync.RWMutex
-	closed   bool
+	open     bool
 	children atomic.Int32
 }
+
+// born is the life of a newly created object.
+func born() life { return life{open: true} }
 
 // acquire locks l for a call; false (and nothing held) when l is closed.
 func (l *life) acquire() bool {
 	l.mu.RLock()
-	if l.closed {
+	if !l.open {
 		l.mu.RUnlock()
 		return false
 	}
@@ -32,7 +37,7 @@ func (l *life) release() { l.mu.RUnlock() }
 func (l *life) close(destroy func() error) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.closed {
+	if !l.open {
 		return ErrClosed
 	}
 	if n := l.children.Load(); n > 0 {
@@ -41,6 +46,6 @@ func (l *life) close(destroy func() error) error {
 	if err := destroy(); err != nil {
 		return err
 	}
-	l.closed = true
+	l.open = false
 	return nil
 }

@@ -47,7 +47,7 @@ func (pd *PD) RegMR(buf *Buffer, off, length int, access Access) (*MR, error) {
 		if length == 0 {
 			length = len(buf.mem) - off
 		}
-		if off < 0 || length <= 0 || off+length > len(buf.mem) {
+		if off < 0 || off > len(buf.mem) || length <= 0 || length > len(buf.mem)-off {
 			return fmt.Errorf("range [%d, %d+%d) outside the %d-byte buffer: %w", off, off, length, len(buf.mem), syscall.EINVAL)
 		}
 		mem := buf.mem[off : off+length]
@@ -55,7 +55,7 @@ func (pd *PD) RegMR(buf *Buffer, off, length int, access Access) (*MR, error) {
 		if err != nil {
 			return err
 		}
-		mr = &MR{pd: pd, buf: buf, raw: r, mem: mem, lkey: r.LKey(), rkey: r.RKey()}
+		mr = &MR{life: born(), pd: pd, buf: buf, raw: r, mem: mem, lkey: r.LKey(), rkey: r.RKey()}
 		pd.children.Add(1)
 		buf.children.Add(1)
 		return nil
@@ -73,7 +73,7 @@ func (mr *MR) Close() error {
 		mr.pd.children.Add(-1)
 		mr.buf.children.Add(-1)
 	}
-	return opError("ibv_dereg_mr", mr.pd.ctx.name, err)
+	return opError("ibv_dereg_mr", mr.pd.name(), err)
 }
 
 // LKey is the local key, for scatter/gather entries (0 for a nil MR).
@@ -97,9 +97,9 @@ func (mr *MR) RKey() uint32 {
 }
 
 // Addr is the region's start address, as a peer names it in RDMA requests
-// (0 for a nil MR).
+// (0 for a nil or zero MR).
 func (mr *MR) Addr() uint64 {
-	if mr == nil {
+	if mr == nil || len(mr.mem) == 0 {
 		return 0
 	}
 	return uint64(uintptr(unsafe.Pointer(&mr.mem[0])))
@@ -140,23 +140,23 @@ func (mr *MR) Rereg(access Access) error {
 	}
 	mr.mu.Lock()
 	defer mr.mu.Unlock()
-	if mr.closed {
-		return opError("ibv_rereg_mr", mr.pd.ctx.name, ErrClosed)
+	if !mr.open {
+		return opError("ibv_rereg_mr", mr.pd.name(), ErrClosed)
 	}
 	err := mr.raw.Rereg(int(access))
 	if errors.Is(err, syscall.EOPNOTSUPP) {
 		// The PD cannot close while the MR lives: its raw handle is valid.
 		var r cgo.MR
 		if r, err = mr.pd.raw.RegMR(unsafe.Pointer(&mr.mem[0]), len(mr.mem), int(access)); err != nil {
-			return opError("ibv_reg_mr", mr.pd.ctx.name, err)
+			return opError("ibv_reg_mr", mr.pd.name(), err)
 		}
 		if err := mr.raw.Dereg(); err != nil {
 			r.Dereg()
-			return opError("ibv_dereg_mr", mr.pd.ctx.name, err)
+			return opError("ibv_dereg_mr", mr.pd.name(), err)
 		}
 		mr.raw = r
 	} else if err != nil {
-		return opError("ibv_rereg_mr", mr.pd.ctx.name, err)
+		return opError("ibv_rereg_mr", mr.pd.name(), err)
 	}
 	mr.lkey, mr.rkey = mr.raw.LKey(), mr.raw.RKey()
 	return nil

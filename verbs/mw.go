@@ -64,7 +64,7 @@ func (pd *PD) AllocMW(typ MWType) (*MW, error) {
 		if err != nil {
 			return err
 		}
-		mw = &MW{pd: pd, raw: r, typ: typ, rkey: r.RKey()}
+		mw = &MW{life: born(), pd: pd, raw: r, typ: typ, rkey: r.RKey()}
 		pd.children.Add(1)
 		return nil
 	})
@@ -118,7 +118,7 @@ func (mw *MW) Close() error {
 		mw.bound(nil, 0)
 		mw.pd.children.Add(-1)
 	}
-	return opError("ibv_dealloc_mw", mw.pd.ctx.name, err)
+	return opError("ibv_dealloc_mw", mw.pd.name(), err)
 }
 
 // IncRKey returns rkey with its low byte, the consumer-owned key, increased

@@ -18,7 +18,7 @@ func (c *Context) AllocPD() (*PD, error) {
 		if err != nil {
 			return err
 		}
-		pd = &PD{ctx: c, raw: p}
+		pd = &PD{life: born(), ctx: c, raw: p}
 		c.children.Add(1)
 		return nil
 	})
@@ -42,7 +42,15 @@ func (pd *PD) Close() error {
 	if err == nil {
 		pd.ctx.children.Add(-1)
 	}
-	return opError("ibv_dealloc_pd", pd.ctx.name, err)
+	return opError("ibv_dealloc_pd", pd.name(), err)
+}
+
+// name is the device's name, for errors; empty for a nil or zero PD.
+func (pd *PD) name() string {
+	if pd == nil {
+		return ""
+	}
+	return pd.ctx.Name()
 }
 
 // use runs f with the raw PD while it is guaranteed to stay open.
@@ -51,8 +59,8 @@ func (pd *PD) use(op string, f func(cgo.PD) error) error {
 		return opError(op, "", ErrClosed)
 	}
 	if !pd.acquire() {
-		return opError(op, pd.ctx.name, ErrClosed)
+		return opError(op, pd.name(), ErrClosed)
 	}
 	defer pd.release()
-	return opError(op, pd.ctx.name, f(pd.raw))
+	return opError(op, pd.name(), f(pd.raw))
 }

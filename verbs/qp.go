@@ -113,9 +113,13 @@ type QPInitAttr struct {
 	// only those posted with SendSignaled do.
 	SignalAll bool
 	// Batch bounds the work requests handed to the provider in one call;
-	// longer lists are posted in several (default: min(MaxSendWR, 64)).
+	// longer lists are posted in several (default: the larger of MaxSendWR
+	// and MaxRecvWR, at most 64; never more than MaxBatch).
 	Batch int
 }
+
+// MaxBatch is the largest Batch a QP or SRQ takes.
+const MaxBatch = 1 << 16
 
 // QP is a queue pair (struct ibv_qp).
 type QP struct {
@@ -140,15 +144,23 @@ func (pd *PD) CreateQP(attr *QPInitAttr) (*QP, error) {
 		if attr == nil || attr.SendCQ == nil || attr.RecvCQ == nil {
 			return fmt.Errorf("QPInitAttr with send and receive CQs required: %w", syscall.EINVAL)
 		}
-		if attr.Batch < 0 {
-			return fmt.Errorf("negative batch: %w", syscall.EINVAL)
+		if attr.Batch < 0 || attr.Batch > MaxBatch {
+			return fmt.Errorf("batch %d outside [0, %d]: %w", attr.Batch, MaxBatch, syscall.EINVAL)
+		}
+		if attr.SendCQ.ctx != pd.ctx || attr.RecvCQ.ctx != pd.ctx || attr.SRQ != nil && attr.SRQ.pd.ctx != pd.ctx {
+			return fmt.Errorf("CQ or SRQ of another device context: %w", syscall.EINVAL)
 		}
 		batch := attr.Batch
 		if batch == 0 {
 			batch = min(max(int(attr.Cap.MaxSendWR), int(attr.Cap.MaxRecvWR), 1), 64)
 		}
-		// The CQs (and SRQ) stay open while the QP lives.
-		deps := []*life{&attr.SendCQ.life, &attr.RecvCQ.life}
+		// The CQs (and SRQ) stay open while the QP lives. A CQ used for
+		// both queues is held once: a second read lock would wait behind
+		// a Close waiting for the first.
+		deps := []*life{&attr.SendCQ.life}
+		if attr.RecvCQ != attr.SendCQ {
+			deps = append(deps, &attr.RecvCQ.life)
+		}
 		if attr.SRQ != nil {
 			deps = append(deps, &attr.SRQ.life)
 		}
@@ -179,10 +191,12 @@ func (pd *PD) CreateQP(attr *QPInitAttr) (*QP, error) {
 		if err != nil {
 			return err
 		}
-		qp = &QP{pd: pd, sendCQ: attr.SendCQ, recvCQ: attr.RecvCQ, srq: attr.SRQ, raw: r, typ: attr.Type, cap: got,
+		qp = &QP{life: born(), pd: pd, sendCQ: attr.SendCQ, recvCQ: attr.RecvCQ, srq: attr.SRQ, raw: r, typ: attr.Type, cap: got,
 			num: r.Num(), held: make([]*life, 0, 2*batch)}
-		for _, d := range deps {
-			d.children.Add(1)
+		attr.SendCQ.children.Add(1)
+		attr.RecvCQ.children.Add(1)
+		if attr.SRQ != nil {
+			attr.SRQ.children.Add(1)
 		}
 		pd.children.Add(1)
 		pd.ctx.register(r.ID(), qp)
@@ -255,7 +269,7 @@ func (qp *QP) name() string {
 	if qp == nil {
 		return ""
 	}
-	return fmt.Sprintf("%s QP %d", qp.pd.ctx.name, qp.num)
+	return fmt.Sprintf("%s QP %d", qp.pd.name(), qp.num)
 }
 
 func (qp *QP) use(op string, f func(cgo.QP) error) error {

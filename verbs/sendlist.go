@@ -103,7 +103,7 @@ func (l *SendList) lock(op string, i int, first bool) error {
 	}
 	l.mu.Lock()
 	switch {
-	case l.closed:
+	case l.closed || l.qp == nil: // closed, or the zero SendList
 		l.mu.Unlock()
 		return opError(op, l.qp.name(), ErrClosed)
 	case first && (i < 1 || i > l.n):
@@ -214,7 +214,7 @@ func (l *SendList) PostAfter(ctx context.Context, cq *CQ, wcs []WorkCompletion, 
 		if len(wcs) == 0 {
 			cq.release()
 			l.mu.Unlock()
-			return 0, opError("ibv_poll_cq", cq.ctx.name, fmt.Errorf("no room for completions: %w", syscall.EINVAL))
+			return 0, opError("ibv_poll_cq", cq.name(), fmt.Errorf("no room for completions: %w", syscall.EINVAL))
 		}
 		// The QP is open: it does not close while the list lives.
 		got, bad, err := l.raw.PostAfterPoll(l.qp.raw, cq.raw, wcs, busySpins, n)
@@ -224,12 +224,12 @@ func (l *SendList) PostAfter(ctx context.Context, cq *CQ, wcs []WorkCompletion, 
 		case err != nil && got > 0:
 			return got, &PostError{Op: op, Index: bad, Err: err}
 		case err != nil:
-			return 0, opError("ibv_poll_cq", cq.ctx.name, err)
+			return 0, opError("ibv_poll_cq", cq.name(), err)
 		case got > 0:
 			return got, nil
 		}
 		if err := ctx.Err(); err != nil {
-			return 0, opError("ibv_poll_cq", cq.ctx.name, err)
+			return 0, opError("ibv_poll_cq", cq.name(), err)
 		}
 		w.empty()
 	}
@@ -243,7 +243,7 @@ func (l *SendList) Close() error {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.closed {
+	if l.closed || l.qp == nil {
 		return opError("free send list", l.qp.name(), ErrClosed)
 	}
 	l.free()

@@ -16,10 +16,12 @@ type SRQAttr = cgo.SRQAttr
 type SRQInitAttr struct {
 	MaxWR  int // receive requests the SRQ holds
 	MaxSGE int // scatter/gather entries per request
-	// Limit, when not 0, arms the SRQ limit event at creation (see ArmLimit).
+	// Limit, when not 0, is passed to ibv_create_srq as the SRQ limit. rxe
+	// and siw arm the limit event with it; libibverbs' manual calls it
+	// irrelevant at creation, so on other providers call ArmLimit.
 	Limit int
 	// Batch bounds the requests handed to the provider in one call (default
-	// min(MaxWR, 64)).
+	// min(MaxWR, 64); never more than MaxBatch).
 	Batch int
 }
 
@@ -36,7 +38,7 @@ type SRQ struct {
 func (pd *PD) CreateSRQ(attr *SRQInitAttr) (*SRQ, error) {
 	var srq *SRQ
 	err := pd.use("ibv_create_srq", func(raw cgo.PD) error {
-		if attr == nil || attr.MaxWR <= 0 || attr.MaxSGE < 0 || attr.Limit < 0 || attr.Batch < 0 ||
+		if attr == nil || attr.MaxWR <= 0 || attr.MaxSGE < 0 || attr.Limit < 0 || attr.Batch < 0 || attr.Batch > MaxBatch ||
 			attr.MaxWR > 1<<31 || attr.MaxSGE > 1<<31 || attr.Limit > 1<<31 {
 			return fmt.Errorf("SRQInitAttr %+v: %w", attr, syscall.EINVAL)
 		}
@@ -49,7 +51,7 @@ func (pd *PD) CreateSRQ(attr *SRQInitAttr) (*SRQ, error) {
 		if err != nil {
 			return err
 		}
-		srq = &SRQ{pd: pd, raw: r}
+		srq = &SRQ{life: born(), pd: pd, raw: r}
 		pd.children.Add(1)
 		pd.ctx.register(r.ID(), srq)
 		return nil
@@ -61,7 +63,7 @@ func (srq *SRQ) name() string {
 	if srq == nil {
 		return ""
 	}
-	return srq.pd.ctx.name + " SRQ"
+	return srq.pd.name() + " SRQ"
 }
 
 func (srq *SRQ) use(op string, f func(cgo.SRQ) error) error {

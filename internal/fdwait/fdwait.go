@@ -46,6 +46,10 @@ func Wait(ctx context.Context, file *os.File, try func() (done bool, err error))
 			return done
 		})
 		switch {
+		case err == nil:
+			// try is done, and what it took in is reported even when ctx
+			// ended meanwhile.
+			return tryErr
 		case ctx.Err() != nil:
 			file.SetReadDeadline(time.Time{})
 			return ctx.Err()
@@ -53,7 +57,7 @@ func Wait(ctx context.Context, file *os.File, try func() (done bool, err error))
 			// Left by an earlier call's context; this one is still live.
 			file.SetReadDeadline(time.Time{})
 			continue
-		case err != nil:
+		default:
 			// A raw read of a closed file fails with internal/poll's
 			// ErrFileClosing, which Stat reports as os.ErrClosed.
 			if _, serr := file.Stat(); errors.Is(serr, os.ErrClosed) {
@@ -61,6 +65,5 @@ func Wait(ctx context.Context, file *os.File, try func() (done bool, err error))
 			}
 			return err
 		}
-		return tryErr
 	}
 }
