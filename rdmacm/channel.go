@@ -188,15 +188,20 @@ func (ch *channel) run() {
 	var ev cgo.CMEvent
 	fdwait.Wait(context.Background(), ch.file, func() (bool, error) {
 		for {
-			// One event per call, dispatched at once: an event is acked
-			// when it is read, and the moment its identifier is then
-			// destroyed (Close) a new one can take its address. Events
-			// read ahead in a batch could reach that new connector.
+			// One event per call, read and looked up under ch.mu, then
+			// dispatched at once. An event is acked when it is read, and
+			// from then on its identifier can be destroyed (Close) and a
+			// new one take its address; the new one registers under
+			// ch.mu, so the lookup still finds the event's own owner (or
+			// none), never the newcomer. Events read ahead in a batch
+			// could reach it.
+			ch.mu.Lock()
 			err := ch.raw.GetEvent(&ev)
-			if errors.Is(err, syscall.EAGAIN) {
-				return false, nil
-			}
 			if err != nil {
+				ch.mu.Unlock()
+				if errors.Is(err, syscall.EAGAIN) {
+					return false, nil
+				}
 				return true, err
 			}
 			ch.dispatch(&ev)
@@ -204,11 +209,20 @@ func (ch *channel) run() {
 	})
 }
 
-// dispatch hands a copy of ev to whoever owns its identifier. A connection
-// request becomes a new Connector on this channel, queued on its Listener.
+// dispatch hands a copy of ev to whoever owns its identifier; it is called
+// with ch.mu held and releases it. A connection request becomes a new
+// Connector on this channel, queued on its Listener.
 func (ch *channel) dispatch(ev *cgo.CMEvent) {
-	ch.mu.Lock()
 	if ev.Event == cgo.CMEventConnectRequest {
+		if ch.down {
+			// The channel's last user left while the request was on its
+			// way, and the channel goes once this reader stops: refuse
+			// the request now, while the channel is there.
+			ch.mu.Unlock()
+			rejectEmpty(ev.ID)
+			ev.ID.Destroy()
+			return
+		}
 		l := ch.listeners[ev.ListenID]
 		ch.users++
 		c := newPassive(ch, ev)

@@ -76,8 +76,9 @@ type Connector struct {
 	life sync.RWMutex // held for reading around every use of id; Close takes it for writing
 
 	mu        sync.Mutex
-	closed    bool
+	closed    bool // by Close; the zero Connector, with no channel, counts as closed too
 	state     state
+	busy      bool // a call that changes state is under way (claim)
 	transport cgo.Transport
 	dev       string // the device's name, once the identifier is bound to one
 	qp        *verbs.QP
@@ -160,12 +161,7 @@ func (c *Connector) deliver(ev *cgo.CMEvent) {
 		// The removal of the device ends the connection too.
 		c.mu.Lock()
 		qp, hungUp := c.qp, c.hungUp
-		if !c.down {
-			c.down = true
-			if c.disc != nil {
-				close(c.disc)
-			}
-		}
+		c.markDown()
 		c.mu.Unlock()
 		if hungUp {
 			// Disconnect did both already.
@@ -189,6 +185,17 @@ func (c *Connector) deliver(ev *cgo.CMEvent) {
 	c.events = append(c.events, *ev)
 	c.evMu.Unlock()
 	c.wake()
+}
+
+// markDown records, with c.mu held, that the connection is down, and
+// closes Disconnected's channel.
+func (c *Connector) markDown() {
+	if !c.down {
+		c.down = true
+		if c.disc != nil {
+			close(c.disc)
+		}
+	}
 }
 
 // wake leaves a wake-up for the connector's waiting call, unless one is
@@ -249,7 +256,7 @@ func (c *Connector) withID(f func(cgo.ID) error) error {
 func (c *Connector) isClosed() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.closed
+	return c.closed || c.ch == nil
 }
 
 // begin checks that the connector is open, on the right side and in one of
@@ -260,7 +267,40 @@ func (c *Connector) begin(passive bool, allowed ...state) (state, error) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closed {
+	return c.check(passive, allowed)
+}
+
+// claim is begin for a call that takes the connector to another state
+// (Bind, Resolve, Connect, CompleteConnect, Accept, Reject): the connector
+// is busy until the call's unclaim, and a second such call meanwhile fails
+// with ErrInvalidState instead of going ahead from the same state (Accept
+// and Reject of one request, say).
+func (c *Connector) claim(passive bool, allowed ...state) (state, error) {
+	if c == nil {
+		return 0, ErrClosed
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s, err := c.check(passive, allowed)
+	if err != nil {
+		return 0, err
+	}
+	if c.busy {
+		return 0, fmt.Errorf("connector is %s, with another call under way: %w", c.state, ErrInvalidState)
+	}
+	c.busy = true
+	return s, nil
+}
+
+func (c *Connector) unclaim() {
+	c.mu.Lock()
+	c.busy = false
+	c.mu.Unlock()
+}
+
+// check is begin's test, with c.mu held.
+func (c *Connector) check(passive bool, allowed []state) (state, error) {
+	if c.closed || c.ch == nil {
 		return 0, ErrClosed
 	}
 	for _, s := range allowed {
@@ -308,9 +348,10 @@ func timeoutMS(ctx context.Context) int {
 // Bind sets the local address (and port, 0 for any) of an active connector
 // before Connect, like rping -I.
 func (c *Connector) Bind(laddr string) error {
-	if _, err := c.begin(false, stateIdle); err != nil {
+	if _, err := c.claim(false, stateIdle); err != nil {
 		return c.opError("bind", err)
 	}
+	defer c.unclaim()
 	ap, err := resolve(context.Background(), laddr)
 	if err != nil {
 		return c.opError("bind", err)
@@ -328,9 +369,15 @@ func (c *Connector) Bind(laddr string) error {
 // (rdma_resolve_addr, rdma_resolve_route). Connect does it when needed;
 // calling it first tells (DeviceName) on which device to create the QP.
 func (c *Connector) Resolve(ctx context.Context, raddr string) error {
-	if _, err := c.begin(false, stateIdle); err != nil {
+	if _, err := c.claim(false, stateIdle); err != nil {
 		return &OpError{Op: "resolve", Addr: raddr, Err: err}
 	}
+	defer c.unclaim()
+	return c.resolveID(ctx, raddr)
+}
+
+// resolveID is Resolve for a caller that has claimed the idle connector.
+func (c *Connector) resolveID(ctx context.Context, raddr string) error {
 	ap, err := resolve(ctx, raddr)
 	if err != nil {
 		return &OpError{Op: "resolve", Addr: raddr, Err: err}
@@ -360,10 +407,17 @@ func (c *Connector) Resolve(ctx context.Context, raddr string) error {
 			return &OpError{Op: "resolve", Addr: raddr, Err: eventError(&ev)}
 		}
 	}
-	c.mu.Lock()
-	c.state = stateResolved
-	c.transport = c.id.Transport()
-	c.mu.Unlock()
+	err = c.withID(func(id cgo.ID) error {
+		t := id.Transport()
+		c.mu.Lock()
+		c.state = stateResolved
+		c.transport = t
+		c.mu.Unlock()
+		return nil
+	})
+	if err != nil {
+		return &OpError{Op: "resolve", Addr: raddr, Err: err}
+	}
 	return nil
 }
 
@@ -379,12 +433,13 @@ func (c *Connector) Resolve(ctx context.Context, raddr string) error {
 // A refusal returns an error matching ErrConnectionRefused, with a
 // *RejectError carrying the reason and the peer's private data.
 func (c *Connector) Connect(ctx context.Context, raddr string, qp *verbs.QP, params *ConnParams) error {
-	st, err := c.begin(false, stateIdle, stateResolved)
+	st, err := c.claim(false, stateIdle, stateResolved)
 	if err != nil {
 		return c.opError("connect", err)
 	}
+	defer c.unclaim()
 	if st == stateIdle {
-		if err := c.Resolve(ctx, raddr); err != nil {
+		if err := c.resolveID(ctx, raddr); err != nil {
 			return err
 		}
 	}
@@ -540,10 +595,11 @@ func (c *Connector) initQP(qp *verbs.QP) error {
 // side sees the connection established. On iWARP, where Connect already
 // completed the connection, it returns nil.
 func (c *Connector) CompleteConnect(ctx context.Context) error {
-	st, err := c.begin(false, stateResponded, stateConnected)
+	st, err := c.claim(false, stateResponded, stateConnected)
 	if err != nil {
 		return c.opError("complete connect", err)
 	}
+	defer c.unclaim()
 	if st == stateConnected {
 		return nil
 	}
@@ -570,9 +626,10 @@ func (c *Connector) CompleteConnect(ctx context.Context) error {
 // the connection is established. The read limits are capped by the device
 // and by what the requester offered.
 func (c *Connector) Accept(ctx context.Context, qp *verbs.QP, params *ConnParams) error {
-	if _, err := c.begin(true, stateRequested); err != nil {
+	if _, err := c.claim(true, stateRequested); err != nil {
 		return c.opError("accept", err)
 	}
+	defer c.unclaim()
 	wire, resp, init, err := c.prepare(qp, params, MsgAccept)
 	if err != nil {
 		return c.opError("accept", err)
@@ -657,10 +714,11 @@ func (c *Connector) reject(privateData []byte, raw bool) error {
 		return c.opError("reject", ErrClosed)
 	}
 	passive := c.passive
-	st, err := c.begin(passive, stateRequested, stateResponded, stateConnected)
+	st, err := c.claim(passive, stateRequested, stateResponded, stateConnected)
 	if err != nil {
 		return c.opError("reject", err)
 	}
+	defer c.unclaim()
 	c.mu.Lock()
 	transport, aborted, qp := c.transport, c.aborted, c.qp
 	c.mu.Unlock()
@@ -738,11 +796,11 @@ func (c *Connector) Disconnect(ctx context.Context) error {
 		if down || closed {
 			c.wake()
 		}
-		if down {
-			break
-		}
 		if closed {
 			return c.opError("disconnect", ErrClosed)
+		}
+		if down {
+			break
 		}
 		select {
 		case <-c.notify:
@@ -755,10 +813,10 @@ func (c *Connector) Disconnect(ctx context.Context) error {
 }
 
 // Disconnected returns a channel closed once the connection is
-// disconnected: by the peer, by Disconnect, or by the removal of its
-// device (NDK NotifyDisconnect).
+// disconnected: by the peer, by Disconnect, by the removal of its device
+// (NDK NotifyDisconnect), or by Close.
 func (c *Connector) Disconnected() <-chan struct{} {
-	if c == nil {
+	if c == nil || c.ch == nil {
 		closed := make(chan struct{})
 		close(closed)
 		return closed
@@ -835,19 +893,25 @@ func (c *Connector) MaxPrivateData(msg Message, raw bool) int {
 }
 
 // Close destroys the connection's identifier (rdma_destroy_id), ending the
-// connection if it is up. Calls blocked on the connector return ErrClosed.
-// The QP stays the caller's to close.
+// connection if it is up: its QP moves to the error state, as for
+// Disconnect, and Disconnected's channel closes. Calls blocked on the
+// connector return ErrClosed. The QP stays the caller's to close.
 func (c *Connector) Close() error {
 	if c == nil {
 		return c.opError("close", ErrClosed)
 	}
 	c.mu.Lock()
-	if c.closed {
+	if c.closed || c.ch == nil {
 		c.mu.Unlock()
 		return c.opError("close", ErrClosed)
 	}
 	c.closed = true
+	qp, hungUp := c.qp, c.hungUp
+	c.markDown()
 	c.mu.Unlock()
+	if !hungUp {
+		flush(qp)
+	}
 	c.wake()
 	c.life.Lock()
 	err := c.ch.destroy(c.id)
@@ -858,10 +922,14 @@ func (c *Connector) Close() error {
 	return c.opError("close", err)
 }
 
-// refuse rejects a request nobody will take (with empty, framed private
-// data) and destroys its connector.
+// refuse rejects a request nobody will take and destroys its connector.
 func (c *Connector) refuse() {
-	wire, _ := encode(c.Transport(), MsgReject, nil, false)
-	c.withID(func(id cgo.ID) error { return id.Reject(wire) })
+	c.withID(rejectEmpty)
 	c.Close()
+}
+
+// rejectEmpty rejects the request of id with empty, framed private data.
+func rejectEmpty(id cgo.ID) error {
+	wire, _ := encode(id.Transport(), MsgReject, nil, false)
+	return id.Reject(wire)
 }

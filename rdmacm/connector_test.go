@@ -2,6 +2,7 @@ package rdmacm_test
 
 import (
 	"bytes"
+	"errors"
 	"net"
 	"net/netip"
 	"os"
@@ -243,4 +244,76 @@ func linkLocal(t *testing.T, netdev string) netip.Addr {
 	}
 	t.Fatalf("%s has no IPv6 link-local address out of duplicate address detection after 10 s: %v", netdev, seen)
 	return netip.Addr{}
+}
+
+// Close ends an established connection as Disconnect does: the closing
+// side's Disconnected channel closes, its QP moves to the error state (a
+// posted receive completes flushed), and the peer sees the disconnection.
+func TestCloseEndsConnection(t *testing.T) {
+	l := listen(t, 1)
+	active, ep, passive, done := request(t, l, nil)
+	_, accepted := accept(t, passive, nil)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := active.CompleteConnect(testContext(t)); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-accepted; err != nil {
+		t.Fatal(err)
+	}
+	if err := ep.qp.PostRecv([]verbs.RecvWR{{ID: 7, SGL: []verbs.SGE{ep.mr.SGE(0, 64)}}}); err != nil {
+		t.Fatal(err)
+	}
+	down, peerDown := active.Disconnected(), passive.Disconnected()
+	if err := active.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-down:
+	default:
+		t.Error("Disconnected is open after Close")
+	}
+	wcs := make([]verbs.WorkCompletion, 1)
+	n, err := ep.cq.PollWait(testContext(t), wcs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 || wcs[0].WRID != 7 || wcs[0].Status != verbs.WCWRFlushErr {
+		t.Errorf("after Close: %d completions %+v, want the receive flushed", n, wcs[:n])
+	}
+	within(t, "the peer's Disconnected", 10*time.Second, func() error { <-peerDown; return nil })
+}
+
+// Accept and Reject of one request called at once: one of them answers the
+// request, the other fails with ErrInvalidState, and the requester sees the
+// answer given.
+func TestAcceptRejectAtOnce(t *testing.T) {
+	l := listen(t, 4)
+	for i := range 4 {
+		active, _, passive, done := request(t, l, nil)
+		ep := newEndpoint(t, passive.DeviceName())
+		ctx := testContext(t)
+		start := make(chan struct{})
+		accepted, rejected := make(chan error, 1), make(chan error, 1)
+		go func() { <-start; accepted <- passive.Accept(ctx, ep.qp, nil) }()
+		go func() { <-start; rejected <- passive.Reject(nil) }()
+		close(start)
+		connectErr := <-done
+		if connectErr == nil {
+			if err := active.CompleteConnect(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		acceptErr, rejectErr := <-accepted, <-rejected
+		t.Logf("round %d: Connect: %v; Accept: %v; Reject: %v", i, connectErr, acceptErr, rejectErr)
+		switch {
+		case acceptErr == nil && errors.Is(rejectErr, rdmacm.ErrInvalidState) && connectErr == nil:
+		case rejectErr == nil && errors.Is(acceptErr, rdmacm.ErrInvalidState) && errors.Is(connectErr, rdmacm.ErrConnectionRefused):
+		default:
+			t.Errorf("round %d: want one answer and ErrInvalidState for the other", i)
+		}
+		active.Close()
+		passive.Close()
+	}
 }

@@ -11,7 +11,9 @@ import (
 // device context, protection domain, completion queue (shared by sends and
 // receives) and one registered buffer it needs, made by Dial or
 // Listener.Accept. Its Connector is embedded: ConnectionData, Disconnect,
-// Disconnected, PeerAddr… apply to it.
+// Disconnected, PeerAddr… apply to it. As with any embedded field, those
+// need an Endpoint (a zero one answers ErrClosed); only Close takes a nil
+// *Endpoint.
 type Endpoint struct {
 	*Connector
 	Context *verbs.Context

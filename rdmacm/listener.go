@@ -56,7 +56,8 @@ func Listen(address string, backlog int) (*Listener, error) {
 // listen creates, binds and starts a listening identifier on l.addr and
 // makes it l.id. The caller holds l.mu: the channel's reader may hand the
 // first request to enqueue the moment the identifier listens, and enqueue
-// then waits for l.id instead of refusing the request.
+// then waits for l.id instead of refusing the request. (destroyID forgets
+// the registration when listening fails.)
 func (l *Listener) listen() error {
 	id, err := l.ch.createID()
 	if err != nil {
@@ -66,6 +67,9 @@ func (l *Listener) listen() error {
 		l.ch.destroyID(id)
 		return err
 	}
+	// Registered before it listens: a request the reader takes in at once
+	// finds the listener and waits in enqueue for l.mu, held by the caller.
+	l.ch.registerListener(id, l)
 	// The kernel's backlog only bounds the requests its channel holds
 	// unread, and requests over it are dropped without an answer (IB CM
 	// retries them seconds later). The reader takes every request at once
@@ -77,7 +81,6 @@ func (l *Listener) listen() error {
 	}
 	l.addr = id.LocalAddr()
 	l.id = id
-	l.ch.registerListener(id, l)
 	return nil
 }
 
@@ -123,7 +126,7 @@ func (l *Listener) DeviceName() string {
 
 // GetConnectionRequest waits for the next connection request.
 func (l *Listener) GetConnectionRequest(ctx context.Context) (*Connector, error) {
-	if l == nil {
+	if l == nil || l.ch == nil {
 		return nil, &OpError{Op: "get connection request", Err: ErrClosed}
 	}
 	select {
@@ -156,7 +159,7 @@ func (l *Listener) Pause() error {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.closed {
+	if l.gone() {
 		return &OpError{Op: "pause", Addr: l.addr.String(), Err: ErrClosed}
 	}
 	if l.id.IsZero() {
@@ -174,7 +177,7 @@ func (l *Listener) Resume() error {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.closed {
+	if l.gone() {
 		return &OpError{Op: "resume", Addr: l.addr.String(), Err: ErrClosed}
 	}
 	if !l.id.IsZero() {
@@ -182,6 +185,9 @@ func (l *Listener) Resume() error {
 	}
 	return opErr("resume", l.addr, l.listen())
 }
+
+// gone reports, with l.mu held, whether l is closed or the zero Listener.
+func (l *Listener) gone() bool { return l.closed || l.ch == nil }
 
 func opErr(op string, ap netip.AddrPort, err error) error {
 	if err == nil {
@@ -197,7 +203,7 @@ func (l *Listener) Close() error {
 		return &OpError{Op: "close", Err: ErrClosed}
 	}
 	l.mu.Lock()
-	if l.closed {
+	if l.gone() {
 		l.mu.Unlock()
 		return &OpError{Op: "close", Addr: l.addr.String(), Err: ErrClosed}
 	}

@@ -16,9 +16,15 @@ const (
 	MsgReject                 // a refusal (IB CM REJ, MPA reply with reject)
 )
 
+// String returns the message's name ("connect", "accept", "reject").
 func (m Message) String() string {
+	if !m.valid() {
+		return fmt.Sprintf("Message(%d)", int(m))
+	}
 	return [...]string{"connect", "accept", "reject"}[m]
 }
+
+func (m Message) valid() bool { return m >= MsgConnect && m <= MsgReject }
 
 // Private data framing. IB and RoCE pad private data with zeros to the size
 // of the CM message's field, so its length is lost on the wire. Unless
@@ -51,8 +57,12 @@ const iwarpLimit = 251
 // MaxPrivateData returns the most private data bytes msg may carry on the
 // transport of a device (as Connector.Transport reports it): the raw field
 // size, minus the 3-byte framing header unless raw is true. These are NDK's
-// MaxCallerData (connect) and MaxCalleeData (accept, reject).
+// MaxCallerData (connect) and MaxCalleeData (accept, reject). A Message
+// that is none of the three carries nothing: 0.
 func MaxPrivateData(transport cgo.Transport, msg Message, raw bool) int {
+	if !msg.valid() {
+		return 0
+	}
 	l, ok := rawLimits[transport]
 	if !ok {
 		l = rawLimits[cgo.TransportIB]
