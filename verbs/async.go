@@ -120,7 +120,11 @@ func (c *Context) typed(ev cgo.AsyncEvent) AsyncEvent {
 	o := c.object(ev.Obj)
 	switch o := o.(type) {
 	case *QP:
-		e.QP = o
+		// The event was acked when read: its QP may have been destroyed
+		// since and another made at its address. The number tells.
+		if o.num == ev.QPNum {
+			e.QP = o
+		}
 	case *CQ:
 		e.CQ = o
 	case *SRQ:
