@@ -66,8 +66,9 @@ func (s state) String() string { return stateNames[s] }
 // then Accept or Reject. The QP is the caller's: the Connector moves it
 // through its states as the connection requires.
 //
-// A Connector is safe for concurrent use. Every method of a closed
-// Connector returns an error wrapping ErrClosed.
+// A Connector is safe for concurrent use. Every method of a closed (or
+// zero) Connector that returns an error returns one wrapping ErrClosed;
+// the others return zero values, and Disconnected a closed channel.
 type Connector struct {
 	ch      *channel
 	id      cgo.ID
@@ -423,7 +424,8 @@ func (c *Connector) resolveID(ctx context.Context, raddr string) error {
 
 // Connect sends a connection request for qp to raddr ("host:port") with
 // params (nil: the device's maximum read limits, no private data), and
-// waits for the answer.
+// waits for the answer. After Resolve the request goes to the resolved
+// address and raddr is not used (it may be empty).
 //
 // On IB and RoCE it returns when the peer accepted, before the connection
 // is complete: ConnectionData tells what the peer answered, and
@@ -624,7 +626,8 @@ func (c *Connector) CompleteConnect(ctx context.Context) error {
 // Accept accepts the connection request with qp and params (nil: the
 // largest read limits both sides allow, no private data), and waits until
 // the connection is established. The read limits are capped by the device
-// and by what the requester offered.
+// and by what the requester offered. A request whose peer has given up
+// gives ErrConnectionAborted, as Reject does.
 func (c *Connector) Accept(ctx context.Context, qp *verbs.QP, params *ConnParams) error {
 	if _, err := c.claim(true, stateRequested); err != nil {
 		return c.opError("accept", err)
@@ -633,6 +636,12 @@ func (c *Connector) Accept(ctx context.Context, qp *verbs.QP, params *ConnParams
 	wire, resp, init, err := c.prepare(qp, params, MsgAccept)
 	if err != nil {
 		return c.opError("accept", err)
+	}
+	c.mu.Lock()
+	aborted := c.aborted
+	c.mu.Unlock()
+	if aborted {
+		return c.opError("accept", ErrConnectionAborted)
 	}
 	out, err := qp.OutOfReset()
 	if err != nil {
@@ -651,6 +660,10 @@ func (c *Connector) Accept(ctx context.Context, qp *verbs.QP, params *ConnParams
 		ResponderResources: resp, InitiatorDepth: init, RNRRetryCount: 7, PrivateData: wire}, "rdma_accept")
 	switch {
 	case err == nil:
+	case requestGone(err):
+		c.setState(stateFailed)
+		flush(qp)
+		return c.opError("accept", fmt.Errorf("%w (%w)", ErrConnectionAborted, err))
 	case cmCallFailed(err):
 		// rdma_accept itself failed.
 		c.setState(stateFailed)
@@ -684,6 +697,24 @@ func (c *Connector) Accept(ctx context.Context, qp *verbs.QP, params *ConnParams
 	}
 	c.state = stateFailed
 	return &OpError{Op: "accept", Err: eventError(&ev)}
+}
+
+// requestGone tells whether err, from Accept's Ready, says that the kernel
+// no longer has the connection the request belonged to (its peer gave up):
+// rdma_accept failing with EINVAL or ECONNRESET (siw), or rdma_init_qp_attr
+// with EINVAL (IB CM, whose identifier has left the request's state).
+func requestGone(err error) bool {
+	var re *cgo.ReadyError
+	if !errors.As(err, &re) {
+		return false
+	}
+	switch {
+	case re.State == 0:
+		return errors.Is(re.Err, syscall.EINVAL) || errors.Is(re.Err, syscall.ECONNRESET)
+	case re.Call == "rdma_init_qp_attr":
+		return errors.Is(re.Err, syscall.EINVAL)
+	}
+	return false
 }
 
 // cmCallFailed tells whether err is Ready's rdma_cm call failing, the QP's

@@ -9,8 +9,8 @@ import (
 )
 
 var (
-	// ErrClosed is returned (wrapped) by every method of a closed or nil
-	// Listener or Connector.
+	// ErrClosed is returned (wrapped) by every method with an error result
+	// of a closed, nil or zero Listener or Connector.
 	ErrClosed = errors.New("use of closed rdmacm object")
 
 	// ErrConnectionRefused matches a *RejectError: the peer (or its stack,

@@ -172,6 +172,24 @@ func TestRejectAbandoned(t *testing.T) {
 	}
 }
 
+// Accept of a request whose peer closed its connector gives
+// ErrConnectionAborted, as Reject does.
+func TestAcceptAbandoned(t *testing.T) {
+	l := listen(t, 4)
+	active, _, passive, done := request(t, l, nil)
+	if err := active.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; !errors.Is(err, rdmacm.ErrClosed) {
+		t.Errorf("Connect interrupted by Close: %v, want ErrClosed", err)
+	}
+	time.Sleep(time.Second)
+	ep := newEndpoint(t, passive.DeviceName())
+	if err := passive.Accept(testContext(t), ep.qp, nil); !errors.Is(err, rdmacm.ErrConnectionAborted) {
+		t.Errorf("Accept after the peer left: %v, want ErrConnectionAborted", err)
+	}
+}
+
 // TestAcceptQPNotReady accepts with a QP in the error state, which cannot
 // move to RTR: Accept fails with the errno of the call that refused, and a
 // request whose QP did not get ready is still there to reject.
