@@ -250,18 +250,7 @@ func linkLocal(t *testing.T, netdev string) netip.Addr {
 // side's Disconnected channel closes, its QP moves to the error state (a
 // posted receive completes flushed), and the peer sees the disconnection.
 func TestCloseEndsConnection(t *testing.T) {
-	l := listen(t, 1)
-	active, ep, passive, done := request(t, l, nil)
-	_, accepted := accept(t, passive, nil)
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	if err := active.CompleteConnect(testContext(t)); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-accepted; err != nil {
-		t.Fatal(err)
-	}
+	active, ep, passive := establishEP(t, listen(t, 1))
 	if err := ep.qp.PostRecv([]verbs.RecvWR{{ID: 7, SGL: []verbs.SGE{ep.mr.SGE(0, 64)}}}); err != nil {
 		t.Fatal(err)
 	}

@@ -115,7 +115,14 @@ func accept(t *testing.T, passive *rdmacm.Connector, params *rdmacm.ConnParams) 
 // accepts it, and returns both sides once the connection is up.
 func establish(t *testing.T, l *rdmacm.Listener) (active, passive *rdmacm.Connector) {
 	t.Helper()
-	active, _, passive, done := request(t, l, nil)
+	active, _, passive = establishEP(t, l)
+	return active, passive
+}
+
+// establishEP is establish, also returning the active side's endpoint.
+func establishEP(t *testing.T, l *rdmacm.Listener) (active *rdmacm.Connector, ep *endpoint, passive *rdmacm.Connector) {
+	t.Helper()
+	active, ep, passive, done := request(t, l, nil)
 	_, accepted := accept(t, passive, nil)
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -126,5 +133,5 @@ func establish(t *testing.T, l *rdmacm.Listener) (active, passive *rdmacm.Connec
 	if err := <-accepted; err != nil {
 		t.Fatal(err)
 	}
-	return active, passive
+	return active, ep, passive
 }

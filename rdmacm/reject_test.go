@@ -157,9 +157,11 @@ func TestActiveReject(t *testing.T) {
 	}
 }
 
-func TestRejectAbandoned(t *testing.T) {
-	l := listen(t, 4)
-	active, _, passive, done := request(t, l, nil)
+// abandoned returns a request whose requester closed its connector a
+// second ago.
+func abandoned(t *testing.T) *rdmacm.Connector {
+	t.Helper()
+	active, _, passive, done := request(t, listen(t, 4), nil)
 	if err := active.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -167,6 +169,11 @@ func TestRejectAbandoned(t *testing.T) {
 		t.Errorf("Connect interrupted by Close: %v, want ErrClosed", err)
 	}
 	time.Sleep(time.Second)
+	return passive
+}
+
+func TestRejectAbandoned(t *testing.T) {
+	passive := abandoned(t)
 	if err := passive.Reject([]byte("too late")); !errors.Is(err, rdmacm.ErrConnectionAborted) {
 		t.Errorf("Reject after the peer left: %v, want ErrConnectionAborted", err)
 	}
@@ -175,15 +182,7 @@ func TestRejectAbandoned(t *testing.T) {
 // Accept of a request whose peer closed its connector gives
 // ErrConnectionAborted, as Reject does.
 func TestAcceptAbandoned(t *testing.T) {
-	l := listen(t, 4)
-	active, _, passive, done := request(t, l, nil)
-	if err := active.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-done; !errors.Is(err, rdmacm.ErrClosed) {
-		t.Errorf("Connect interrupted by Close: %v, want ErrClosed", err)
-	}
-	time.Sleep(time.Second)
+	passive := abandoned(t)
 	ep := newEndpoint(t, passive.DeviceName())
 	if err := passive.Accept(testContext(t), ep.qp, nil); !errors.Is(err, rdmacm.ErrConnectionAborted) {
 		t.Errorf("Accept after the peer left: %v, want ErrConnectionAborted", err)
