@@ -153,7 +153,7 @@ func (p *pingpong) close() {
 }
 
 // open is pp_init_ctx: device, buffer, PD, MR, CQ and a QP in INIT.
-func open(c *config) (p *pingpong, err error) {
+func open(c *config) (_ *pingpong, err error) {
 	name := c.dev
 	if name == "" {
 		devs, err := verbs.Devices()
@@ -165,7 +165,7 @@ func open(c *config) (p *pingpong, err error) {
 		}
 		name = devs[0].Name
 	}
-	p = &pingpong{flags: verbs.SendSignaled}
+	p := &pingpong{flags: verbs.SendSignaled}
 	defer func() {
 		if err != nil {
 			p.close()

@@ -185,3 +185,13 @@ func checkPair(t *testing.T, goOut, cOut string) {
 		t.Errorf("addresses disagree: Go %q / %q, C %q / %q", goLocal, goRemote, cLocal, cRemote)
 	}
 }
+
+// A setup step that fails (here the device) gives its error; what was made
+// before it is closed, and nothing panics. It needs no device.
+func TestOpenFailureCloses(t *testing.T) {
+	p, err := open(&config{dev: "no-such-device", size: 4096, rxDepth: 1, ibPort: 1})
+	if err == nil || p != nil {
+		t.Fatalf("open of a missing device: %v, %v; want an error", p, err)
+	}
+	t.Log(err)
+}

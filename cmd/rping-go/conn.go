@@ -87,8 +87,8 @@ type conn struct {
 
 // newConn opens device and creates the resources of one connection with an
 // RDMA sink of rdmaLen bytes and, when startLen > 0, a source of startLen.
-func newConn(cm *rdmacm.Connector, device string, rdmaLen, startLen int) (c *conn, err error) {
-	c = &conn{cm: cm, wcs: make([]verbs.WorkCompletion, 2*sqDepth)}
+func newConn(cm *rdmacm.Connector, device string, rdmaLen, startLen int) (_ *conn, err error) {
+	c := &conn{cm: cm, wcs: make([]verbs.WorkCompletion, 2*sqDepth)}
 	defer func() {
 		if err != nil {
 			c.close()
