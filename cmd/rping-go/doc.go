@@ -51,8 +51,10 @@
 //     the rdma_cm event (RDMA_CM_EVENT_REJECTED with the reject reason,
 //     RDMA_CM_EVENT_ADDR_ERROR…) or the work completion status in words;
 //     the exit status is 0 on success and 1 on any error (C rping returns
-//     assorted values). SIGINT and SIGTERM end a run normally, with its
-//     summary.
+//     assorted values). A peer that disconnects in the middle of a run ends
+//     it normally, as in C rping, with a line on stderr naming the ping.
+//     SIGINT and SIGTERM end a run that pings normally, with its summary;
+//     during the connection's setup they end it with "context canceled".
 //   - The command line is checked more strictly: -s with -c, a port or
 //     count that is not a number, and extra arguments are errors (C rping
 //     takes the last of -s/-c and reads bad numbers as 0). The size message
@@ -68,5 +70,5 @@
 //     which the Go binding does not do, so -q is accepted and changes
 //     nothing.
 //   - Read and write limits are one RDMA read in flight each way, as C
-//     rping -q offers; no private data.
+//     rping -q offers; no private data (not even the binding's framing).
 package main

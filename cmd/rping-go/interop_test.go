@@ -376,3 +376,33 @@ func TestRunErrors(t *testing.T) {
 		})
 	}
 }
+
+// A client that vanishes in the middle of a run (killed) ends a one-client
+// server normally, as in C rping: exit status 0, a summary that names the
+// interruption when it came mid-ping, and that one line on stderr.
+func TestServerClientKilled(t *testing.T) {
+	const port = 7331
+	stop, stdout := goServer(t, port, "-V", "--json")
+	client := cClient(t, port, "-V", "-v", "-C", "0")
+	for deadline := time.Now().Add(30 * time.Second); len(pingLines(client.out.String(), "ping data: ")) < 3; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the client never pinged: %v", client.wait())
+		}
+	}
+	client.cmd.Process.Kill()
+	client.wait()
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(stdout(), `"role":"server"`); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the server did not end after its client died:\n%s", stdout())
+		}
+	}
+	s := stop()
+	t.Logf("server: %v", s)
+	var sum summary
+	if err := json.Unmarshal([]byte(s.stdout), &sum); err != nil {
+		t.Fatalf("summary %q: %v", s.stdout, err)
+	}
+	if s.code != 0 || sum.Pings < 2 || sum.Error != "" && !strings.Contains(s.stderr, sum.Peer) {
+		t.Errorf("exit status %d, summary %+v, stderr %q: want 0, the pings made and the interruption on stderr", s.code, sum, s.stderr)
+	}
+}

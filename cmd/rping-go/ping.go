@@ -18,7 +18,9 @@ import (
 const setupTimeout = 30 * time.Second
 
 // rping's connection parameters: one RDMA read in flight each way.
-var connParams = rdmacm.ConnParams{InboundReadLimit: 1, OutboundReadLimit: 1}
+// connParams are C rping's: one RDMA read in flight each way, and no private
+// data (raw: not even the binding's 3-byte frame).
+var connParams = rdmacm.ConnParams{InboundReadLimit: 1, OutboundReadLimit: 1, RawPrivateData: true}
 
 // fillPattern writes rping's ping data for ping number ping into b:
 // "rdma-ping-<ping>: " then letters from 'A'+ping%58 cycling through
@@ -93,6 +95,18 @@ func runClient(ctx context.Context, cfg *config, e *env) error {
 		err = cm.Disconnect(disc)
 	}
 	e.summary(st.summary("client", raddr, cfg.size, err))
+	return peerGone(e, err)
+}
+
+// peerGone ends a run that err ended: a peer that disconnected mid-run
+// ends it normally, as in C rping (which returns 0 on finding its
+// connection DISCONNECTED), with a line on stderr naming the ping; any
+// other error is the run's.
+func peerGone(e *env, err error) error {
+	if errors.Is(err, errPeerGone) {
+		e.errorf(err)
+		return nil
+	}
 	return err
 }
 
@@ -217,7 +231,7 @@ func serve(ctx context.Context, cfg *config, e *env, cm *rdmacm.Connector) error
 	cm.Disconnect(disc)
 	e.summary(st.summary("server", peer, 0, err))
 	if err != nil {
-		return fmt.Errorf("client %s: %w", peer, err)
+		return peerGone(e, fmt.Errorf("client %s: %w", peer, err))
 	}
 	return nil
 }

@@ -77,3 +77,13 @@ func TestStats(t *testing.T) {
 		}
 	}
 }
+
+// A setup step that fails (here the device) gives its error; what was made
+// before it is closed, and nothing panics. It needs no device.
+func TestNewConnFailureCloses(t *testing.T) {
+	c, err := newConn(nil, "no-such-device", 64, 0)
+	if err == nil || c != nil {
+		t.Fatalf("newConn on a missing device: %v, %v; want an error", c, err)
+	}
+	t.Log(err)
+}
