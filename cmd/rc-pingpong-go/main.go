@@ -12,6 +12,9 @@
 // the first found), -i IB port (1), -s size (4096), -m MTU (1024), -r receive
 // depth (500), -n iterations (1000), -l service level (0), -e (sleep on CQ
 // events instead of polling), -g GID index (none: LID addressing, as on IB).
+// They are parsed by Go's flag package: options come before <host>, each
+// value as its own argument or after "=", in decimal; there are no long
+// forms (--ib-dev and the like).
 package main
 
 import (
