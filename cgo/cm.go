@@ -140,6 +140,16 @@ static inline int go_bind_addr(struct rdma_cm_id *id, struct sockaddr_storage ad
 	return rdma_bind_addr(id, (struct sockaddr *)&addr);
 }
 
+// go_set_option_u8 and go_set_option_int set an RDMA_OPTION_ID option
+// (rdma_set_option) from a value, so that no Go memory is handed to C.
+static inline int go_set_option_u8(struct rdma_cm_id *id, int name, uint8_t v) {
+	return rdma_set_option(id, RDMA_OPTION_ID, name, &v, sizeof v);
+}
+
+static inline int go_set_option_int(struct rdma_cm_id *id, int name, int v) {
+	return rdma_set_option(id, RDMA_OPTION_ID, name, &v, sizeof v);
+}
+
 static inline int go_resolve_addr(struct rdma_cm_id *id, int has_src, struct sockaddr_storage src,
 		struct sockaddr_storage dst, int timeout_ms) {
 	return rdma_resolve_addr(id, has_src ? (struct sockaddr *)&src : NULL, (struct sockaddr *)&dst, timeout_ms);
@@ -337,6 +347,32 @@ func (id ID) ResolveAddr(src, dst netip.AddrPort, timeoutMS int) error {
 // ResolveRoute starts route resolution (rdma_resolve_route).
 func (id ID) ResolveRoute(timeoutMS int) error {
 	rc, err := C.rdma_resolve_route(id.p, C.int(timeoutMS))
+	return errnoOf(rc, err)
+}
+
+// SetTOS sets the type of service of the identifier's traffic
+// (RDMA_OPTION_ID_TOS): on RoCE the traffic class and service level of the
+// route resolved after it.
+func (id ID) SetTOS(tos uint8) error {
+	rc, err := C.go_set_option_u8(id.p, C.RDMA_OPTION_ID_TOS, C.uint8_t(tos))
+	return errnoOf(rc, err)
+}
+
+// SetReuseAddr sets whether the identifier may bind an address other
+// identifiers that allow it have bound (RDMA_OPTION_ID_REUSEADDR).
+func (id ID) SetReuseAddr(on bool) error {
+	v := C.int(0)
+	if on {
+		v = 1
+	}
+	rc, err := C.go_set_option_int(id.p, C.RDMA_OPTION_ID_REUSEADDR, v)
+	return errnoOf(rc, err)
+}
+
+// SetAckTimeout sets the local ACK timeout of the connection's QP, 4.096 µs
+// × 2^timeout (RDMA_OPTION_ID_ACK_TIMEOUT).
+func (id ID) SetAckTimeout(timeout uint8) error {
+	rc, err := C.go_set_option_u8(id.p, C.RDMA_OPTION_ID_ACK_TIMEOUT, C.uint8_t(timeout))
 	return errnoOf(rc, err)
 }
 

@@ -89,6 +89,20 @@ func TestBadInputTable(t *testing.T) {
 		}, rdmacm.ErrPrivateDataTooLong},
 		{"Connector.Reject", "active, before Connect", func() error { return resolved().Reject(nil) }, rdmacm.ErrInvalidState},
 		{"Connector.Disconnect", "not connected", func() error { return resolved().Disconnect(ctx) }, rdmacm.ErrInvalidState},
+		{"Connector.SetTOS", "closed connector", func() error { return closedC.SetTOS(0x68) }, rdmacm.ErrClosed},
+		{"Connector.SetTOS", "256", func() error { return newConnector(t).SetTOS(256) }, syscall.EINVAL},
+		{"Connector.SetTOS", "after Resolve", func() error { return resolved().SetTOS(0x68) }, rdmacm.ErrInvalidState},
+		{"Connector.SetAckTimeout", "nil connector", func() error { return nilC.SetAckTimeout(14) }, rdmacm.ErrClosed},
+		{"Connector.SetAckTimeout", "MaxAckTimeout+1", func() error { return resolved().SetAckTimeout(rdmacm.MaxAckTimeout + 1) }, syscall.EINVAL},
+		{"Connector.SetAckTimeout", "-1", func() error { return newConnector(t).SetAckTimeout(-1) }, syscall.EINVAL},
+		{"Connector.SetReuseAddr", "closed connector", func() error { return closedC.SetReuseAddr(true) }, rdmacm.ErrClosed},
+		{"Connector.SetReuseAddr", "after Bind", func() error {
+			c := newConnector(t)
+			if err := c.Bind(l0(t)); err != nil {
+				return err
+			}
+			return c.SetReuseAddr(true)
+		}, rdmacm.ErrInvalidState},
 		{"Listener.Resume", "nil listener", func() error { return nilL.Resume() }, rdmacm.ErrClosed},
 		{"Listener.Pause", "closed listener", func() error { return closedL.Pause() }, rdmacm.ErrClosed},
 		{"Listener.Resume", "closed listener", func() error { return closedL.Resume() }, rdmacm.ErrClosed},

@@ -29,6 +29,13 @@
 // iWARP the connection is complete when Connect returns; CompleteConnect
 // returns nil and an active-side Reject returns ErrUnsupported.
 //
+// # Options
+//
+// rdma_set_option's settings of an identifier are Connector methods:
+// SetTOS (the type of service, on RoCE the traffic class) and SetReuseAddr
+// before Resolve or Bind, SetAckTimeout before Connect or Accept. Each is
+// refused with ErrInvalidState once it could no longer apply.
+//
 // # Private data
 //
 // Private data limits (MaxPrivateData) are checked before anything is sent:

@@ -39,6 +39,12 @@ type EndpointOptions struct {
 	Params *ConnParams
 	// LocalAddr binds the active side ("ip:port", port 0 for any).
 	LocalAddr string
+	// Configure runs first on the endpoint's Connector: in Dial before Bind
+	// and Resolve, in Listener.Accept on the request's before anything is
+	// made for it (an error there rejects the request). Set the
+	// connection's options there: SetTOS and SetReuseAddr apply to Dial,
+	// SetAckTimeout to both.
+	Configure func(*Connector) error
 	// BeforeConnect runs once the QP can take receives and before the
 	// connection is requested or accepted: post the receives the peer's
 	// first messages need there (required on iWARP, which has no RNR retry).
@@ -73,6 +79,11 @@ func Dial(ctx context.Context, address string, opts *EndpointOptions) (*Endpoint
 	}
 	e := &Endpoint{Connector: c}
 	err = func() error {
+		if o.Configure != nil {
+			if err := o.Configure(c); err != nil {
+				return err
+			}
+		}
 		if o.LocalAddr != "" {
 			if err := c.Bind(o.LocalAddr); err != nil {
 				return err
@@ -106,7 +117,13 @@ func (l *Listener) Accept(ctx context.Context, opts *EndpointOptions) (*Endpoint
 		return nil, err
 	}
 	e := &Endpoint{Connector: c}
-	if err := e.build(o); err != nil {
+	if o.Configure != nil {
+		err = o.Configure(c)
+	}
+	if err == nil {
+		err = e.build(o)
+	}
+	if err != nil {
 		c.Reject(nil)
 		e.Close()
 		return nil, err
