@@ -20,7 +20,11 @@ typedef struct {
 	uint32_t qp_num;
 	uint8_t responder_resources, initiator_depth, private_data_len, pad;
 	uint8_t private_data[256];
+	uint32_t qkey, pad2;
+	struct ibv_ah_attr ah_attr;
 } go_cm_event;
+
+enum { go_cm_event_ah_off = offsetof(go_cm_event, ah_attr) };
 
 // go_get_cm_event reads one event (the channel is non-blocking: EAGAIN when
 // none is pending), copies it into out and acks it.
@@ -42,6 +46,20 @@ static inline int go_get_cm_event(struct rdma_event_channel *ch, go_cm_event *ou
 			out->private_data_len = c->private_data_len;
 			memcpy(out->private_data, c->private_data, c->private_data_len);
 		}
+	} else if (ev->event != RDMA_CM_EVENT_MULTICAST_JOIN && ev->event != RDMA_CM_EVENT_MULTICAST_ERROR) {
+		// A multicast event's private_data is the join's context, not data.
+		struct rdma_ud_param *u = &ev->param.ud;
+		out->qp_num = u->qp_num;
+		out->qkey = u->qkey;
+		out->ah_attr = u->ah_attr;
+		if (u->private_data && u->private_data_len) {
+			out->private_data_len = u->private_data_len;
+			memcpy(out->private_data, u->private_data, u->private_data_len);
+		}
+	} else {
+		out->qp_num = ev->param.ud.qp_num;
+		out->qkey = ev->param.ud.qkey;
+		out->ah_attr = ev->param.ud.ah_attr;
 	}
 	rdma_ack_cm_event(ev);
 	return 0;
@@ -140,6 +158,12 @@ static inline int go_bind_addr(struct rdma_cm_id *id, struct sockaddr_storage ad
 	return rdma_bind_addr(id, (struct sockaddr *)&addr);
 }
 
+// go_mcast_join joins (join != 0) or leaves the multicast group addr
+// (rdma_join_multicast, rdma_leave_multicast), the address by value.
+static inline int go_mcast_join(struct rdma_cm_id *id, struct sockaddr_storage addr, int join) {
+	return join ? rdma_join_multicast(id, (struct sockaddr *)&addr, NULL) : rdma_leave_multicast(id, (struct sockaddr *)&addr);
+}
+
 // go_set_option_u8 and go_set_option_int set an RDMA_OPTION_ID option
 // (rdma_set_option) from a value, so that no Go memory is handed to C.
 static inline int go_set_option_u8(struct rdma_cm_id *id, int name, uint8_t v) {
@@ -197,12 +221,23 @@ type CMEvent struct {
 	PrivateDataLen     uint8
 	_                  uint8
 	PrivateData        [256]byte
+	QKey               uint32 // UD events: the remote QP's (or group's) Q_Key
+	_                  uint32
+	ah                 [C.sizeof_struct_ibv_ah_attr]byte
 }
 
 var (
 	_ [unsafe.Sizeof(CMEvent{}) - C.sizeof_go_cm_event]byte
 	_ [C.sizeof_go_cm_event - unsafe.Sizeof(CMEvent{})]byte
+	_ [unsafe.Offsetof(CMEvent{}.ah) - C.go_cm_event_ah_off]byte
+	_ [C.go_cm_event_ah_off - unsafe.Offsetof(CMEvent{}.ah)]byte
 )
+
+// AHAttr is the address of the remote QP (or multicast group) of a UD
+// event: RDMA_CM_EVENT_ESTABLISHED of a lookup, RDMA_CM_EVENT_MULTICAST_JOIN.
+func (ev *CMEvent) AHAttr() AHAttr {
+	return ahAttrFromC((*C.struct_ibv_ah_attr)(unsafe.Pointer(&ev.ah)))
+}
 
 // rdma_cm event types.
 const (
@@ -220,6 +255,8 @@ const (
 	CMEventDeviceRemoval   = C.RDMA_CM_EVENT_DEVICE_REMOVAL
 	CMEventAddrChange      = C.RDMA_CM_EVENT_ADDR_CHANGE
 	CMEventTimewaitExit    = C.RDMA_CM_EVENT_TIMEWAIT_EXIT
+	CMEventMulticastJoin   = C.RDMA_CM_EVENT_MULTICAST_JOIN
+	CMEventMulticastError  = C.RDMA_CM_EVENT_MULTICAST_ERROR
 )
 
 // CMEventString is rdma_event_str, e.g. "RDMA_CM_EVENT_REJECTED".
@@ -239,17 +276,25 @@ type ID struct{ p *C.struct_rdma_cm_id }
 // IsZero reports whether id names no identifier.
 func (id ID) IsZero() bool { return id.p == nil }
 
-// CreateID creates a connected-mode (RDMA_PS_TCP) identifier on ch. The
-// C function only writes the new identifier through its pointer argument
-// (noescape above), so id stays on the stack.
-func (ch EventChannel) CreateID() (ID, error) {
+// CreateID creates an identifier on ch: connected-mode (RDMA_PS_TCP), or
+// for unreliable datagrams (RDMA_PS_UDP) when ud is true. The C function
+// only writes the new identifier through its pointer argument (noescape
+// above), so id stays on the stack.
+func (ch EventChannel) CreateID(ud bool) (ID, error) {
 	var id *C.struct_rdma_cm_id
-	rc, err := C.rdma_create_id(ch.p, &id, nil, C.RDMA_PS_TCP)
+	ps := uint32(C.RDMA_PS_TCP)
+	if ud {
+		ps = C.RDMA_PS_UDP
+	}
+	rc, err := C.rdma_create_id(ch.p, &id, nil, ps)
 	if rc != 0 {
 		return ID{}, errnoOf(rc, err)
 	}
 	return ID{p: id}, nil
 }
+
+// IsUD reports whether the identifier is in the UDP port space (RDMA_PS_UDP).
+func (id ID) IsUD() bool { return id.p.ps == C.RDMA_PS_UDP }
 
 // Destroy destroys the identifier (rdma_destroy_id).
 func (id ID) Destroy() error {
@@ -347,6 +392,19 @@ func (id ID) ResolveAddr(src, dst netip.AddrPort, timeoutMS int) error {
 // ResolveRoute starts route resolution (rdma_resolve_route).
 func (id ID) ResolveRoute(timeoutMS int) error {
 	rc, err := C.rdma_resolve_route(id.p, C.int(timeoutMS))
+	return errnoOf(rc, err)
+}
+
+// JoinMulticast joins the multicast group addr (rdma_join_multicast); the
+// answer is RDMA_CM_EVENT_MULTICAST_JOIN or _ERROR.
+func (id ID) JoinMulticast(addr netip.AddrPort) error {
+	rc, err := C.go_mcast_join(id.p, sockaddr(addr), 1)
+	return errnoOf(rc, err)
+}
+
+// LeaveMulticast leaves the multicast group addr (rdma_leave_multicast).
+func (id ID) LeaveMulticast(addr netip.AddrPort) error {
+	rc, err := C.go_mcast_join(id.p, sockaddr(addr), 0)
 	return errnoOf(rc, err)
 }
 

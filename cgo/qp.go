@@ -312,6 +312,12 @@ static inline int go_destroy_srq(struct ibv_srq *srq, void *block) {
 		free(block);
 	return rc;
 }
+
+// go_mcast attaches qp to (attach != 0) or detaches it from the multicast
+// group gid/lid (ibv_attach_mcast, ibv_detach_mcast), the GID by value.
+static inline int go_mcast(struct ibv_qp *qp, union ibv_gid gid, uint16_t lid, int attach) {
+	return attach ? ibv_attach_mcast(qp, &gid, lid) : ibv_detach_mcast(qp, &gid, lid);
+}
 */
 import "C"
 
@@ -479,6 +485,18 @@ func (qp QP) State() int { return int(qp.p.state) }
 // Modify changes the attributes selected by mask (ibv_modify_qp).
 func (qp QP) Modify(attr *QPAttr, mask int) error {
 	rc, err := C.go_modify_qp(qp.p, qpAttrToC(attr), C.int(mask))
+	return errnoOf(rc, err)
+}
+
+// AttachMcast attaches the QP to the multicast group gid, lid (ibv_attach_mcast).
+func (qp QP) AttachMcast(gid GID, lid uint16) error {
+	rc, err := C.go_mcast(qp.p, *(*C.union_ibv_gid)(unsafe.Pointer(&gid)), C.uint16_t(lid), 1)
+	return errnoOf(rc, err)
+}
+
+// DetachMcast detaches the QP from the multicast group gid, lid (ibv_detach_mcast).
+func (qp QP) DetachMcast(gid GID, lid uint16) error {
+	rc, err := C.go_mcast(qp.p, *(*C.union_ibv_gid)(unsafe.Pointer(&gid)), C.uint16_t(lid), 0)
 	return errnoOf(rc, err)
 }
 

@@ -58,6 +58,20 @@ func TestBadInputTable(t *testing.T) {
 		}
 		return c
 	}
+	// newUD returns a UD connector, bound to the device's address if bound.
+	newUD := func(bound bool) *rdmacm.Connector {
+		c, err := rdmacm.NewUDConnector()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		if bound {
+			if err := c.Bind(l0(t)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return c
+	}
 	limit := resolved().MaxPrivateData(rdmacm.MsgConnect, false)
 	over := &rdmacm.ConnParams{PrivateData: make([]byte, limit+1)}
 
@@ -103,6 +117,14 @@ func TestBadInputTable(t *testing.T) {
 			}
 			return c.SetReuseAddr(true)
 		}, rdmacm.ErrInvalidState},
+		{"Connector.JoinMulticast", "RC connector", func() error { _, err := newConnector(t).JoinMulticast(ctx, "239.1.2.5", e.qp); return err }, rdmacm.ErrInvalidState},
+		{"Connector.JoinMulticast", "unicast address", func() error { _, err := newUD(true).JoinMulticast(ctx, testbed.Addr(t), e.qp); return err }, nil},
+		{"Connector.JoinMulticast", "nil QP", func() error { _, err := newUD(true).JoinMulticast(ctx, "239.1.2.5", nil); return err }, syscall.EINVAL},
+		{"Connector.JoinMulticast", "RC QP", func() error { _, err := newUD(true).JoinMulticast(ctx, "239.1.2.5", e.qp); return err }, syscall.EINVAL},
+		{"Connector.LeaveMulticast", "group not joined", func() error { return newUD(true).LeaveMulticast("239.1.2.5") }, syscall.EADDRNOTAVAIL},
+		{"Connector.UDPeer", "before Connect", func() error { _, err := newUD(false).UDPeer(); return err }, rdmacm.ErrInvalidState},
+		{"Connector.Connect", "RC QP on a UD connector", func() error { return newUD(false).Connect(ctx, l.Addr().String(), e.qp, nil) }, syscall.EINVAL},
+		{"ListenUD", "negative backlog", func() error { _, err := rdmacm.ListenUD(l0(t), -1); return err }, syscall.EINVAL},
 		{"Listener.Resume", "nil listener", func() error { return nilL.Resume() }, rdmacm.ErrClosed},
 		{"Listener.Pause", "closed listener", func() error { return closedL.Pause() }, rdmacm.ErrClosed},
 		{"Listener.Resume", "closed listener", func() error { return closedL.Resume() }, rdmacm.ErrClosed},
@@ -124,6 +146,12 @@ func TestBadInputTable(t *testing.T) {
 		}, syscall.EINVAL},
 	}
 	if ud != nil {
+		udLimit := newUD(false).MaxPrivateData(rdmacm.MsgConnect, false)
+		tests = append(tests,
+			badCase{"Connector.JoinMulticast", "UD connector not bound", func() error { _, err := newUD(false).JoinMulticast(ctx, "239.1.2.5", ud); return err }, rdmacm.ErrInvalidState},
+			badCase{"Connector.Connect", "UD private data limit+1", func() error {
+				return newUD(false).Connect(ctx, l.Addr().String(), ud, &rdmacm.ConnParams{PrivateData: make([]byte, udLimit+1)})
+			}, rdmacm.ErrPrivateDataTooLong})
 		tests = append(tests, badCase{"Connector.Connect", "UD QP", func() error { return resolved().Connect(ctx, "", ud, nil) }, syscall.EINVAL},
 			badCase{"Connector.InitQP", "UD QP", func() error { return resolved().InitQP(ud) }, syscall.EINVAL})
 	}

@@ -89,11 +89,12 @@ func (ch *channel) tryHold() bool {
 	return true
 }
 
-// createID makes an identifier on the channel and counts it as a user.
-func (ch *channel) createID() (cgo.ID, error) {
+// createID makes an identifier (for UD if ud) on the channel and counts it
+// as a user.
+func (ch *channel) createID(ud bool) (cgo.ID, error) {
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
-	id, err := ch.raw.CreateID()
+	id, err := ch.raw.CreateID(ud)
 	if err != nil {
 		return cgo.ID{}, err
 	}
@@ -104,14 +105,15 @@ func (ch *channel) createID() (cgo.ID, error) {
 // newActive makes an active Connector with an identifier on the channel,
 // registered for its events, all under one lock. The identifier takes over
 // the caller's hold on the channel.
-func (ch *channel) newActive() (*Connector, error) {
+func (ch *channel) newActive(ud bool) (*Connector, error) {
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
-	id, err := ch.raw.CreateID()
+	id, err := ch.raw.CreateID(ud)
 	if err != nil {
 		return nil, err
 	}
 	c := newConnector(ch, id)
+	c.ud = ud
 	ch.ids[id] = c
 	return c, nil
 }

@@ -73,6 +73,7 @@ type Connector struct {
 	ch      *channel
 	id      cgo.ID
 	passive bool
+	ud      bool // in the UDP port space (NewUDConnector, ListenUD)
 
 	life sync.RWMutex // held for reading around every use of id; Close takes it for writing
 
@@ -90,7 +91,9 @@ type Connector struct {
 	down      bool          // disconnected, by either side or by the device's removal
 	disc      chan struct{} // made by Disconnected; closed once down
 	laddr     netip.AddrPort
-	offered   [2]int // the read limits (inbound, outbound) Connect offered
+	offered   [2]int                   // the read limits (inbound, outbound) Connect offered
+	peer      UDPeer                   // UD: the remote QP Connect looked up
+	groups    map[netip.AddrPort]group // UD: the multicast groups joined
 
 	evMu   sync.Mutex
 	events []cgo.CMEvent
@@ -104,12 +107,15 @@ type Connector struct {
 
 // NewConnector creates an active-side Connector (rdma_create_id on the
 // event channel all active Connectors share).
-func NewConnector() (*Connector, error) {
+func NewConnector() (*Connector, error) { return newActive(false) }
+
+// newActive makes an active Connector, for UD if ud.
+func newActive(ud bool) (*Connector, error) {
 	ch, err := activeChannel()
 	if err != nil {
 		return nil, &OpError{Op: "rdma_create_event_channel", Err: err}
 	}
-	c, err := ch.newActive()
+	c, err := ch.newActive(ud)
 	if err != nil {
 		ch.release()
 		return nil, &OpError{Op: "rdma_create_id", Err: err}
@@ -126,6 +132,7 @@ func newConnector(ch *channel, id cgo.ID) *Connector {
 func newPassive(ch *channel, ev *cgo.CMEvent) *Connector {
 	c := newConnector(ch, ev.ID)
 	c.passive = true
+	c.ud = ev.ID.IsUD()
 	c.state = stateRequested
 	c.transport = ev.ID.Transport()
 	c.record(ev)
@@ -453,7 +460,11 @@ func (c *Connector) Connect(ctx context.Context, raddr string, qp *verbs.QP, par
 		return c.opError("connect", err)
 	}
 	c.mu.Lock()
-	c.qp = qp
+	if !c.ud {
+		// A UD QP serves other peers too: nothing of the connector's
+		// ends it.
+		c.qp = qp
+	}
 	c.state = stateConnecting
 	c.offered = [2]int{int(resp), int(init)}
 	c.mu.Unlock()
@@ -487,12 +498,22 @@ func (c *Connector) Connect(ctx context.Context, raddr string, qp *verbs.QP, par
 		return nil
 	case cgo.CMEventEstablished:
 		c.recordAnswer(&ev)
+		if c.ud {
+			c.peer = UDPeer{AHAttr: ev.AHAttr(), QPNum: ev.QPNum, QKey: ev.QKey}
+		}
 		c.state = stateConnected
 		return nil
 	case cgo.CMEventRejected:
 		c.record(&ev)
 		c.state = stateRejected
 		return &OpError{Op: "connect", Addr: raddr, Err: &RejectError{Status: int(ev.Status), PrivateData: c.data.PrivateData}}
+	case cgo.CMEventUnreachable:
+		if c.ud && ev.Status > 0 {
+			// A SIDR reply with a status other than success: refused.
+			c.record(&ev)
+			c.state = stateRejected
+			return &OpError{Op: "connect", Addr: raddr, Err: &RejectError{Status: int(ev.Status), PrivateData: c.data.PrivateData, UD: true}}
+		}
 	}
 	c.state = stateFailed
 	return &OpError{Op: "connect", Addr: raddr, Err: eventError(&ev)}
@@ -503,6 +524,16 @@ func (c *Connector) Connect(ctx context.Context, raddr string, qp *verbs.QP, par
 func (c *Connector) prepare(qp *verbs.QP, p *ConnParams, msg Message) (wire []byte, resp, init uint8, err error) {
 	if err := c.checkQP(qp); err != nil {
 		return nil, 0, 0, err
+	}
+	if c.ud {
+		// No reads over UD: the private data alone.
+		var data []byte
+		raw := false
+		if p != nil {
+			data, raw = p.PrivateData, p.RawPrivateData
+		}
+		wire, err = encode(c.space(), msg, data, raw)
+		return wire, 0, 0, err
 	}
 	attr, err := qp.PD().Context().QueryDevice()
 	if err != nil {
@@ -525,25 +556,35 @@ func (c *Connector) prepare(qp *verbs.QP, p *ConnParams, msg Message) (wire []by
 		in, out = min(in, c.data.InboundReadLimit), min(out, c.data.OutboundReadLimit)
 		c.mu.Unlock()
 	}
-	c.mu.Lock()
-	transport := c.transport
-	c.mu.Unlock()
-	wire, err = encode(transport, msg, data, raw)
+	wire, err = encode(c.space(), msg, data, raw)
 	return wire, uint8(in), uint8(out), err
 }
 
-// checkQP tells whether qp can carry this connection: an RC QP on the
-// connection's device.
+// space returns what the connector's private data limits depend on.
+func (c *Connector) space() space {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return space{transport: c.transport, ud: c.ud}
+}
+
+// checkQP tells whether qp can carry this connection: an RC QP (UD for a
+// UD connector) on the connection's device.
 func (c *Connector) checkQP(qp *verbs.QP) error {
 	if qp == nil {
 		return fmt.Errorf("nil QP: %w", syscall.EINVAL)
 	}
-	if qp.Type() != verbs.QPTypeRC {
+	switch {
+	case c.ud && qp.Type() != verbs.QPTypeUD:
+		return fmt.Errorf("QP type %v, a UD connector needs UD: %w", qp.Type(), syscall.EINVAL)
+	case !c.ud && qp.Type() != verbs.QPTypeRC:
 		return fmt.Errorf("QP type %v, rdma_cm connections need RC: %w", qp.Type(), syscall.EINVAL)
 	}
 	dev, err := c.deviceName()
 	if err != nil {
 		return err
+	}
+	if dev == "" {
+		return fmt.Errorf("connector has no device yet (Bind to a device's address or Resolve first): %w", ErrInvalidState)
 	}
 	if name := qp.PD().Context().Name(); name != dev {
 		return fmt.Errorf("QP is on %s, the connection goes through %s: %w", name, dev, syscall.EINVAL)
@@ -573,8 +614,16 @@ func (c *Connector) ready(qp *verbs.QP, first, last verbs.QPState, resp, init, t
 // message that arrives before its receive is posted breaks the connection,
 // and on IB it costs an RNR retry. Call it on the active side after Resolve,
 // on the passive side on a request. Connect and Accept do it when needed.
+//
+// A UD connector moves a UD QP on to RTS, with the Q_Key rdma_cm uses
+// (RDMA_UDP_QKEY); it may also be only bound to a device's address (Bind),
+// as for JoinMulticast.
 func (c *Connector) InitQP(qp *verbs.QP) error {
-	if _, err := c.begin(c != nil && c.passive, stateResolved, stateRequested); err != nil {
+	allowed := []state{stateResolved, stateRequested}
+	if c != nil && c.ud {
+		allowed = append(allowed, stateIdle)
+	}
+	if _, err := c.begin(c != nil && c.passive, allowed...); err != nil {
 		return c.opError("init QP", err)
 	}
 	if err := c.checkQP(qp); err != nil {
@@ -583,13 +632,22 @@ func (c *Connector) InitQP(qp *verbs.QP) error {
 	return c.opError("init QP", c.initQP(qp))
 }
 
-// initQP moves qp from RESET to INIT; a QP already past RESET is left alone.
+// initQP moves qp from RESET to INIT, and a UD QP on to RTS; a QP already
+// past RESET is left alone.
 func (c *Connector) initQP(qp *verbs.QP) error {
 	out, err := qp.OutOfReset()
 	if err != nil || out {
 		return err
 	}
-	return c.ready(qp, verbs.QPStateInit, verbs.QPStateInit, -1, -1, cgo.ReadyOnly, nil, "rdma_init_qp_attr")
+	if err := c.ready(qp, verbs.QPStateInit, verbs.QPStateInit, -1, -1, cgo.ReadyOnly, nil, "rdma_init_qp_attr"); err != nil || !c.ud {
+		return err
+	}
+	// As librdmacm's ucma_init_ud_qp: RTR and RTS need nothing of the
+	// connection, a UD QP's peers are named per request.
+	if err := qp.Modify(&verbs.QPAttr{State: int(verbs.QPStateRTR)}, verbs.QPAttrState); err != nil {
+		return err
+	}
+	return qp.Modify(&verbs.QPAttr{State: int(verbs.QPStateRTS)}, verbs.QPAttrState|verbs.QPAttrSQPSN)
 }
 
 // CompleteConnect finishes an active connection after Connect returned on
@@ -642,6 +700,9 @@ func (c *Connector) Accept(ctx context.Context, qp *verbs.QP, params *ConnParams
 	c.mu.Unlock()
 	if aborted {
 		return c.opError("accept", ErrConnectionAborted)
+	}
+	if c.ud {
+		return c.opError("accept", c.acceptUD(qp, wire))
 	}
 	out, err := qp.OutOfReset()
 	if err != nil {
@@ -759,7 +820,7 @@ func (c *Connector) reject(privateData []byte, raw bool) error {
 		}
 		return c.opError("reject", fmt.Errorf("connector is connected: %w", ErrInvalidState))
 	}
-	wire, err := encode(transport, MsgReject, privateData, raw)
+	wire, err := encode(space{transport: transport, ud: c.ud}, MsgReject, privateData, raw)
 	if err != nil {
 		return c.opError("reject", err)
 	}
@@ -809,6 +870,9 @@ func (c *Connector) RawPrivateData() []byte {
 func (c *Connector) Disconnect(ctx context.Context) error {
 	if _, err := c.begin(c != nil && c.passive, stateConnected, stateDisconnected); err != nil {
 		return c.opError("disconnect", err)
+	}
+	if c.ud {
+		return c.opError("disconnect", fmt.Errorf("UD has no connection to end, Close the connector: %w", ErrUnsupported))
 	}
 	c.mu.Lock()
 	qp := c.qp
@@ -920,7 +984,10 @@ func (c *Connector) Transport() verbs.Transport {
 // MaxPrivateData returns the most private data msg can carry on this
 // connection (after framing unless raw), once resolved or requested.
 func (c *Connector) MaxPrivateData(msg Message, raw bool) int {
-	return MaxPrivateData(c.Transport(), msg, raw)
+	if c == nil {
+		return MaxPrivateData(verbs.TransportUnknown, msg, raw)
+	}
+	return c.space().max(msg, raw)
 }
 
 // Close destroys the connection's identifier (rdma_destroy_id), ending the
@@ -937,11 +1004,16 @@ func (c *Connector) Close() error {
 		return c.opError("close", ErrClosed)
 	}
 	c.closed = true
-	qp, hungUp := c.qp, c.hungUp
+	qp, hungUp, groups := c.qp, c.hungUp, c.groups
+	c.groups = nil
 	c.markDown()
 	c.mu.Unlock()
 	if !hungUp {
 		flush(qp)
+	}
+	for _, g := range groups {
+		// rdma_destroy_id leaves the groups; their QPs are ours to detach.
+		g.qp.DetachMulticast(g.gid, g.lid)
 	}
 	c.wake()
 	c.life.Lock()
@@ -961,6 +1033,6 @@ func (c *Connector) refuse() {
 
 // rejectEmpty rejects the request of id with empty, framed private data.
 func rejectEmpty(id cgo.ID) error {
-	wire, _ := encode(id.Transport(), MsgReject, nil, false)
+	wire, _ := encode(space{transport: id.Transport(), ud: id.IsUD()}, MsgReject, nil, false)
 	return id.Reject(wire)
 }

@@ -29,6 +29,14 @@
 // iWARP the connection is complete when Connect returns; CompleteConnect
 // returns nil and an active-side Reject returns ErrUnsupported.
 //
+// # Datagrams
+//
+// NewUDConnector and ListenUD work in rdma_cm's UDP port space, for UD QPs:
+// a UD connector's Connect looks up the QP a UD listener's Accept answers
+// with (IB CM SIDR; UDPeer tells its address, QP number and Q_Key), and
+// JoinMulticast joins a multicast group and attaches a UD QP to it. iWARP
+// has neither.
+//
 // # Options
 //
 // rdma_set_option's settings of an identifier are Connector methods:

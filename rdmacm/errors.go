@@ -62,6 +62,10 @@ func (e *OpError) Unwrap() error { return e.Err }
 type RejectError struct {
 	Status      int
 	PrivateData []byte
+	// UD is set for the refusal of a UD lookup (Connect of a UD connector):
+	// Status is then the IB CM SIDR reply's status, e.g. 1 "service not
+	// supported" (nobody listens) or 2 "rejected" (Reject).
+	UD bool
 }
 
 func (e *RejectError) Error() string {
@@ -74,7 +78,11 @@ func (e *RejectError) Reason() string {
 	if e.Status < 0 {
 		return syscall.Errno(-e.Status).Error()
 	}
-	if s, ok := ibRejectReasons[e.Status]; ok {
+	reasons := ibRejectReasons
+	if e.UD {
+		reasons = sidrStatuses
+	}
+	if s, ok := reasons[e.Status]; ok {
 		return fmt.Sprintf("%s (reason %d)", s, e.Status)
 	}
 	return fmt.Sprintf("status %d", e.Status)
@@ -89,10 +97,21 @@ func (e *RejectError) Is(target error) bool {
 // or iWARP ECONNREFUSED/ECONNRESET), rather than its stack finding no
 // listener.
 func (e *RejectError) ConsumerReject() bool {
+	if e.UD {
+		return e.Status == sidrReject
+	}
 	return e.Status == ibRejectConsumer || e.Status == -int(syscall.ECONNRESET) || e.Status == -int(syscall.ECONNREFUSED)
 }
 
 const ibRejectConsumer = 28
+
+// sidrReject is the SIDR reply status of a Reject (IB_SIDR_REJECT).
+const sidrReject = 2
+
+// sidrStatuses name the statuses of an IB CM SIDR reply (enum ib_cm_sidr_status).
+var sidrStatuses = map[int]string{
+	1: "service not supported", 2: "rejected", 3: "no QP", 4: "redirect", 5: "unsupported version",
+}
 
 var ibRejectReasons = map[int]string{
 	1: "no QP", 2: "no EEC", 3: "no resources", 4: "timeout", 5: "unsupported request",

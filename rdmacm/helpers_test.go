@@ -24,6 +24,12 @@ type endpoint struct {
 
 func newEndpoint(t *testing.T, device string) *endpoint {
 	t.Helper()
+	return newEndpointOf(t, device, verbs.QPTypeRC)
+}
+
+// newEndpointOf is newEndpoint with a QP of type typ.
+func newEndpointOf(t *testing.T, device string, typ verbs.QPType) *endpoint {
+	t.Helper()
 	e := &endpoint{}
 	var err error
 	if e.ctx, err = verbs.Open(device); err != nil {
@@ -35,7 +41,7 @@ func newEndpoint(t *testing.T, device string) *endpoint {
 	if e.cq, err = e.ctx.CreateCQ(32, nil); err != nil {
 		t.Fatal(err)
 	}
-	e.qp, err = e.pd.CreateQP(&verbs.QPInitAttr{Type: verbs.QPTypeRC, SendCQ: e.cq, RecvCQ: e.cq,
+	e.qp, err = e.pd.CreateQP(&verbs.QPInitAttr{Type: typ, SendCQ: e.cq, RecvCQ: e.cq,
 		Cap: verbs.QPCap{MaxSendWR: 16, MaxRecvWR: 16, MaxSendSGE: 1, MaxRecvSGE: 1}})
 	if err != nil {
 		t.Fatal(err)

@@ -182,3 +182,185 @@ func TestInteropGoConnectorCServer(t *testing.T) {
 		t.Fatalf("ucmatose server: %v\n%s", err, out)
 	}
 }
+
+// udaddyCount and udaddySize are udaddy's -C 3 -S 64: three 64-byte
+// datagrams each way, each carrying its sender's QP number as immediate
+// data. udaddy's port is always 7174 (its -p is the port space).
+const udaddyCount, udaddySize, udaddyPort = 3, 64, "7174"
+
+// TestInteropUDGoConnectorCServer: a Go UD connector looks up C udaddy's
+// server, sends it udaddy's datagrams and receives its replies.
+func TestInteropUDGoConnectorCServer(t *testing.T) {
+	needUD(t)
+	ctx := testContext(t)
+	addr := net.JoinHostPort(testbed.Addr(t), udaddyPort)
+	pid, wait := cTool(t, "udaddy", "-b", testbed.Addr(t), "-C", "3", "-S", "64")
+	testbed.WaitCMListen(t, pid, "udaddy", addr)
+	c, err := rdmacm.NewUDConnector()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Resolve(ctx, addr); err != nil {
+		t.Fatal(err)
+	}
+	ep := newEndpointOf(t, c.DeviceName(), verbs.QPTypeUD)
+	if err := c.InitQP(ep.qp); err != nil {
+		t.Fatal(err)
+	}
+	for i := range udaddyCount {
+		postUDRecv(t, ep, uint64(i), 128*i)
+	}
+	if err := c.Connect(ctx, "", ep.qp, nil); err != nil {
+		out, werr := wait()
+		t.Fatalf("%v; udaddy server: %v\n%s", err, werr, out)
+	}
+	peer, err := c.UDPeer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ah, err := ep.pd.CreateAH(&peer.AHAttr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ah.Close()
+	for range udaddyCount {
+		sendUD(t, ctx, ep, 2048, strings.Repeat("g", udaddySize), ah, peer.QPNum, peer.QKey)
+	}
+	for range udaddyCount {
+		if wc := pollOne(t, ctx, ep); wc.ByteLen != verbs.GRHSize+udaddySize || wc.SrcQP != peer.QPNum {
+			t.Errorf("reply %+v, want %d bytes from QP %d", wc, verbs.GRHSize+udaddySize, peer.QPNum)
+		}
+	}
+	out, err := wait()
+	if err != nil || !strings.Contains(out, "data transfers complete") {
+		t.Fatalf("udaddy server: %v\n%s", err, out)
+	}
+}
+
+// TestInteropUDCClientGoListener: C udaddy's client looks up a Go UD
+// listener, which receives its datagrams and replies to their sender.
+func TestInteropUDCClientGoListener(t *testing.T) {
+	needUD(t)
+	ctx := testContext(t)
+	l, err := rdmacm.ListenUD(net.JoinHostPort(testbed.Addr(t), udaddyPort), 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	_, wait := cTool(t, "udaddy", "-s", testbed.Addr(t), "-C", "3", "-S", "64")
+	p, err := l.GetConnectionRequest(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	ep := newEndpointOf(t, p.DeviceName(), verbs.QPTypeUD)
+	if err := p.InitQP(ep.qp); err != nil {
+		t.Fatal(err)
+	}
+	for i := range udaddyCount {
+		postUDRecv(t, ep, uint64(i), 128*i)
+	}
+	if err := p.Accept(ctx, ep.qp, nil); err != nil {
+		t.Fatal(err)
+	}
+	var first verbs.WorkCompletion
+	for i := range udaddyCount {
+		wc := pollOne(t, ctx, ep)
+		if wc.ByteLen != verbs.GRHSize+udaddySize || wc.Flags&verbs.WCWithImm == 0 || wc.Imm != wc.SrcQP {
+			t.Errorf("datagram %+v, want %d bytes with the sender's QP number as immediate data", wc, verbs.GRHSize+udaddySize)
+		}
+		if i == 0 {
+			first = wc
+		}
+	}
+	attr, err := ep.qp.Query()
+	if err != nil {
+		t.Fatal(err)
+	}
+	off := 128 * int(first.WRID)
+	reply, err := ep.pd.CreateAHFromWC(1, &first, ep.buf.Bytes()[off:off+verbs.GRHSize])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reply.Close()
+	for range udaddyCount {
+		sendUD(t, ctx, ep, 2048, strings.Repeat("r", udaddySize), reply, first.Imm, attr.QKey)
+	}
+	out, err := wait()
+	if err != nil || !strings.Contains(out, "data transfers complete") {
+		t.Fatalf("udaddy client: %v\n%s", err, out)
+	}
+}
+
+// TestInteropMulticast: C mckey's sender reaches a Go member of a group,
+// and a Go sender reaches mckey's receiver.
+func TestInteropMulticast(t *testing.T) {
+	needUD(t)
+	ctx := testContext(t)
+	member := func(group string) (*endpoint, rdmacm.UDPeer) {
+		c, err := rdmacm.NewUDConnector()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		if err := c.Bind(l0(t)); err != nil {
+			t.Fatal(err)
+		}
+		ep := newEndpointOf(t, c.DeviceName(), verbs.QPTypeUD)
+		// Ready for receives before the join, as mckey's sender may send
+		// at once.
+		if err := c.InitQP(ep.qp); err != nil {
+			t.Fatal(err)
+		}
+		for i := range udaddyCount {
+			postUDRecv(t, ep, uint64(i), 128*i)
+		}
+		p, err := c.JoinMulticast(ctx, group, ep.qp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ep, p
+	}
+
+	ep, _ := member("239.1.2.6")
+	_, wait := cTool(t, "mckey", "-m", "239.1.2.6", "-b", testbed.Addr(t), "-s", "-C", "3", "-S", "64")
+	for range udaddyCount {
+		if wc := pollOne(t, ctx, ep); wc.ByteLen != verbs.GRHSize+udaddySize {
+			t.Errorf("datagram from mckey %+v, want %d bytes", wc, verbs.GRHSize+udaddySize)
+		}
+	}
+	if out, err := wait(); err != nil || !strings.Contains(out, "data transfers complete") {
+		t.Fatalf("mckey sender: %v\n%s", err, out)
+	}
+
+	// mckey's receiver joins when it is ready: send rounds of three until it
+	// has had its three and exits.
+	send, group := member("239.1.2.7")
+	ah, err := send.pd.CreateAH(&group.AHAttr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ah.Close()
+	_, wait = cTool(t, "mckey", "-m", "239.1.2.7", "-b", testbed.Addr(t), "-C", "3", "-S", "64")
+	done := make(chan struct{})
+	var out string
+	go func() {
+		out, err = wait()
+		close(done)
+	}()
+	for rounds := 0; ; rounds++ {
+		select {
+		case <-done:
+			if err != nil || !strings.Contains(out, "data transfers complete") {
+				t.Fatalf("mckey receiver: %v\n%s", err, out)
+			}
+			t.Logf("mckey's receiver done after %d rounds", rounds)
+			return
+		case <-time.After(200 * time.Millisecond):
+			for range udaddyCount {
+				sendUD(t, ctx, send, 2048, strings.Repeat("m", udaddySize), ah, group.QPNum, group.QKey)
+			}
+		}
+	}
+}

@@ -16,6 +16,7 @@ import (
 // as a passive Connector to Accept or Reject. Safe for concurrent use.
 type Listener struct {
 	ch      *channel
+	ud      bool // in the UDP port space (ListenUD)
 	backlog int
 	addr    netip.AddrPort // bound address, with the port picked when 0 was asked
 
@@ -29,7 +30,10 @@ type Listener struct {
 // Listen binds address ("host:port"; port 0 picks one, an empty host all
 // addresses) and listens with room for backlog requests that nobody has
 // taken yet; further requests are refused until some are taken.
-func Listen(address string, backlog int) (*Listener, error) {
+func Listen(address string, backlog int) (*Listener, error) { return listen(address, backlog, false) }
+
+// listen is Listen, in the UDP port space if ud.
+func listen(address string, backlog int, ud bool) (*Listener, error) {
 	if backlog <= 0 {
 		return nil, &OpError{Op: "listen", Addr: address, Err: fmt.Errorf("backlog %d: %w", backlog, syscall.EINVAL)}
 	}
@@ -42,7 +46,7 @@ func Listen(address string, backlog int) (*Listener, error) {
 		return nil, &OpError{Op: "listen", Addr: address, Err: err}
 	}
 	ch.hold()
-	l := &Listener{ch: ch, backlog: backlog, addr: ap, requests: make(chan *Connector, backlog), closing: make(chan struct{})}
+	l := &Listener{ch: ch, ud: ud, backlog: backlog, addr: ap, requests: make(chan *Connector, backlog), closing: make(chan struct{})}
 	l.mu.Lock()
 	err = l.listen()
 	l.mu.Unlock()
@@ -59,7 +63,7 @@ func Listen(address string, backlog int) (*Listener, error) {
 // then waits for l.id instead of refusing the request. (destroyID forgets
 // the registration when listening fails.)
 func (l *Listener) listen() error {
-	id, err := l.ch.createID()
+	id, err := l.ch.createID(l.ud)
 	if err != nil {
 		return err
 	}

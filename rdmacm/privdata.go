@@ -48,6 +48,11 @@ var rawLimits = map[cgo.Transport][3]int{
 	cgo.TransportIWARP: {iwarpLimit, iwarpLimit, iwarpLimit},
 }
 
+// udLimits are the most private data bytes a UD lookup carries (IB CM
+// SIDR): 216 in the request less rdma_cm's 36-byte header, 136 in the
+// reply, which also carries a refusal.
+var udLimits = [3]int{180, 136, 136}
+
 // iwarpLimit is the largest private data an MPA request, reply or reject
 // carried end to end between siw peers (kernel 6.1, MPA v2): 255, the most
 // rdma_conn_param can say, less the 4 bytes of MPA v2's IRD/ORD. Larger
@@ -59,13 +64,31 @@ const iwarpLimit = 251
 // size, minus the 3-byte framing header unless raw is true. These are NDK's
 // MaxCallerData (connect) and MaxCalleeData (accept, reject). A Message
 // that is none of the three carries nothing: 0.
+//
+// These are the limits of connections; a UD connector's
+// (Connector.MaxPrivateData) are those of IB CM's SIDR messages: 180 bytes
+// raw in a lookup, 136 in its answer or refusal.
 func MaxPrivateData(transport cgo.Transport, msg Message, raw bool) int {
+	return space{transport: transport}.max(msg, raw)
+}
+
+// space is what the private data limits depend on: the transport, and
+// whether the identifier is for UD.
+type space struct {
+	transport cgo.Transport
+	ud        bool
+}
+
+func (s space) max(msg Message, raw bool) int {
 	if !msg.valid() {
 		return 0
 	}
-	l, ok := rawLimits[transport]
+	l, ok := rawLimits[s.transport]
 	if !ok {
 		l = rawLimits[cgo.TransportIB]
+	}
+	if s.ud {
+		l = udLimits
 	}
 	n := l[msg]
 	if !raw {
@@ -74,10 +97,17 @@ func MaxPrivateData(transport cgo.Transport, msg Message, raw bool) int {
 	return n
 }
 
+func (s space) String() string {
+	if s.ud {
+		return "UD"
+	}
+	return s.transport.String()
+}
+
 // encode checks data against the limit and frames it (unless raw).
-func encode(transport cgo.Transport, msg Message, data []byte, raw bool) ([]byte, error) {
-	if max := MaxPrivateData(transport, msg, raw); len(data) > max {
-		return nil, fmt.Errorf("%d bytes of %s private data, %v allows %d: %w", len(data), msg, transport, max, ErrPrivateDataTooLong)
+func encode(s space, msg Message, data []byte, raw bool) ([]byte, error) {
+	if max := s.max(msg, raw); len(data) > max {
+		return nil, fmt.Errorf("%d bytes of %s private data, %v allows %d: %w", len(data), msg, s, max, ErrPrivateDataTooLong)
 	}
 	if raw {
 		return data, nil

@@ -14,7 +14,7 @@ import (
 
 // FuzzPrivateDataRoundTrip: framed private data within the limit comes back
 // exact from decode, padded with zeros to the wire field as IB pads it;
-// over the limit encode refuses with ErrPrivateDataTooLong; raw data goes
+// over the limit (of IB, iWARP or UD) encode refuses with ErrPrivateDataTooLong; raw data goes
 // out untouched.
 func FuzzPrivateDataRoundTrip(f *testing.F) {
 	f.Add([]byte{}, uint8(0), uint8(0), false, uint8(0))
@@ -22,9 +22,9 @@ func FuzzPrivateDataRoundTrip(f *testing.F) {
 	f.Add(bytes.Repeat([]byte{0xD7}, 300), uint8(2), uint8(0), true, uint8(0))
 	f.Fuzz(func(t *testing.T, data []byte, msg, tr uint8, raw bool, pad uint8) {
 		m := Message(msg % 3)
-		transport := []cgo.Transport{cgo.TransportIB, cgo.TransportIWARP}[tr%2]
-		wire, err := encode(transport, m, data, raw)
-		max := MaxPrivateData(transport, m, raw)
+		s := []space{{transport: cgo.TransportIB}, {transport: cgo.TransportIWARP}, {transport: cgo.TransportIB, ud: true}}[tr%3]
+		wire, err := encode(s, m, data, raw)
+		max := s.max(m, raw)
 		if len(data) > max {
 			if !errors.Is(err, ErrPrivateDataTooLong) {
 				t.Fatalf("%d bytes over the %d limit: %v", len(data), max, err)
@@ -34,8 +34,8 @@ func FuzzPrivateDataRoundTrip(f *testing.F) {
 		if err != nil {
 			t.Fatalf("%d bytes within the %d limit: %v", len(data), max, err)
 		}
-		if len(wire) > MaxPrivateData(transport, m, true) {
-			t.Fatalf("%d wire bytes over the raw limit %d", len(wire), MaxPrivateData(transport, m, true))
+		if len(wire) > s.max(m, true) {
+			t.Fatalf("%d wire bytes over the raw limit %d", len(wire), s.max(m, true))
 		}
 		if raw {
 			if !bytes.Equal(wire, data) {

@@ -134,6 +134,15 @@ type QP struct {
 	postMu         sync.Mutex  // serializes use of the raw QP's post scratch and held
 	held           []*life     // AHs, MWs and MRs held open by the post in progress
 	moved          atomic.Bool // the last Modify that set the state took the QP out of RESET
+
+	mcastMu sync.Mutex
+	mcast   map[mcastGroup]struct{} // the groups AttachMulticast attached, detached by Close
+}
+
+// mcastGroup is a multicast group a QP is attached to.
+type mcastGroup struct {
+	gid GID
+	lid uint16
 }
 
 // CreateQP creates a queue pair (ibv_create_qp). Cap comes back from the
@@ -252,7 +261,12 @@ func (qp *QP) Close() error {
 	if qp == nil {
 		return opError("ibv_destroy_qp", "", ErrClosed)
 	}
-	err := qp.close(func() error { return unregistered(qp.pd.ctx, qp.raw.ID(), qp, qp.raw.Destroy) })
+	err := qp.close(func() error {
+		if err := qp.detachAll(); err != nil {
+			return err
+		}
+		return unregistered(qp.pd.ctx, qp.raw.ID(), qp, qp.raw.Destroy)
+	})
 	if err != nil {
 		return opError("ibv_destroy_qp", qp.name(), err)
 	}
@@ -318,6 +332,52 @@ func (qp *QP) Modify(attr *QPAttr, mask QPAttrMask) error {
 		}
 		return nil
 	})
+}
+
+// AttachMulticast makes the UD QP receive the datagrams sent to the
+// multicast group gid (on IB with its multicast LID lid; 0 on RoCE)
+// (ibv_attach_mcast). rdmacm's JoinMulticast joins a group and attaches a
+// QP to it. Close detaches the QP from the groups it is still attached to
+// (the kernel refuses to destroy an attached QP).
+func (qp *QP) AttachMulticast(gid GID, lid uint16) error {
+	return qp.use("ibv_attach_mcast", func(raw cgo.QP) error {
+		if err := raw.AttachMcast(gid, lid); err != nil {
+			return err
+		}
+		qp.mcastMu.Lock()
+		defer qp.mcastMu.Unlock()
+		if qp.mcast == nil {
+			qp.mcast = map[mcastGroup]struct{}{}
+		}
+		qp.mcast[mcastGroup{gid, lid}] = struct{}{}
+		return nil
+	})
+}
+
+// DetachMulticast undoes AttachMulticast (ibv_detach_mcast).
+func (qp *QP) DetachMulticast(gid GID, lid uint16) error {
+	return qp.use("ibv_detach_mcast", func(raw cgo.QP) error {
+		if err := raw.DetachMcast(gid, lid); err != nil {
+			return err
+		}
+		qp.mcastMu.Lock()
+		delete(qp.mcast, mcastGroup{gid, lid})
+		qp.mcastMu.Unlock()
+		return nil
+	})
+}
+
+// detachAll detaches the QP from every group it is attached to, for Close.
+func (qp *QP) detachAll() error {
+	qp.mcastMu.Lock()
+	defer qp.mcastMu.Unlock()
+	for g := range qp.mcast {
+		if err := qp.raw.DetachMcast(g.gid, g.lid); err != nil {
+			return fmt.Errorf("ibv_detach_mcast: %w", err)
+		}
+		delete(qp.mcast, g)
+	}
+	return nil
 }
 
 // Query returns the QP's current attributes (ibv_query_qp, all fields).

@@ -183,3 +183,38 @@ func noUCOnIWARP(t *testing.T, ctx *verbs.Context) {
 		}
 	}
 }
+
+// TestMulticastAttach: a UD QP attaches to and detaches from a multicast
+// group, and Close of a QP still attached detaches it, where
+// ibv_destroy_qp alone fails with EBUSY. (Datagrams reach an attached QP
+// once the netdev has joined the group too, as rdma_cm's join does:
+// rdmacm's TestMulticast.)
+func TestMulticastAttach(t *testing.T) {
+	_, b, ah := udPair(t)
+	ah.Close()
+	// The IPv4-mapped GID of 239.1.2.4, as rdma_cm makes it on RoCE.
+	mgid := verbs.GID{10: 0xff, 11: 0xff, 12: 239, 13: 1, 14: 2, 15: 4}
+	for range 2 {
+		if err := b.qp.AttachMulticast(mgid, 0); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.qp.DetachMulticast(mgid, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	qp, err := b.pd.CreateQP(&verbs.QPInitAttr{Type: verbs.QPTypeUD, SendCQ: b.cq, RecvCQ: b.cq,
+		Cap: verbs.QPCap{MaxSendWR: 1, MaxRecvWR: 1, MaxSendSGE: 1, MaxRecvSGE: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	readyUD(t, qp)
+	if err := qp.AttachMulticast(mgid, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := qp.Close(); err != nil {
+		t.Fatalf("Close of an attached QP: %v", err)
+	}
+	if err := qp.DetachMulticast(mgid, 0); !errors.Is(err, verbs.ErrClosed) {
+		t.Errorf("DetachMulticast of a closed QP: %v, want ErrClosed", err)
+	}
+}

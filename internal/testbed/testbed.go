@@ -94,14 +94,17 @@ func Limitation(t testing.TB, format string, args ...any) {
 // connecting sooner races its setup.
 func WaitCMListen(t testing.TB, pid int, comm, addr string) {
 	t.Helper()
-	listening := fmt.Sprintf("state LISTEN ps TCP pid %d comm %s src-addr %s ", pid, comm, addr)
+	listening := fmt.Sprintf(" pid %d comm %s src-addr %s ", pid, comm, addr)
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
 		out, err := exec.Command("rdma", "resource", "show", "cm_id").CombinedOutput()
 		if err != nil {
 			t.Fatalf("rdma resource show cm_id: %v: %s", err, out)
 		}
-		if strings.Contains(string(out), listening) {
-			return
+		for line := range strings.Lines(string(out)) {
+			// "... state LISTEN ps TCP pid ..." (or ps UDP)
+			if strings.Contains(line, "state LISTEN ps ") && strings.Contains(line, listening) {
+				return
+			}
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("%s (pid %d) is not listening on %s after 20 s:\n%s", comm, pid, addr, out)
