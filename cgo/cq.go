@@ -131,8 +131,9 @@ func (ch CompChannel) GetEvents(ids []uintptr) (n int, err error) {
 // CQ is a completion queue (struct ibv_cq *) and the most completions one
 // poll returns.
 type CQ struct {
-	p   *C.struct_ibv_cq
-	max int
+	p     *C.struct_ibv_cq
+	max   int
+	batch int // asked at creation; max is it capped by the CQ's size
 }
 
 // CreateCQ creates a CQ of at least cqe entries bound to ch (may be the zero
@@ -147,7 +148,18 @@ func (c Context) CreateCQ(cqe int, ch CompChannel, vector int, batch int) (CQ, e
 	if cq == nil {
 		return CQ{}, queueErr(errnoOf(errno, nil))
 	}
-	return CQ{p: cq, max: max(min(batch, int(cq.cqe)), 1)}, nil
+	return CQ{p: cq, max: max(min(batch, int(cq.cqe)), 1), batch: batch}, nil
+}
+
+// Resize makes the CQ hold at least cqe completions (ibv_resize_cq) and
+// recomputes its poll batch; the caller checks cqe (a C int) and excludes
+// concurrent polls.
+func (cq *CQ) Resize(cqe int) error {
+	if rc := C.ibv_resize_cq(cq.p, C.int(cqe)); rc != 0 {
+		return errnoOf(rc, nil)
+	}
+	cq.max = max(min(cq.batch, int(cq.p.cqe)), 1)
+	return nil
 }
 
 // Destroy destroys the CQ (ibv_destroy_cq).

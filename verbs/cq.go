@@ -233,6 +233,32 @@ func (cq *CQ) BusyPoll(ctx context.Context, wcs []WorkCompletion) (int, error) {
 	}
 }
 
+// Resize makes the CQ hold at least cqe completions (ibv_resize_cq),
+// keeping those it holds; the kernel refuses (EINVAL) a size below what it
+// holds. It waits for the polls in progress, and calls on the CQ wait for
+// it. Some devices cannot resize a CQ: siw gives EOPNOTSUPP.
+func (cq *CQ) Resize(cqe int) error {
+	if cq == nil {
+		return cq.closedError("ibv_resize_cq")
+	}
+	return opError("ibv_resize_cq", cq.name(), cq.exclusive(func() error {
+		if cqe <= 0 || cqe > math.MaxInt32 {
+			return fmt.Errorf("cqe %d: %w", cqe, syscall.EINVAL)
+		}
+		return cq.raw.Resize(cqe)
+	}))
+}
+
+// Size returns how many completions the CQ holds at most: at least what
+// CreateCQ or Resize asked for, as the device rounded it; 0 once closed.
+func (cq *CQ) Size() int {
+	if cq == nil || !cq.acquire() {
+		return 0
+	}
+	defer cq.release()
+	return cq.raw.CQE()
+}
+
 func (cq *CQ) name() string {
 	if cq == nil {
 		return ""

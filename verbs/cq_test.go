@@ -285,3 +285,82 @@ func TestCQConcurrentPoll(t *testing.T) {
 		}
 	}
 }
+
+// TestCQResize: a CQ grown by Resize holds more completions than it was
+// made for, keeps those it holds across a resize, polls them in a batch of
+// its new size, and refuses to shrink below what it holds.
+func TestCQResize(t *testing.T) {
+	ctx := openTestDevice(t)
+	pd, err := ctx.AllocPD()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pd.Close()
+	cq, err := ctx.CreateCQ(8, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cq.Close()
+	made := cq.Size()
+	if err := cq.Resize(64); errors.Is(err, syscall.EOPNOTSUPP) {
+		testbed.Limitation(t, "%s: ibv_resize_cq: %v", ctx.Name(), err)
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("CreateCQ(8): size %d; Resize(64): size %d", made, cq.Size())
+	if made < 8 || made >= 40 || cq.Size() < 64 {
+		t.Fatalf("sizes %d and %d after CreateCQ(8) and Resize(64)", made, cq.Size())
+	}
+	qp, err := pd.CreateQP(&verbs.QPInitAttr{Type: verbs.QPTypeRC, SendCQ: cq, RecvCQ: cq,
+		Cap: verbs.QPCap{MaxSendWR: 1, MaxRecvWR: 64, MaxSendSGE: 1, MaxRecvSGE: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer qp.Close()
+	if err := qp.Modify(&verbs.QPAttr{State: int(verbs.QPStateInit), PortNum: 1},
+		verbs.QPAttrState|verbs.QPAttrPKeyIndex|verbs.QPAttrPort|verbs.QPAttrAccessFlags); err != nil {
+		t.Fatal(err)
+	}
+	// 40 receives, flushed into the CQ by the error state: more than the
+	// CQ was made for.
+	const n = 40
+	recvs := make([]verbs.RecvWR, n)
+	for i := range recvs {
+		recvs[i].ID = uint64(i)
+	}
+	if err := qp.PostRecv(recvs); err != nil {
+		t.Fatal(err)
+	}
+	if err := qp.Modify(&verbs.QPAttr{State: int(verbs.QPStateErr)}, verbs.QPAttrState); err != nil {
+		t.Fatal(err)
+	}
+	wcs := make([]verbs.WorkCompletion, 64)
+	bg, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// Resize below what the CQ holds fails (EINVAL) once all n are there:
+	// wait for that. Nothing is consumed meanwhile, Resize must keep them.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if err := cq.Resize(n - 1); errors.Is(err, syscall.EINVAL) || time.Now().After(deadline) {
+			t.Logf("Resize(%d) with %d completions held: %v", n-1, n, err)
+			if !errors.Is(err, syscall.EINVAL) {
+				t.Fatalf("Resize below what the CQ holds: %v, want EINVAL", err)
+			}
+			break
+		}
+	}
+	if err := cq.Resize(128); err != nil {
+		t.Fatal(err)
+	}
+	got, err := cq.PollWait(bg, wcs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != n {
+		t.Fatalf("one poll after Resize(128) returned %d completions, want all %d", got, n)
+	}
+	for i, wc := range wcs[:n] {
+		if wc.WRID != uint64(i) || wc.Status != verbs.WCWRFlushErr {
+			t.Errorf("completion %d: %+v, want receive %d flushed", i, wc, i)
+		}
+	}
+}

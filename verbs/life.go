@@ -33,6 +33,17 @@ func (l *life) acquire() bool {
 
 func (l *life) release() { l.mu.RUnlock() }
 
+// exclusive runs f with l locked for writing, so that no call uses the
+// object meanwhile; ErrClosed when l is closed.
+func (l *life) exclusive(f func() error) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.open {
+		return ErrClosed
+	}
+	return f()
+}
+
 // close runs destroy once, when no child is alive, and marks l closed.
 func (l *life) close(destroy func() error) error {
 	l.mu.Lock()
