@@ -1,7 +1,6 @@
 package rdmacm
 
 import (
-	"context"
 	"errors"
 	"os"
 	"sync"
@@ -188,7 +187,9 @@ func (ch *channel) run() {
 	defer close(ch.done)
 	defer ch.raw.Destroy()
 	var ev cgo.CMEvent
-	fdwait.Wait(context.Background(), ch.file, func() (bool, error) {
+	// Until the file is closed (the last user left): a failed read is
+	// tried again, as the channel must outlive its identifiers.
+	fdwait.WaitRetry(ch.file, func() (bool, error) {
 		for {
 			// One event per call, read and looked up under ch.mu, then
 			// dispatched at once. An event is acked when it is read, and

@@ -1,7 +1,6 @@
 package verbs
 
 import (
-	"context"
 	"errors"
 	"os"
 	"syscall"
@@ -92,7 +91,8 @@ func (c *Context) readEvents(raw cgo.Context, l *eventLoop) {
 	defer close(l.ch)
 	for {
 		var ev cgo.AsyncEvent
-		err := waitReadable(context.Background(), l.file, func() (bool, error) {
+		// A failed read is tried again: the channel closes with the context.
+		err := fdwait.WaitRetry(l.file, func() (bool, error) {
 			var err error
 			ev, err = raw.GetAsyncEvent()
 			if errors.Is(err, syscall.EAGAIN) {

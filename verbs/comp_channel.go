@@ -1,7 +1,6 @@
 package verbs
 
 import (
-	"context"
 	"errors"
 	"os"
 	"sync"
@@ -64,11 +63,11 @@ func (c *Context) watchCompletions() error {
 }
 
 // readCompletions wakes the CQ of each completion event until the channel's
-// file is closed.
+// file is closed; a failed read is tried again.
 func (c *Context) readCompletions(ch *compChannel) {
 	defer close(ch.done)
 	var ids [readBatch]uintptr
-	waitReadable(context.Background(), ch.file, func() (bool, error) {
+	fdwait.WaitRetry(ch.file, func() (bool, error) {
 		for {
 			n, err := ch.raw.GetEvents(ids[:])
 			for _, id := range ids[:n] {

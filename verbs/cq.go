@@ -2,16 +2,13 @@ package verbs
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
-	"os"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/go-rdma/rdma/cgo"
-	"github.com/go-rdma/rdma/internal/fdwait"
 )
 
 // Work completions and their parts; see cgo.WC for the fields.
@@ -313,16 +310,6 @@ func (cq *CQ) notify() {
 	case event <- struct{}{}:
 	default:
 	}
-}
-
-// waitReadable waits on file with fdwait.Wait, reporting a closed file as
-// ErrClosed.
-func waitReadable(ctx context.Context, file *os.File, try func() (done bool, err error)) error {
-	err := fdwait.Wait(ctx, file, try)
-	if errors.Is(err, fdwait.ErrClosed) {
-		return ErrClosed
-	}
-	return err
 }
 
 // PollWait polls wcs; when the CQ is empty it arms it, polls once more (a

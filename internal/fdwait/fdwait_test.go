@@ -92,3 +92,37 @@ func TestWaitConcurrent(t *testing.T) {
 		t.Fatal("waits still blocked after Close")
 	}
 }
+
+// TestWaitRetry: WaitRetry tries a failed try again until it is done, and
+// a try that keeps failing ends once the file is closed.
+func TestWaitRetry(t *testing.T) {
+	f, w := pipe(t)
+	fd := f.Fd()
+	if _, err := w.Write([]byte{1}); err != nil {
+		t.Fatal(err)
+	}
+	calls := 0
+	err := WaitRetry(f, func() (bool, error) {
+		if calls++; calls <= 2 {
+			return true, unix.ENOMEM
+		}
+		return read(fd)()
+	})
+	if err != nil || calls != 3 {
+		t.Fatalf("WaitRetry: %v after %d calls, want nil after 3", err, calls)
+	}
+
+	done := make(chan error, 1)
+	go func() { done <- WaitRetry(f, func() (bool, error) { return true, unix.EIO }) }()
+	w.Write([]byte{2})
+	time.Sleep(50 * time.Millisecond)
+	f.Close()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrClosed) {
+			t.Errorf("WaitRetry with a failing try, file closed: %v, want ErrClosed", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("WaitRetry with a failing try did not end when the file was closed")
+	}
+}
