@@ -21,6 +21,7 @@ typedef struct {
 	uint8_t responder_resources, initiator_depth, private_data_len, pad;
 	uint8_t private_data[256];
 	uint32_t qkey, pad2;
+	uint64_t join; // multicast events: the token JoinMulticast passed as the join's context
 	struct ibv_ah_attr ah_attr;
 } go_cm_event;
 
@@ -57,6 +58,7 @@ static inline int go_get_cm_event(struct rdma_event_channel *ch, go_cm_event *ou
 			memcpy(out->private_data, u->private_data, u->private_data_len);
 		}
 	} else {
+		out->join = (uintptr_t)ev->param.ud.private_data;
 		out->qp_num = ev->param.ud.qp_num;
 		out->qkey = ev->param.ud.qkey;
 		out->ah_attr = ev->param.ud.ah_attr;
@@ -158,10 +160,13 @@ static inline int go_bind_addr(struct rdma_cm_id *id, struct sockaddr_storage ad
 	return rdma_bind_addr(id, (struct sockaddr *)&addr);
 }
 
-// go_mcast_join joins (join != 0) or leaves the multicast group addr
-// (rdma_join_multicast, rdma_leave_multicast), the address by value.
-static inline int go_mcast_join(struct rdma_cm_id *id, struct sockaddr_storage addr, int join) {
-	return join ? rdma_join_multicast(id, (struct sockaddr *)&addr, NULL) : rdma_leave_multicast(id, (struct sockaddr *)&addr);
+// go_mcast_join joins the multicast group addr with token as the join's
+// context (rdma_join_multicast), or leaves it (rdma_leave_multicast) when
+// token is 0; the address by value.
+static inline int go_mcast_join(struct rdma_cm_id *id, struct sockaddr_storage addr, uint64_t token) {
+	if (!token)
+		return rdma_leave_multicast(id, (struct sockaddr *)&addr);
+	return rdma_join_multicast(id, (struct sockaddr *)&addr, (void *)(uintptr_t)token);
 }
 
 // go_set_option_u8 and go_set_option_int set an RDMA_OPTION_ID option
@@ -223,6 +228,7 @@ type CMEvent struct {
 	PrivateData        [256]byte
 	QKey               uint32 // UD events: the remote QP's (or group's) Q_Key
 	_                  uint32
+	Join               uint64 // multicast events: the token JoinMulticast gave the join
 	ah                 [C.sizeof_struct_ibv_ah_attr]byte
 }
 
@@ -396,9 +402,13 @@ func (id ID) ResolveRoute(timeoutMS int) error {
 }
 
 // JoinMulticast joins the multicast group addr (rdma_join_multicast); the
-// answer is RDMA_CM_EVENT_MULTICAST_JOIN or _ERROR.
-func (id ID) JoinMulticast(addr netip.AddrPort) error {
-	rc, err := C.go_mcast_join(id.p, sockaddr(addr), 1)
+// answer is RDMA_CM_EVENT_MULTICAST_JOIN or _ERROR with CMEvent.Join token
+// (not 0).
+func (id ID) JoinMulticast(addr netip.AddrPort, token uint64) error {
+	if token == 0 {
+		return syscall.EINVAL
+	}
+	rc, err := C.go_mcast_join(id.p, sockaddr(addr), C.uint64_t(token))
 	return errnoOf(rc, err)
 }
 

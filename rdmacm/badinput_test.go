@@ -124,6 +124,24 @@ func TestBadInputTable(t *testing.T) {
 		{"Connector.LeaveMulticast", "group not joined", func() error { return newUD(true).LeaveMulticast("239.1.2.5") }, syscall.EADDRNOTAVAIL},
 		{"Connector.UDPeer", "before Connect", func() error { _, err := newUD(false).UDPeer(); return err }, rdmacm.ErrInvalidState},
 		{"Connector.Connect", "RC QP on a UD connector", func() error { return newUD(false).Connect(ctx, l.Addr().String(), e.qp, nil) }, syscall.EINVAL},
+		{"Connector.JoinMulticast", "after Resolve", func() error {
+			c := newUD(false)
+			if err := c.Resolve(ctx, l.Addr().String()); err != nil {
+				return err
+			}
+			_, err := c.JoinMulticast(ctx, "239.1.2.5", e.qp)
+			return err
+		}, rdmacm.ErrInvalidState},
+		{"Connector.SetAckTimeout", "UD connector", func() error { return newUD(false).SetAckTimeout(14) }, syscall.EINVAL},
+		{"Listener.Accept", "UD listener", func() error {
+			ul, err := rdmacm.ListenUD(l0(t), 1)
+			if err != nil {
+				return err
+			}
+			defer ul.Close()
+			_, err = ul.Accept(ctx, nil)
+			return err
+		}, rdmacm.ErrUnsupported},
 		{"ListenUD", "negative backlog", func() error { _, err := rdmacm.ListenUD(l0(t), -1); return err }, syscall.EINVAL},
 		{"Listener.Resume", "nil listener", func() error { return nilL.Resume() }, rdmacm.ErrClosed},
 		{"Listener.Pause", "closed listener", func() error { return closedL.Pause() }, rdmacm.ErrClosed},

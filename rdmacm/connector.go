@@ -91,9 +91,11 @@ type Connector struct {
 	down      bool          // disconnected, by either side or by the device's removal
 	disc      chan struct{} // made by Disconnected; closed once down
 	laddr     netip.AddrPort
-	offered   [2]int                   // the read limits (inbound, outbound) Connect offered
-	peer      UDPeer                   // UD: the remote QP Connect looked up
-	groups    map[netip.AddrPort]group // UD: the multicast groups joined
+	offered   [2]int               // the read limits (inbound, outbound) Connect offered
+	peer      UDPeer               // UD: the remote QP Connect looked up
+	groups    map[netip.Addr]group // UD: the multicast groups joined
+	joinSeq   uint64               // UD: the last join's token
+	joining   uint64               // UD: the token of the join under way, 0 if none
 
 	evMu   sync.Mutex
 	events []cgo.CMEvent
@@ -182,6 +184,10 @@ func (c *Connector) deliver(ev *cgo.CMEvent) {
 			// calls one.
 			c.withID(func(id cgo.ID) error { return id.Disconnect() })
 		}
+	case cgo.CMEventMulticastJoin, cgo.CMEventMulticastError:
+		if c.staleJoin(ev) {
+			return
+		}
 	case cgo.CMEventRejected, cgo.CMEventConnectError, cgo.CMEventUnreachable, cgo.CMEventTimewaitExit:
 		c.mu.Lock()
 		if c.state == stateRequested {
@@ -233,6 +239,10 @@ func (c *Connector) next(ctx context.Context) (cgo.CMEvent, error) {
 			// reuses the array instead of allocating one.
 			c.events = c.events[:copy(c.events, c.events[1:])]
 			c.evMu.Unlock()
+			if c.staleJoin(&ev) {
+				// Queued for a join given up since.
+				continue
+			}
 			return ev, nil
 		}
 		c.evMu.Unlock()
@@ -1012,11 +1022,15 @@ func (c *Connector) Close() error {
 		flush(qp)
 	}
 	for _, g := range groups {
-		// rdma_destroy_id leaves the groups; their QPs are ours to detach.
 		g.qp.DetachMulticast(g.gid, g.lid)
 	}
 	c.wake()
 	c.life.Lock()
+	for addr := range groups {
+		// rdma_destroy_id leaves them in the kernel but not in librdmacm,
+		// which would keep their records.
+		c.id.LeaveMulticast(netip.AddrPortFrom(addr, 0))
+	}
 	err := c.ch.destroy(c.id)
 	c.life.Unlock()
 	// The last release closes the channel's file, which waits for its

@@ -299,14 +299,7 @@ func TestInteropMulticast(t *testing.T) {
 	needUD(t)
 	ctx := testContext(t)
 	member := func(group string) (*endpoint, rdmacm.UDPeer) {
-		c, err := rdmacm.NewUDConnector()
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		if err := c.Bind(l0(t)); err != nil {
-			t.Fatal(err)
-		}
+		c := newUDBound(t)
 		ep := newEndpointOf(t, c.DeviceName(), verbs.QPTypeUD)
 		// Ready for receives before the join, as mckey's sender may send
 		// at once.

@@ -35,11 +35,14 @@ func (c *Connector) SetTOS(tos int) error {
 // (rdma_set_option(RDMA_OPTION_ID_ACK_TIMEOUT)). The QP takes it on its way
 // to RTS, so set it on an active connector before Connect or on a passive
 // one before Accept. On IB and RoCE it is the QP's timeout attribute; iWARP
-// retransmits through TCP and has none.
+// retransmits through TCP and has none, and UD has no ACKs (EINVAL).
 func (c *Connector) SetAckTimeout(timeout int) error {
 	return c.setOption("set ack timeout", true, []state{stateIdle, stateResolved}, func(id cgo.ID) error {
 		if timeout < 0 || timeout > MaxAckTimeout {
 			return fmt.Errorf("ack timeout %d (0 to %d): %w", timeout, MaxAckTimeout, syscall.EINVAL)
+		}
+		if c.ud {
+			return fmt.Errorf("UD has no ACK timeout: %w", syscall.EINVAL)
 		}
 		return id.SetAckTimeout(uint8(timeout))
 	})

@@ -2,6 +2,7 @@ package rdmacm
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -19,8 +20,8 @@ import (
 //     send it datagrams. There is no connection: Disconnect is
 //     ErrUnsupported, and the peer learns this side's QP from the
 //     datagrams it receives (verbs.PD.CreateAHFromWC).
-//   - JoinMulticast (after Bind or Resolve) joins a multicast group and
-//     attaches a UD QP to it.
+//   - JoinMulticast (after Bind) joins a multicast group and attaches a UD
+//     QP to it.
 //
 // Private data is limited as IB CM's SIDR messages are (MaxPrivateData).
 // iWARP has neither UD nor multicast: an iWARP device makes no UD QP
@@ -80,105 +81,145 @@ type group struct {
 }
 
 // JoinMulticast joins the multicast group at address (an IP multicast
-// address; the port is not used and may be left out) on the device the
-// connector is bound to (Bind) or resolved through (Resolve), attaches qp,
-// a UD QP of that device (moved to RTS first if new), and returns where
-// datagrams for the group go (QPNum is MulticastQPN). qp then receives the
-// group's datagrams, its own included; each starts with the 40-byte GRH, as
-// every UD receive does. LeaveMulticast or Close undoes it.
+// address; a port is ignored) on the device the connector is bound to
+// (Bind: rdma_cm joins from an identifier bound to an address, not from a
+// resolved route), attaches qp, a UD QP of that device (moved to RTS first
+// if new), and returns where datagrams for the group go (QPNum is
+// MulticastQPN). qp then receives the group's datagrams, its own included;
+// each starts with the 40-byte GRH, as every UD receive does.
+// LeaveMulticast or Close undoes it. A join whose ctx ends is given up and
+// the group left. A later failure of a joined group (a MULTICAST_ERROR
+// after a port event) is not reported: join again.
 func (c *Connector) JoinMulticast(ctx context.Context, address string, qp *verbs.QP) (UDPeer, error) {
 	op := "join multicast"
-	if _, err := c.claim(false, stateIdle, stateResolved); err != nil {
+	if _, err := c.claim(false, stateIdle); err != nil {
 		return UDPeer{}, c.opError(op, err)
 	}
 	defer c.unclaim()
+	fail := func(err error) (UDPeer, error) { return UDPeer{}, &OpError{Op: op, Addr: address, Err: err} }
 	if !c.ud {
-		return UDPeer{}, c.opError(op, fmt.Errorf("not a UD connector: %w", ErrInvalidState))
+		return fail(fmt.Errorf("not a UD connector: %w", ErrInvalidState))
 	}
-	ap, err := groupAddr(address)
+	addr, err := groupAddr(address)
 	if err != nil {
-		return UDPeer{}, &OpError{Op: op, Addr: address, Err: err}
+		return fail(err)
 	}
 	if err := c.checkQP(qp); err != nil {
-		return UDPeer{}, &OpError{Op: op, Addr: address, Err: err}
+		return fail(err)
 	}
+	ap := netip.AddrPortFrom(addr, 0)
 	c.mu.Lock()
-	_, joined := c.groups[ap]
+	_, joined := c.groups[addr]
+	c.joinSeq++
+	token := c.joinSeq
 	c.mu.Unlock()
 	if joined {
-		return UDPeer{}, &OpError{Op: op, Addr: address, Err: fmt.Errorf("group joined already: %w", syscall.EADDRINUSE)}
+		return fail(fmt.Errorf("group joined already: %w", syscall.EADDRINUSE))
 	}
 	if err := c.initQP(qp); err != nil {
-		return UDPeer{}, &OpError{Op: op, Addr: address, Err: err}
+		return fail(err)
 	}
-	if err := c.withID(func(id cgo.ID) error { return id.JoinMulticast(ap) }); err != nil {
-		return UDPeer{}, &OpError{Op: op, Addr: address, Err: err}
+	leave := func() { c.withID(func(id cgo.ID) error { return id.LeaveMulticast(ap) }) }
+	c.setJoining(token)
+	defer c.setJoining(0)
+	if err := c.withID(func(id cgo.ID) error { return id.JoinMulticast(ap, token) }); err != nil {
+		return fail(err)
 	}
 	ev, err := c.next(ctx)
 	if err != nil {
-		return UDPeer{}, &OpError{Op: op, Addr: address, Err: err}
+		// Given up: its answer, when it comes, is dropped (next, deliver).
+		leave()
+		return fail(err)
 	}
 	if ev.Event != cgo.CMEventMulticastJoin {
-		c.withID(func(id cgo.ID) error { return id.LeaveMulticast(ap) })
-		return UDPeer{}, &OpError{Op: op, Addr: address, Err: eventError(&ev)}
+		leave()
+		return fail(eventError(&ev))
 	}
 	p := UDPeer{AHAttr: ev.AHAttr(), QPNum: ev.QPNum, QKey: ev.QKey}
 	g := group{qp: qp, gid: p.AHAttr.GRH.DGID, lid: p.AHAttr.DLID}
 	if err := qp.AttachMulticast(g.gid, g.lid); err != nil {
-		c.withID(func(id cgo.ID) error { return id.LeaveMulticast(ap) })
-		return UDPeer{}, &OpError{Op: op, Addr: address, Err: err}
+		leave()
+		return fail(err)
 	}
 	c.mu.Lock()
-	if c.groups == nil {
-		c.groups = map[netip.AddrPort]group{}
+	if c.closed {
+		// Close came meanwhile and left the groups it knew.
+		c.mu.Unlock()
+		qp.DetachMulticast(g.gid, g.lid)
+		return fail(ErrClosed)
 	}
-	c.groups[ap] = g
+	if c.groups == nil {
+		c.groups = map[netip.Addr]group{}
+	}
+	c.groups[addr] = g
 	c.mu.Unlock()
 	return p, nil
 }
 
+// setJoining records the token of the join under way (0: none).
+func (c *Connector) setJoining(token uint64) {
+	c.mu.Lock()
+	c.joining = token
+	c.mu.Unlock()
+}
+
+// staleJoin tells whether ev answers a join nobody waits for any more (a
+// given-up join), or reports a joined group's later failure.
+func (c *Connector) staleJoin(ev *cgo.CMEvent) bool {
+	if ev.Event != cgo.CMEventMulticastJoin && ev.Event != cgo.CMEventMulticastError {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return ev.Join != c.joining
+}
+
 // LeaveMulticast detaches the group's QP and leaves the group at address
-// (rdma_leave_multicast).
+// (rdma_leave_multicast), in any state of the connector.
 func (c *Connector) LeaveMulticast(address string) error {
 	op := "leave multicast"
-	if _, err := c.claim(false, stateIdle, stateResolved); err != nil {
-		return c.opError(op, err)
+	if c == nil || c.isClosed() {
+		return c.opError(op, ErrClosed)
 	}
-	defer c.unclaim()
-	ap, err := groupAddr(address)
+	if !c.ud || c.passive {
+		return &OpError{Op: op, Addr: address, Err: fmt.Errorf("not an active UD connector: %w", ErrInvalidState)}
+	}
+	addr, err := groupAddr(address)
 	if err != nil {
 		return &OpError{Op: op, Addr: address, Err: err}
 	}
 	c.mu.Lock()
-	g, ok := c.groups[ap]
-	delete(c.groups, ap)
+	g, ok := c.groups[addr]
+	delete(c.groups, addr)
 	c.mu.Unlock()
 	if !ok {
 		return &OpError{Op: op, Addr: address, Err: fmt.Errorf("group not joined: %w", syscall.EADDRNOTAVAIL)}
 	}
-	detachErr := g.qp.DetachMulticast(g.gid, g.lid)
-	if err := c.withID(func(id cgo.ID) error { return id.LeaveMulticast(ap) }); err != nil {
-		return &OpError{Op: op, Addr: address, Err: err}
+	// A QP closed already was detached by its Close.
+	detached := g.qp.DetachMulticast(g.gid, g.lid)
+	if errors.Is(detached, verbs.ErrClosed) {
+		detached = nil
 	}
-	if detachErr != nil {
-		return &OpError{Op: op, Addr: address, Err: detachErr}
+	left := c.withID(func(id cgo.ID) error { return id.LeaveMulticast(netip.AddrPortFrom(addr, 0)) })
+	if err := errors.Join(detached, left); err != nil {
+		return &OpError{Op: op, Addr: address, Err: err}
 	}
 	return nil
 }
 
 // groupAddr parses a multicast group's address: an IP multicast address,
 // with or without a port.
-func groupAddr(address string) (netip.AddrPort, error) {
-	ap, err := netip.ParseAddrPort(address)
+func groupAddr(address string) (netip.Addr, error) {
+	a, err := netip.ParseAddr(address)
 	if err != nil {
-		a, aerr := netip.ParseAddr(address)
-		if aerr != nil {
-			return netip.AddrPort{}, &net.AddrError{Err: "not an IP address", Addr: address}
+		ap, perr := netip.ParseAddrPort(address)
+		if perr != nil {
+			return netip.Addr{}, &net.AddrError{Err: "not an IP address", Addr: address}
 		}
-		ap = netip.AddrPortFrom(a, 0)
+		a = ap.Addr()
 	}
-	if !ap.Addr().IsMulticast() {
-		return netip.AddrPort{}, &net.AddrError{Err: "not a multicast address", Addr: address}
+	if !a.IsMulticast() {
+		return netip.Addr{}, &net.AddrError{Err: "not a multicast address", Addr: address}
 	}
-	return ap, nil
+	return a, nil
 }

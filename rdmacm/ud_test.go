@@ -240,14 +240,7 @@ func TestMulticast(t *testing.T) {
 	ctx := testContext(t)
 	const group = "239.1.2.3"
 	join := func() (*rdmacm.Connector, *endpoint, rdmacm.UDPeer) {
-		c, err := rdmacm.NewUDConnector()
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		if err := c.Bind(l0(t)); err != nil {
-			t.Fatal(err)
-		}
+		c := newUDBound(t)
 		ep := newEndpointOf(t, testbed.Device(t), verbs.QPTypeUD)
 		p, err := c.JoinMulticast(ctx, group, ep.qp)
 		if err != nil {
@@ -281,11 +274,23 @@ func TestMulticast(t *testing.T) {
 		received(t, recv, wc, 512*int(wc.WRID), m, send.qp.Num())
 	}
 
+	// A second member with the same QP: the QP stays attached until both
+	// have left.
+	rc2 := newUDBound(t)
+	if _, err := rc2.JoinMulticast(ctx, group+":4791", recv.qp); err != nil {
+		t.Fatal(err)
+	}
 	if err := rc.LeaveMulticast(group); err != nil {
 		t.Fatal(err)
 	}
 	if err := rc.LeaveMulticast(group); !errors.Is(err, syscall.EADDRNOTAVAIL) {
 		t.Errorf("second leave: %v, want EADDRNOTAVAIL", err)
+	}
+	postUDRecv(t, recv, 8, 0)
+	sendUD(t, ctx, send, 2048, "still here?", ah, peer.QPNum, peer.QKey)
+	received(t, recv, pollOne(t, ctx, recv), 0, "still here?", send.qp.Num())
+	if err := rc2.LeaveMulticast(group); err != nil {
+		t.Fatal(err)
 	}
 	postUDRecv(t, recv, 7, 0)
 	sendUD(t, ctx, send, 2048, "gone?", ah, peer.QPNum, peer.QKey)
@@ -294,5 +299,75 @@ func TestMulticast(t *testing.T) {
 	defer cancel()
 	if n, err := recv.cq.PollWait(short, wcs); n != 0 || !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("after leaving, the QP still receives: %d completions (%+v), %v", n, wcs[0], err)
+	}
+	// Close leaves what is joined; the QP closes after it (cleanup).
+	if err := sc.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// newUDBound returns a UD connector bound to the device under test.
+func newUDBound(t *testing.T) *rdmacm.Connector {
+	t.Helper()
+	c, err := rdmacm.NewUDConnector()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if err := c.Bind(l0(t)); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestMulticastGivenUp: a join given up (its ctx ended) leaves no trace: the
+// next join gets its own group, and the first is joined only if it had
+// completed. A connector that then looks up a UD peer can still leave.
+func TestMulticastGivenUp(t *testing.T) {
+	needUD(t)
+	ctx := testContext(t)
+	c := newUDBound(t)
+	ep := newEndpointOf(t, testbed.Device(t), verbs.QPTypeUD)
+	gone, cancel := context.WithCancel(ctx)
+	cancel()
+	_, err := c.JoinMulticast(gone, "239.1.2.8", ep.qp)
+	firstJoined := err == nil
+	if err != nil && !errors.Is(err, context.Canceled) {
+		t.Fatalf("join with an ended ctx: %v", err)
+	}
+	t.Logf("join with an ended ctx: %v", err)
+	p, err := c.JoinMulticast(ctx, "239.1.2.9", ep.qp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := netip.MustParseAddr("::ffff:239.1.2.9").As16(); p.AHAttr.GRH.DGID != want {
+		t.Errorf("second join got GID %x, want %x", p.AHAttr.GRH.DGID, want)
+	}
+
+	// A lookup, then the leaves.
+	l, err := rdmacm.ListenUD(l0(t), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	done := make(chan error, 1)
+	go func() { done <- c.Connect(ctx, l.Addr().String(), ep.qp, nil) }()
+	req, err := l.GetConnectionRequest(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer req.Close()
+	server := newEndpointOf(t, req.DeviceName(), verbs.QPTypeUD)
+	if err := req.Accept(ctx, server.qp, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := c.LeaveMulticast("239.1.2.9"); err != nil {
+		t.Errorf("leave after Connect: %v", err)
+	}
+	if err := c.LeaveMulticast("239.1.2.8"); firstJoined && err != nil || !firstJoined && !errors.Is(err, syscall.EADDRNOTAVAIL) {
+		t.Errorf("leave of the group whose join was given up (joined: %v): %v", firstJoined, err)
 	}
 }

@@ -1,6 +1,7 @@
 package verbs
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -136,7 +137,7 @@ type QP struct {
 	moved          atomic.Bool // the last Modify that set the state took the QP out of RESET
 
 	mcastMu sync.Mutex
-	mcast   map[mcastGroup]struct{} // the groups AttachMulticast attached, detached by Close
+	mcast   map[mcastGroup]int // attachments per group (AttachMulticast less DetachMulticast), detached by Close
 }
 
 // mcastGroup is a multicast group a QP is attached to.
@@ -262,10 +263,13 @@ func (qp *QP) Close() error {
 		return opError("ibv_destroy_qp", "", ErrClosed)
 	}
 	err := qp.close(func() error {
-		if err := qp.detachAll(); err != nil {
-			return err
+		// Destroyed even if a detach failed (the device going away, say):
+		// the kernel decides.
+		detached := qp.detachAll()
+		if err := unregistered(qp.pd.ctx, qp.raw.ID(), qp, qp.raw.Destroy); err != nil {
+			return errors.Join(detached, err)
 		}
-		return unregistered(qp.pd.ctx, qp.raw.ID(), qp, qp.raw.Destroy)
+		return nil
 	})
 	if err != nil {
 		return opError("ibv_destroy_qp", qp.name(), err)
@@ -338,31 +342,45 @@ func (qp *QP) Modify(attr *QPAttr, mask QPAttrMask) error {
 // multicast group gid (on IB with its multicast LID lid; 0 on RoCE)
 // (ibv_attach_mcast). rdmacm's JoinMulticast joins a group and attaches a
 // QP to it. Close detaches the QP from the groups it is still attached to
-// (the kernel refuses to destroy an attached QP).
+// (the kernel refuses to destroy an attached QP). Attachments to one
+// group are counted: the QP is attached by the first and detached by the
+// DetachMulticast that undoes the last.
 func (qp *QP) AttachMulticast(gid GID, lid uint16) error {
 	return qp.use("ibv_attach_mcast", func(raw cgo.QP) error {
-		if err := raw.AttachMcast(gid, lid); err != nil {
-			return err
-		}
 		qp.mcastMu.Lock()
 		defer qp.mcastMu.Unlock()
-		if qp.mcast == nil {
-			qp.mcast = map[mcastGroup]struct{}{}
+		g := mcastGroup{gid, lid}
+		if qp.mcast[g] == 0 {
+			if err := raw.AttachMcast(gid, lid); err != nil {
+				return err
+			}
 		}
-		qp.mcast[mcastGroup{gid, lid}] = struct{}{}
+		if qp.mcast == nil {
+			qp.mcast = map[mcastGroup]int{}
+		}
+		qp.mcast[g]++
 		return nil
 	})
 }
 
-// DetachMulticast undoes AttachMulticast (ibv_detach_mcast).
+// DetachMulticast undoes an AttachMulticast (ibv_detach_mcast once it
+// undoes the last); EINVAL when the QP is not attached to the group.
 func (qp *QP) DetachMulticast(gid GID, lid uint16) error {
 	return qp.use("ibv_detach_mcast", func(raw cgo.QP) error {
-		if err := raw.DetachMcast(gid, lid); err != nil {
-			return err
-		}
 		qp.mcastMu.Lock()
-		delete(qp.mcast, mcastGroup{gid, lid})
-		qp.mcastMu.Unlock()
+		defer qp.mcastMu.Unlock()
+		g := mcastGroup{gid, lid}
+		switch qp.mcast[g] {
+		case 0:
+			return fmt.Errorf("QP not attached to the group: %w", syscall.EINVAL)
+		case 1:
+			if err := raw.DetachMcast(gid, lid); err != nil {
+				return err
+			}
+			delete(qp.mcast, g)
+		default:
+			qp.mcast[g]--
+		}
 		return nil
 	})
 }
@@ -371,13 +389,15 @@ func (qp *QP) DetachMulticast(gid GID, lid uint16) error {
 func (qp *QP) detachAll() error {
 	qp.mcastMu.Lock()
 	defer qp.mcastMu.Unlock()
+	var errs []error
 	for g := range qp.mcast {
 		if err := qp.raw.DetachMcast(g.gid, g.lid); err != nil {
-			return fmt.Errorf("ibv_detach_mcast: %w", err)
+			errs = append(errs, fmt.Errorf("ibv_detach_mcast: %w", err))
+			continue
 		}
 		delete(qp.mcast, g)
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // Query returns the QP's current attributes (ibv_query_qp, all fields).

@@ -185,7 +185,7 @@ func noUCOnIWARP(t *testing.T, ctx *verbs.Context) {
 }
 
 // TestMulticastAttach: a UD QP attaches to and detaches from a multicast
-// group, and Close of a QP still attached detaches it, where
+// group (not from one it is not attached to), and Close of a QP still attached detaches it, where
 // ibv_destroy_qp alone fails with EBUSY. (Datagrams reach an attached QP
 // once the netdev has joined the group too, as rdma_cm's join does:
 // rdmacm's TestMulticast.)
@@ -201,6 +201,9 @@ func TestMulticastAttach(t *testing.T) {
 		if err := b.qp.DetachMulticast(mgid, 0); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if err := b.qp.DetachMulticast(mgid, 0); !errors.Is(err, syscall.EINVAL) {
+		t.Errorf("DetachMulticast of a group not attached: %v, want EINVAL", err)
 	}
 	qp, err := b.pd.CreateQP(&verbs.QPInitAttr{Type: verbs.QPTypeUD, SendCQ: b.cq, RecvCQ: b.cq,
 		Cap: verbs.QPCap{MaxSendWR: 1, MaxRecvWR: 1, MaxSendSGE: 1, MaxRecvSGE: 1}})
