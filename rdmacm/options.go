@@ -34,8 +34,11 @@ func (c *Connector) SetTOS(tos int) error {
 // would derive it from the path's packet lifetime
 // (rdma_set_option(RDMA_OPTION_ID_ACK_TIMEOUT)). The QP takes it on its way
 // to RTS, so set it on an active connector before Connect or on a passive
-// one before Accept. On IB and RoCE it is the QP's timeout attribute; iWARP
-// retransmits through TCP and has none, and UD has no ACKs (EINVAL).
+// one before Accept. On IB and RoCE it is the QP's timeout attribute; set
+// on the active side before Resolve it also becomes the route's packet
+// lifetime, from which the passive side's QP timeout follows unless that
+// side sets its own. iWARP retransmits through TCP and has none, and UD has
+// no ACKs (EINVAL).
 func (c *Connector) SetAckTimeout(timeout int) error {
 	return c.setOption("set ack timeout", true, []state{stateIdle, stateResolved}, func(id cgo.ID) error {
 		if timeout < 0 || timeout > MaxAckTimeout {

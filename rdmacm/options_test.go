@@ -124,6 +124,11 @@ func TestConnectorOptions(t *testing.T) {
 	if int(active.Timeout) != activeTimeout || int(passive.Timeout) != passiveTimeout {
 		t.Errorf("QP timeout %d / %d after SetAckTimeout(%d) / (%d)", active.Timeout, passive.Timeout, activeTimeout, passiveTimeout)
 	}
+	// Set before Resolve, the active side's timeout becomes the route's
+	// packet lifetime, and the passive side's QP timeout follows.
+	if _, p := connectWith(t, l, func(c *rdmacm.Connector) error { return c.SetAckTimeout(activeTimeout) }, nil).query(t); int(p.Timeout) != activeTimeout {
+		t.Errorf("active SetAckTimeout(%d) alone: passive QP timeout %d, want the same", activeTimeout, p.Timeout)
+	}
 	// Options of one connector leave the next one's alone.
 	if a, _ := connectWith(t, l, nil, nil).query(t); a.AHAttr.GRH.TrafficClass != defActive.AHAttr.GRH.TrafficClass || a.Timeout != defActive.Timeout {
 		t.Errorf("a later connection has traffic class %#x, timeout %d", a.AHAttr.GRH.TrafficClass, a.Timeout)
