@@ -12,16 +12,17 @@
 // the first found), -i IB port (1), -s size (4096), -m MTU (1024), -r receive
 // depth (500), -n iterations (1000), -l service level (0), -e (sleep on CQ
 // events instead of polling), -g GID index (none: LID addressing, as on IB).
-// They are parsed by Go's flag package: options come before <host>, each
-// value as its own argument or after "=", in decimal; there are no long
-// forms (--ib-dev and the like).
+// They are parsed as ibv_rc_pingpong's getopt_long parses them: grouped or
+// attached (-eg0), long forms (--ib-dev=rxe0, --iters 10, or a prefix such
+// as --it), options after <host>, numbers in C's notation (0x1f, 017).
+// ibv_rc_pingpong's on-demand paging, timestamp, device memory, checksum
+// and new-send options (-o -O -P -t -c -j -N) are not supported.
 package main
 
 import (
 	"context"
 	"encoding/hex"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -31,11 +32,15 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-rdma/rdma/internal/getopt"
 	"github.com/go-rdma/rdma/verbs"
 )
 
 func main() {
 	if err := run(os.Args[1:], os.Stdout); err != nil {
+		if errors.Is(err, errHelp) {
+			return
+		}
 		fmt.Fprintln(os.Stderr, "rc-pingpong-go:", err)
 		os.Exit(1)
 	}
@@ -54,32 +59,100 @@ type config struct {
 	events                                           bool
 }
 
+// options are ibv_rc_pingpong's that rc-pingpong-go has.
+var options = []getopt.Option{
+	{Short: 'p', Long: "port", HasArg: true},
+	{Short: 'd', Long: "ib-dev", HasArg: true},
+	{Short: 'i', Long: "ib-port", HasArg: true},
+	{Short: 's', Long: "size", HasArg: true},
+	{Short: 'm', Long: "mtu", HasArg: true},
+	{Short: 'r', Long: "rx-depth", HasArg: true},
+	{Short: 'n', Long: "iters", HasArg: true},
+	{Short: 'l', Long: "sl", HasArg: true},
+	{Short: 'e', Long: "events"},
+	{Short: 'g', Long: "gid-idx", HasArg: true},
+	{Short: 'h', Long: "help"},
+}
+
+const usage = `Usage:
+  rc-pingpong-go            start a server and wait for connection
+  rc-pingpong-go <host>     connect to server at <host>
+
+Options:
+  -p, --port=<port>      listen on/connect to port <port> (default 18515)
+  -d, --ib-dev=<dev>     use IB device <dev> (default first device found)
+  -i, --ib-port=<port>   use port <port> of IB device (default 1)
+  -s, --size=<size>      size of message to exchange (default 4096)
+  -m, --mtu=<size>       path MTU (default 1024)
+  -r, --rx-depth=<dep>   number of receives to post at a time (default 500)
+  -n, --iters=<iters>    number of exchanges (default 1000)
+  -l, --sl=<sl>          service level value
+  -e, --events           sleep on CQ events (default poll)
+  -g, --gid-idx=<gid index> local port gid index
+`
+
+// errHelp asks for the usage text alone.
+var errHelp = errors.New("help")
+
+// parseFlags parses args as ibv_rc_pingpong's getopt_long does (see
+// internal/getopt); on a bad command line it writes the usage to out.
 func parseFlags(args []string, out io.Writer) (*config, error) {
-	c := &config{}
-	fs := flag.NewFlagSet("rc-pingpong-go", flag.ContinueOnError)
-	fs.SetOutput(out)
-	fs.IntVar(&c.port, "p", 18515, "listen on/connect to `port`")
-	fs.StringVar(&c.dev, "d", "", "use IB `device` (default first device found)")
-	fs.IntVar(&c.ibPort, "i", 1, "use `port` of IB device")
-	fs.IntVar(&c.size, "s", 4096, "`size` of message to exchange")
-	mtu := fs.Int("m", 1024, "path MTU `bytes`")
-	fs.IntVar(&c.rxDepth, "r", 500, "number of receives to post at a time")
-	fs.IntVar(&c.iters, "n", 1000, "number of exchanges")
-	fs.IntVar(&c.sl, "l", 0, "service level value")
-	fs.BoolVar(&c.events, "e", false, "sleep on CQ events (default poll)")
-	fs.IntVar(&c.gidIndex, "g", -1, "local port gid `index`")
-	if err := fs.Parse(args); err != nil {
+	c, err := parseArgs(args)
+	if err != nil {
+		fmt.Fprint(out, usage)
+	}
+	return c, err
+}
+
+func parseArgs(args []string) (*config, error) {
+	c := &config{port: 18515, ibPort: 1, size: 4096, mtu: verbs.MTU1024, rxDepth: 500, iters: 1000, gidIndex: -1}
+	found, operands, err := getopt.Parse(args, options)
+	if err != nil {
 		return nil, err
 	}
-	var ok bool
-	if c.mtu, ok = verbs.MTUFromBytes(*mtu); !ok {
-		return nil, fmt.Errorf("-m %d: not an MTU", *mtu)
+	for _, o := range found {
+		if o.Short == 'h' {
+			return nil, errHelp
+		}
+		if o.Short == 'e' {
+			c.events = true
+			continue
+		}
+		if o.Short == 'd' {
+			c.dev = o.Arg
+			continue
+		}
+		n, err := getopt.Int(o.Arg)
+		if err != nil {
+			return nil, fmt.Errorf("-%c: %w", o.Short, err)
+		}
+		switch o.Short {
+		case 'p':
+			c.port = n
+		case 'i':
+			c.ibPort = n
+		case 's':
+			c.size = n
+		case 'm':
+			var ok bool
+			if c.mtu, ok = verbs.MTUFromBytes(n); !ok {
+				return nil, fmt.Errorf("-m %d: not an MTU", n)
+			}
+		case 'r':
+			c.rxDepth = n
+		case 'n':
+			c.iters = n
+		case 'l':
+			c.sl = n
+		case 'g':
+			c.gidIndex = n
+		}
 	}
 	switch {
-	case fs.NArg() == 1:
-		c.server = fs.Arg(0)
-	case fs.NArg() > 1:
-		return nil, fmt.Errorf("one server name at most, got %q", fs.Args())
+	case len(operands) == 1:
+		c.server = operands[0]
+	case len(operands) > 1:
+		return nil, fmt.Errorf("one server name at most, got %q", operands)
 	}
 	if c.port < 0 || c.port > 65535 || c.ibPort < 1 || c.ibPort > 255 || c.size <= 0 || c.rxDepth <= 1 || c.iters <= 0 ||
 		c.sl < 0 || c.sl > 15 || c.gidIndex > 255 {

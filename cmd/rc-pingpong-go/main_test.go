@@ -195,3 +195,29 @@ func TestOpenFailureCloses(t *testing.T) {
 	}
 	t.Log(err)
 }
+
+// TestParseFlags: ibv_rc_pingpong's command lines, as its getopt_long reads
+// them.
+func TestParseFlags(t *testing.T) {
+	var out bytes.Buffer
+	c, err := parseFlags([]string{"host", "-eg0", "--iters=0x10", "--ib-d", "rxe0", "-s", "64", "--mtu", "4096", "-r010"}, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := config{port: 18515, ibPort: 1, size: 64, rxDepth: 8, iters: 16, gidIndex: 0, mtu: verbs.MTU4096, dev: "rxe0", server: "host", events: true}
+	if *c != want || out.Len() != 0 {
+		t.Errorf("parsed %+v, printed %q; want %+v", *c, out.String(), want)
+	}
+	if c, err := parseFlags(nil, &out); err != nil || c.server != "" || c.gidIndex != -1 || c.mtu != verbs.MTU1024 {
+		t.Errorf("defaults: %+v, %v", c, err)
+	}
+	for _, args := range [][]string{{"--iters"}, {"-m", "1000"}, {"a", "b"}, {"-n", "ten"}, {"--odp"}, {"-l", "16"}} {
+		out.Reset()
+		if _, err := parseFlags(args, &out); err == nil || !strings.HasPrefix(out.String(), "Usage:") {
+			t.Errorf("parseFlags(%q): %v, printed %q; want an error and the usage", args, err, out.String())
+		}
+	}
+	if _, err := parseFlags([]string{"--help"}, &out); err != errHelp {
+		t.Errorf("--help: %v, want errHelp", err)
+	}
+}

@@ -8,7 +8,8 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
-	"strings"
+
+	"github.com/go-rdma/rdma/internal/getopt"
 )
 
 // Limits and defaults, as in rping.c.
@@ -44,50 +45,43 @@ type usageError struct{ msg string }
 
 func (e *usageError) Error() string { return e.msg }
 
-// parseArgs parses args the way rping's getopt("a:I:Pp:C:S:t:scvVdq")
-// does: flags may be grouped (-vV), option arguments attached (-C10) or
-// separate (-C 10), "--" ends the options. --json is ours.
+// options are rping's getopt("a:I:Pp:C:S:t:scvVdq") less -t (which rping
+// refuses too), and ours: --json, -h/--help.
+var options = func() []getopt.Option {
+	var o []getopt.Option
+	for _, c := range []byte("aIpCS") {
+		o = append(o, getopt.Option{Short: c, HasArg: true})
+	}
+	for _, c := range []byte("PscvVdq") {
+		o = append(o, getopt.Option{Short: c})
+	}
+	return append(o, getopt.Option{Long: "json"}, getopt.Option{Short: 'h', Long: "help"})
+}()
+
+// parseArgs parses args as rping's getopt does (see internal/getopt):
+// flags may be grouped (-vV), option arguments attached (-C10) or separate
+// (-C 10), "--" ends the options. rping takes no operands.
 func parseArgs(ctx context.Context, args []string) (*config, error) {
 	c := &config{port: defaultPort, size: defaultSize}
-	for i := 0; i < len(args); i++ {
-		a := args[i]
+	found, operands, err := getopt.Parse(args, options)
+	if err != nil {
+		return nil, &usageError{err.Error()}
+	}
+	if len(operands) > 0 {
+		return nil, &usageError{fmt.Sprintf("unexpected argument %q", operands[0])}
+	}
+	for _, o := range found {
 		switch {
-		case a == "--":
-			if rest := args[i+1:]; len(rest) > 0 {
-				return nil, &usageError{fmt.Sprintf("unexpected argument %q", rest[0])}
-			}
-			i = len(args)
-			continue
-		case a == "--json":
-			c.json = true
-			continue
-		case a == "--help" || a == "-h":
+		case o.Short == 'h':
 			return nil, errHelp
-		case strings.HasPrefix(a, "--"):
-			return nil, &usageError{fmt.Sprintf("unknown option %s", a)}
-		case len(a) < 2 || a[0] != '-':
-			return nil, &usageError{fmt.Sprintf("unexpected argument %q", a)}
-		}
-		for j := 1; j < len(a); j++ {
-			opt := a[j]
-			if !strings.ContainsRune("aIpCS", rune(opt)) {
-				if err := c.flag(opt); err != nil {
-					return nil, err
-				}
-				continue
-			}
-			val := a[j+1:]
-			if val == "" {
-				if i+1 >= len(args) {
-					return nil, &usageError{fmt.Sprintf("option -%c needs an argument", opt)}
-				}
-				i++
-				val = args[i]
-			}
-			if err := c.option(ctx, opt, val); err != nil {
+		case o.Long == "json":
+			c.json = true
+		case o.HasArg:
+			if err := c.option(ctx, o.Short, o.Arg); err != nil {
 				return nil, err
 			}
-			break
+		default:
+			c.flag(o.Short)
 		}
 	}
 	switch {
@@ -102,7 +96,7 @@ func parseArgs(ctx context.Context, args []string) (*config, error) {
 }
 
 // flag sets a flag without argument.
-func (c *config) flag(opt byte) error {
+func (c *config) flag(opt byte) {
 	switch opt {
 	case 's':
 		c.server = true
@@ -118,10 +112,7 @@ func (c *config) flag(opt byte) error {
 		c.persistent = true
 	case 'q':
 		c.selfQP = true
-	default:
-		return &usageError{fmt.Sprintf("unknown option -%c", opt)}
 	}
-	return nil
 }
 
 // option sets an option with its argument, with rping's checks and
