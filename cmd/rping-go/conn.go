@@ -202,7 +202,10 @@ func (c *conn) complete(wc *verbs.WorkCompletion) error {
 		return fmt.Errorf("completion of unknown work request %d", wc.WRID)
 	}
 	if err := wc.Err(); err != nil {
-		if wc.Status == verbs.WCWRFlushErr && c.disconnected(flushGrace) {
+		if c.disconnected(flushGrace) {
+			// The request failed as the connection ended: flushed, or
+			// (siw, the peer gone in the middle of an RDMA WRITE) with a
+			// local QP operation error.
 			return errPeerGone
 		}
 		var we *verbs.WCError
@@ -222,9 +225,9 @@ func (c *conn) complete(wc *verbs.WorkCompletion) error {
 	return nil
 }
 
-// flushGrace is how long a flushed request waits for the disconnect event
-// that explains it: on iWARP the peer's close can flush the QP before the
-// DISCONNECTED event arrives.
+// flushGrace is how long a failed request waits for the disconnect event
+// that explains it: on iWARP the peer's close can flush the QP, or fail a
+// request in progress, before the DISCONNECTED event arrives.
 const flushGrace = 2 * time.Second
 
 // disconnected reports whether the connection is (or, within wait, becomes)

@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -380,29 +382,49 @@ func TestRunErrors(t *testing.T) {
 // A client that vanishes in the middle of a run (killed) ends a one-client
 // server normally, as in C rping: exit status 0, a summary that names the
 // interruption when it came mid-ping, and that one line on stderr.
+//
+// siw now and then (about 1 run in 15, at 2ed2e7d as now) reports nothing to
+// the surviving side of a killed peer's connection: its cm_id stays
+// connected and no completion flushes, so C rping would wait forever as
+// the Go server does. The test then tries again, up to three times.
 func TestServerClientKilled(t *testing.T) {
 	const port = 7331
-	stop, stdout := goServer(t, port, "-V", "--json")
-	client := cClient(t, port, "-V", "-v", "-C", "0")
-	for deadline := time.Now().Add(30 * time.Second); len(pingLines(client.out.String(), "ping data: ")) < 3; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the client never pinged: %v", client.wait())
+	for attempt := 0; ; attempt++ {
+		stop, stdout := goServer(t, port, "-V", "--json")
+		client := cClient(t, port, "-V", "-v", "-C", "0")
+		for deadline := time.Now().Add(30 * time.Second); len(pingLines(client.out.String(), "ping data: ")) < 3; time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("the client never pinged: %v", client.wait())
+			}
 		}
-	}
-	client.cmd.Process.Kill()
-	client.wait()
-	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(stdout(), `"role":"server"`); time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the server did not end after its client died:\n%s", stdout())
+		client.cmd.Process.Kill()
+		client.wait()
+		ended := false
+		for deadline := time.Now().Add(10 * time.Second); !ended && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			ended = strings.Contains(stdout(), `"role":"server"`)
 		}
-	}
-	s := stop()
-	t.Logf("server: %v", s)
-	var sum summary
-	if err := json.Unmarshal([]byte(s.stdout), &sum); err != nil {
-		t.Fatalf("summary %q: %v", s.stdout, err)
-	}
-	if s.code != 0 || sum.Pings < 2 || sum.Error != "" && !strings.Contains(s.stderr, sum.Peer) {
-		t.Errorf("exit status %d, summary %+v, stderr %q: want 0, the pings made and the interruption on stderr", s.code, sum, s.stderr)
+		if !ended {
+			cmIDs, _ := exec.Command("rdma", "resource", "show", "cm_id").CombinedOutput()
+			// The server's connection, its client gone (the pid shown is
+			// the thread's that took the request in).
+			lost := testbed.Device(t) == os.Getenv("RDMA_SIW_DEV") && regexp.MustCompile(`state CONNECT ps TCP pid \d+ comm rping-go.test src-addr `+
+				regexp.QuoteMeta(net.JoinHostPort(testbed.Addr(t), fmt.Sprint(port)))+` `).Match(cmIDs)
+			s := stop()
+			if lost && attempt < 3 {
+				t.Logf("attempt %d: siw reported no end of the killed client's connection (server: %v):\n%s", attempt, s, cmIDs)
+				continue
+			}
+			t.Fatalf("the server did not end after its client died: %v\n%s", s, cmIDs)
+		}
+		s := stop()
+		t.Logf("server: %v", s)
+		var sum summary
+		if err := json.Unmarshal([]byte(s.stdout), &sum); err != nil {
+			t.Fatalf("summary %q: %v", s.stdout, err)
+		}
+		if s.code != 0 || sum.Pings < 2 || sum.Error != "" && !strings.Contains(s.stderr, sum.Peer) {
+			t.Errorf("exit status %d, summary %+v, stderr %q: want 0, the pings made and the interruption on stderr", s.code, sum, s.stderr)
+		}
+		return
 	}
 }
