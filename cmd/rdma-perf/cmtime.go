@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"runtime/trace"
 	"slices"
 	"sync"
@@ -204,7 +205,7 @@ func cmtime(ctx context.Context, addr, bind string, n, passes int, y *yielder) (
 			if bind == "" {
 				return nil
 			}
-			return conns[i].cm.Bind(bind + ":0")
+			return conns[i].cm.Bind(net.JoinHostPort(bind, "0"))
 		}},
 		{"resolve addr+route", true, func(i int) error { return conns[i].cm.Resolve(ctx, addr) }},
 		{"create qp", false, func(i int) error { return shared.createQP(&conns[i]) }},
@@ -257,6 +258,12 @@ func serveCMTime(ctx context.Context, l *rdmacm.Listener, first *rdmacm.Connecto
 	handle := func(cm *rdmacm.Connector) {
 		c := &cmConn{cm: cm}
 		err := func() error {
+			if d, err := cm.ConnectionData(); err != nil {
+				return err
+			} else if r, err := unmarshalRequest(d.PrivateData); err != nil || r.mode != modeCMTime {
+				cm.Reject(nil)
+				return fmt.Errorf("a request of the pass is not cmtime's: %v", err)
+			}
 			if err := shared.createQP(c); err != nil {
 				cm.Reject(nil)
 				return err
@@ -277,9 +284,15 @@ func serveCMTime(ctx context.Context, l *rdmacm.Listener, first *rdmacm.Connecto
 		mu.Unlock()
 	}
 	wg.Go(func() { handle(first) })
-	for range n - 1 {
-		cm, err := l.GetConnectionRequest(ctx)
+	for i := 1; i < n; i++ {
+		// A client that stops in the middle of a pass sends no more.
+		rctx, cancel := context.WithTimeout(ctx, cmRequestWait)
+		cm, err := l.GetConnectionRequest(rctx)
+		cancel()
 		if err != nil {
+			if ctx.Err() == nil {
+				err = fmt.Errorf("no connection request for %v after %d of %d: %w", cmRequestWait, i, n, err)
+			}
 			mu.Lock()
 			errs = append(errs, err)
 			mu.Unlock()
@@ -288,5 +301,28 @@ func serveCMTime(ctx context.Context, l *rdmacm.Listener, first *rdmacm.Connecto
 		wg.Go(func() { handle(cm) })
 	}
 	wg.Wait()
-	return errors.Join(errs...)
+	return firstError(errs)
+}
+
+// cmRequestWait is how long the cmtime server waits for each further
+// connection request of a pass.
+const cmRequestWait = 30 * time.Second
+
+// firstError returns the first error of errs, with the count of the others.
+func firstError(errs []error) error {
+	var first error
+	more := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+		case first == nil:
+			first = err
+		default:
+			more++
+		}
+	}
+	if more > 0 {
+		return fmt.Errorf("%w (and %d more errors)", first, more)
+	}
+	return first
 }

@@ -58,7 +58,8 @@ func unmarshalRequest(b []byte) (*request, error) {
 		addr:   binary.LittleEndian.Uint64(b[18:]),
 		rkey:   binary.LittleEndian.Uint32(b[26:]),
 	}
-	if r.sizes[0] < 1 || r.sizes[0] > maxSize || r.iters < minIters(r.mode) || r.conns < 1 {
+	if r.sizes[0] < 1 || r.sizes[0] > maxSize || r.iters < minIters(r.mode) || r.iters > maxIters ||
+		r.conns < 1 || r.conns > maxConns || r.inline < 0 || r.inline > maxInline {
 		return nil, fmt.Errorf("bad request: sizes %v, %d iterations, %d connections", r.sizes, r.iters, r.conns)
 	}
 	return r, nil

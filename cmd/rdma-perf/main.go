@@ -65,6 +65,7 @@ type config struct {
 	timeout    time.Duration
 	yield      time.Duration
 	settle     time.Duration
+	cqModSet   bool // -Q was given
 }
 
 // minIters is the fewest iterations of mode: two posts make one latency
@@ -92,8 +93,10 @@ func (c *config) sizes() []int {
 func parse(args []string, stderr io.Writer) (*config, error) {
 	c := &config{}
 	fs := flag.NewFlagSet("rdma-perf", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	// Errors come back as one line (main prints it); the usage is for -h.
+	fs.SetOutput(io.Discard)
 	fs.Usage = func() {
+		fs.SetOutput(stderr)
 		fmt.Fprintf(stderr, "usage: rdma-perf [flags]                 (server)\n"+
 			"       rdma-perf [flags] MODE ADDRESS    (client; MODE: write_bw, send_lat, write_lat, read_lat, cmtime)\n")
 		fs.PrintDefaults()
@@ -120,6 +123,9 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 	var rest []string
 	for {
 		if err := fs.Parse(args); err != nil {
+			if !errors.Is(err, flag.ErrHelp) {
+				err = fmt.Errorf("%w (rdma-perf -h for the flags)", err)
+			}
 			return nil, err
 		}
 		if fs.NArg() == 0 {
@@ -134,6 +140,7 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 	default:
 		return nil, errors.New("want no arguments (server) or MODE ADDRESS (client)")
 	}
+	fs.Visit(func(f *flag.Flag) { c.cqModSet = c.cqModSet || f.Name == "Q" })
 	if c.server != "" {
 		if err := c.defaults(); err != nil {
 			return nil, err
@@ -180,27 +187,53 @@ func (c *config) defaults() error {
 	switch {
 	case c.size < 1 || c.size > maxSize:
 		return fmt.Errorf("-s %d: want 1 … %d", c.size, maxSize)
-	case c.iters < minIters(c.mode):
-		return fmt.Errorf("-n %d: want at least %d", c.iters, minIters(c.mode))
+	case c.iters < minIters(c.mode) || c.iters > maxIters:
+		return fmt.Errorf("-n %d: want %d … %d", c.iters, minIters(c.mode), maxIters)
 	case c.txDepth < 1 || c.txDepth > 8192:
 		return fmt.Errorf("-t %d: want 1 … 8192", c.txDepth)
 	case c.postList < 1 || c.postList > c.txDepth:
 		return fmt.Errorf("-l %d: want 1 … tx depth (%d)", c.postList, c.txDepth)
-	case c.cqMod < 1 || c.cqMod > c.txDepth:
-		return fmt.Errorf("-Q %d: want 1 … tx depth (%d)", c.cqMod, c.txDepth)
-	case c.conns < 1 || c.conns > 10000:
-		return fmt.Errorf("-c %d: want 1 … 10000", c.conns)
-	case c.inline < 0 || c.inline > 1024:
-		return fmt.Errorf("-I %d: want 0 … 1024", c.inline)
+	case c.cqMod < 1:
+		return fmt.Errorf("-Q %d: want 1 or more", c.cqMod)
+	case c.conns < 1 || c.conns > maxConns:
+		return fmt.Errorf("-c %d: want 1 … %d", c.conns, maxConns)
+	case c.inline < 0 || c.inline > maxInline:
+		return fmt.Errorf("-I %d: want 0 … %d", c.inline, maxInline)
+	}
+	if bw {
+		// As perftest: the queue no deeper than the writes, the moderation
+		// no more than the queue, and a post list's size as the moderation
+		// unless -Q says otherwise.
+		c.txDepth = min(c.txDepth, c.iters)
+		c.cqMod = min(c.cqMod, c.txDepth)
+		if c.postList > 1 && !c.cqModSet {
+			c.cqMod = c.postList
+		}
+		// Every window of posts must reach a signaled request, or the loop
+		// would wait for a completion that never comes: each post list
+		// ends with one, or the queue holds one more after any completion.
+		if c.postList%c.cqMod != 0 && c.cqMod > c.txDepth-c.postList+1 {
+			return fmt.Errorf("-Q %d with -l %d and -t %d: no post would reach a signaled request (want -l a multiple of -Q, or -Q up to %d)",
+				c.cqMod, c.postList, c.txDepth, c.txDepth-c.postList+1)
+		}
 	}
 	return nil
 }
 
+// Limits of the command line, which the server applies to a client's
+// request too.
+const (
+	maxIters  = 1 << 24
+	maxConns  = 10000
+	maxInline = 1024
+)
+
 func main() {
 	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "rdma-perf:", err)
+		if errors.Is(err, flag.ErrHelp) {
+			return
 		}
+		fmt.Fprintln(os.Stderr, "rdma-perf:", err)
 		os.Exit(1)
 	}
 }

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"flag"
+	"io"
 	"math"
 	"net"
 	"os"
@@ -149,6 +152,19 @@ func TestLatencyModes(t *testing.T) {
 	}
 }
 
+// TestSendLatAllSizes: -a with a count that is no multiple of the receive
+// refill keeps the receive ring full from size to size.
+func TestSendLatAllSizes(t *testing.T) {
+	out, _ := runPair(t, modeSendLat, "-a", "-n", "40")
+	rs := decode[latResult](t, out)
+	if len(rs) != 16 {
+		t.Fatalf("%d results, want 16 sizes:\n%s", len(rs), out)
+	}
+	for i, r := range rs {
+		checkLatency(t, modeSendLat, r, 2<<i, 40)
+	}
+}
+
 func TestCMTime(t *testing.T) {
 	traceFile := filepath.Join(t.TempDir(), "trace")
 	out, _ := runPair(t, modeCMTime, "-c", "3", "-n", "2", "-b", testbed.Addr(t), "-trace", traceFile)
@@ -238,6 +254,10 @@ func TestBadFlags(t *testing.T) {
 		{"-n", "1", "send_lat", "192.0.2.1"},
 		{"-l", "200", "write_bw", "192.0.2.1"},
 		{"-Q", "0", "write_bw", "192.0.2.1"},
+		{"-n", strconv.Itoa(maxIters + 1), "send_lat", "192.0.2.1"},
+		{"-l", "2", "-Q", "3", "-t", "3", "write_bw", "192.0.2.1"},
+		{"-l", "100", "-Q", "128", "write_bw", "192.0.2.1"},
+		{"-x", "write_bw", "192.0.2.1"},
 		{"-c", "0", "cmtime", "192.0.2.1"},
 		{"-n", "-1", "cmtime", "192.0.2.1"},
 		{"-p", "70000"},
@@ -252,6 +272,48 @@ func TestBadFlags(t *testing.T) {
 		}
 		if msg := err.Error(); strings.Contains(msg, "\n") || msg == "" {
 			t.Errorf("%q: error %q is not one line", args, msg)
+		}
+	}
+}
+
+// TestWriteBWParams: write_bw's queue depth, post list and CQ moderation
+// follow perftest's rules, so that every post reaches a signaled request.
+func TestWriteBWParams(t *testing.T) {
+	for _, tc := range []struct {
+		args                   []string
+		txDepth, postList, mod int
+	}{
+		{[]string{"-t", "64"}, 64, 1, 64},                               // -Q 100 lowered to the depth
+		{[]string{"-l", "100", "-n", "1000"}, 128, 100, 100},            // -Q follows the post list
+		{[]string{"-l", "100", "-Q", "50", "-n", "1000"}, 128, 100, 50}, // a divisor of it is kept
+		{[]string{"-l", "4", "-Q", "8", "-t", "16"}, 16, 4, 8},          // or one the queue reaches
+		{[]string{"-n", "20"}, 20, 1, 20},                               // the depth no more than the writes
+	} {
+		c, err := parse(append(tc.args, modeWriteBW, "192.0.2.1"), io.Discard)
+		if err != nil {
+			t.Errorf("%q: %v", tc.args, err)
+			continue
+		}
+		if c.txDepth != tc.txDepth || c.postList != tc.postList || c.cqMod != tc.mod {
+			t.Errorf("%q: -t %d -l %d -Q %d, want %d, %d, %d", tc.args, c.txDepth, c.postList, c.cqMod, tc.txDepth, tc.postList, tc.mod)
+		}
+	}
+}
+
+// TestHelpAndRequestLimits: -h prints the usage and is no error for main;
+// the server refuses requests over the command line's limits.
+func TestHelpAndRequestLimits(t *testing.T) {
+	var errOut bytes.Buffer
+	if err := run([]string{"-h"}, io.Discard, &errOut); !errors.Is(err, flag.ErrHelp) || !strings.HasPrefix(errOut.String(), "usage: rdma-perf") {
+		t.Errorf("-h: %v, printed %q", err, errOut.String())
+	}
+	for _, r := range []request{
+		{mode: modeSendLat, sizes: []int{2}, iters: maxIters + 1, conns: 1},
+		{mode: modeCMTime, sizes: []int{1}, iters: 1, conns: maxConns + 1},
+		{mode: modeSendLat, sizes: []int{2}, iters: 10, conns: 1, inline: maxInline + 1},
+	} {
+		if _, err := unmarshalRequest(r.marshal()); err == nil {
+			t.Errorf("request %+v accepted", r)
 		}
 	}
 }

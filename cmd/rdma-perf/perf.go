@@ -216,7 +216,7 @@ func pingPong(ctx context.Context, c *conn, mode string, size, iters, inline int
 			consumed++
 		default:
 			if wait {
-				if err := waitByte(ctx, poll, pollShift, rcnt); err != nil {
+				if err := waitByte(ctx, c.cm.Disconnected(), poll, pollShift, rcnt); err != nil {
 					return err
 				}
 			}
@@ -241,16 +241,29 @@ func pingPong(ctx context.Context, c *conn, mode string, size, iters, inline int
 			}
 		}
 	}
+	// The receives this size consumed since its last refill, back for the
+	// next size (-a): iters need not be a multiple of the refill.
+	if consumed > 0 {
+		return c.qp.PostRecv(refill[:consumed])
+	}
 	return nil
 }
 
 // waitByte spins until the byte at shift of *word is byte(n), the mark of
-// write_lat's n-th write, or ctx is done.
-func waitByte(ctx context.Context, word *uint32, shift uint, n int) error {
+// write_lat's n-th write, ctx is done or down is closed (the peer
+// disconnected: no completion tells a memory poll).
+func waitByte(ctx context.Context, down <-chan struct{}, word *uint32, shift uint, n int) error {
 	want := uint32(byte(n))
 	for spins := 0; atomic.LoadUint32(word)>>shift&0xff != want; spins++ {
-		if spins&0xffff == 0xffff && ctx.Err() != nil {
-			return ctx.Err()
+		if spins&0xffff == 0xffff {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			select {
+			case <-down:
+				return fmt.Errorf("write %d: the peer disconnected", n)
+			default:
+			}
 		}
 	}
 	return nil

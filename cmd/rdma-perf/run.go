@@ -62,7 +62,10 @@ func exercise(ctx context.Context, cn *conn, req *request, server bool, c *confi
 		return awaitDisconnect(ctx, cn)
 	}
 	y := newYielder(c.yield)
-	stamps := make([]int64, req.iters)
+	var stamps []int64
+	if req.mode != modeWriteBW {
+		stamps = make([]int64, req.iters)
+	}
 	settle(c.settle, y)
 	for _, size := range req.sizes {
 		switch {
@@ -186,8 +189,7 @@ func serveOn(ctx context.Context, l *rdmacm.Listener, c *config, stdout io.Write
 	}
 	cn, err := open(cm, maxOf(req.sizes), depth(req.mode, 16, req.inline))
 	if err != nil {
-		cm.Reject(nil)
-		cm.Close()
+		// open closed the connector, and the destroyed request is refused.
 		return err
 	}
 	defer cn.close()
