@@ -207,6 +207,7 @@ type WCStatus uint32
 const (
 	WCSuccess        WCStatus = 0
 	WCLocLenErr      WCStatus = 1
+	WCLocQPOpErr     WCStatus = 2
 	WCLocProtErr     WCStatus = 4
 	WCWRFlushErr     WCStatus = 5
 	WCRemAccessErr   WCStatus = 10

@@ -30,6 +30,7 @@ type (
 const (
 	WCSuccess         = cgo.WCSuccess
 	WCLocLenErr       = cgo.WCLocLenErr
+	WCLocQPOpErr      = cgo.WCLocQPOpErr
 	WCLocProtErr      = cgo.WCLocProtErr
 	WCWRFlushErr      = cgo.WCWRFlushErr
 	WCRemAccessErr    = cgo.WCRemAccessErr

@@ -95,12 +95,7 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 	fs := flag.NewFlagSet("rdma-perf", flag.ContinueOnError)
 	// Errors come back as one line (main prints it); the usage is for -h.
 	fs.SetOutput(io.Discard)
-	fs.Usage = func() {
-		fs.SetOutput(stderr)
-		fmt.Fprintf(stderr, "usage: rdma-perf [flags]                 (server)\n"+
-			"       rdma-perf [flags] MODE ADDRESS    (client; MODE: write_bw, send_lat, write_lat, read_lat, cmtime)\n")
-		fs.PrintDefaults()
-	}
+	fs.Usage = func() {}
 	fs.IntVar(&c.port, "p", 18515, "rdma_cm port")
 	fs.StringVar(&c.bind, "b", "", "server: IP address to listen on (default: any); cmtime client: IP address to bind")
 	fs.IntVar(&c.size, "s", 0, "message size in bytes (default 65536 for write_bw, 2 for latency)")
@@ -124,8 +119,12 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 	for {
 		if err := fs.Parse(args); err != nil {
 			if !errors.Is(err, flag.ErrHelp) {
-				err = fmt.Errorf("%w (rdma-perf -h for the flags)", err)
+				return nil, fmt.Errorf("%w (rdma-perf -h for the flags)", err)
 			}
+			fmt.Fprintf(stderr, "usage: rdma-perf [flags]                 (server)\n"+
+				"       rdma-perf [flags] MODE ADDRESS    (client; MODE: write_bw, send_lat, write_lat, read_lat, cmtime)\n")
+			fs.SetOutput(stderr)
+			fs.PrintDefaults()
 			return nil, err
 		}
 		if fs.NArg() == 0 {
@@ -206,6 +205,9 @@ func (c *config) defaults() error {
 		// unless -Q says otherwise.
 		c.txDepth = min(c.txDepth, c.iters)
 		c.cqMod = min(c.cqMod, c.txDepth)
+		if c.postList > c.txDepth {
+			return fmt.Errorf("-l %d: want 1 … the writes (-n %d)", c.postList, c.iters)
+		}
 		if c.postList > 1 && !c.cqModSet {
 			c.cqMod = c.postList
 		}

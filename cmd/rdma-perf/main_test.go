@@ -257,6 +257,7 @@ func TestBadFlags(t *testing.T) {
 		{"-n", strconv.Itoa(maxIters + 1), "send_lat", "192.0.2.1"},
 		{"-l", "2", "-Q", "3", "-t", "3", "write_bw", "192.0.2.1"},
 		{"-l", "100", "-Q", "128", "write_bw", "192.0.2.1"},
+		{"-n", "3", "-l", "4", "write_bw", "192.0.2.1"},
 		{"-x", "write_bw", "192.0.2.1"},
 		{"-c", "0", "cmtime", "192.0.2.1"},
 		{"-n", "-1", "cmtime", "192.0.2.1"},
@@ -269,6 +270,9 @@ func TestBadFlags(t *testing.T) {
 		if err == nil {
 			t.Errorf("%q: no error", args)
 			continue
+		}
+		if errOut.Len() != 0 {
+			t.Errorf("%q: printed %q besides the error", args, errOut.String())
 		}
 		if msg := err.Error(); strings.Contains(msg, "\n") || msg == "" {
 			t.Errorf("%q: error %q is not one line", args, msg)

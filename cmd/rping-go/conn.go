@@ -202,10 +202,11 @@ func (c *conn) complete(wc *verbs.WorkCompletion) error {
 		return fmt.Errorf("completion of unknown work request %d", wc.WRID)
 	}
 	if err := wc.Err(); err != nil {
-		if c.disconnected(flushGrace) {
+		if (wc.Status == verbs.WCWRFlushErr || wc.Status == verbs.WCLocQPOpErr) && c.disconnected(flushGrace) {
 			// The request failed as the connection ended: flushed, or
 			// (siw, the peer gone in the middle of an RDMA WRITE) with a
-			// local QP operation error.
+			// local QP operation error. Other failures (a remote access
+			// error, say) are the run's, whatever follows.
 			return errPeerGone
 		}
 		var we *verbs.WCError

@@ -383,10 +383,10 @@ func TestRunErrors(t *testing.T) {
 // server normally, as in C rping: exit status 0, a summary that names the
 // interruption when it came mid-ping, and that one line on stderr.
 //
-// siw now and then (about 1 run in 15, at 2ed2e7d as now) reports nothing to
+// siw now and then (1 run in 5 to 15, at 2ed2e7d as now) reports nothing to
 // the surviving side of a killed peer's connection: its cm_id stays
 // connected and no completion flushes, so C rping would wait forever as
-// the Go server does. The test then tries again, up to three times.
+// the Go server does. The test then tries again, up to five times.
 func TestServerClientKilled(t *testing.T) {
 	const port = 7331
 	for attempt := 0; ; attempt++ {
@@ -410,7 +410,7 @@ func TestServerClientKilled(t *testing.T) {
 			lost := testbed.Device(t) == os.Getenv("RDMA_SIW_DEV") && regexp.MustCompile(`state CONNECT ps TCP pid \d+ comm rping-go.test src-addr `+
 				regexp.QuoteMeta(net.JoinHostPort(testbed.Addr(t), fmt.Sprint(port)))+` `).Match(cmIDs)
 			s := stop()
-			if lost && attempt < 3 {
+			if lost && attempt < 5 {
 				t.Logf("attempt %d: siw reported no end of the killed client's connection (server: %v):\n%s", attempt, s, cmIDs)
 				continue
 			}

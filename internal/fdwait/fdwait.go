@@ -68,21 +68,25 @@ func Wait(ctx context.Context, file *os.File, try func() (done bool, err error))
 	}
 }
 
-// RetryPause is how long WaitRetry pauses before trying again after try
-// failed.
-const RetryPause = 10 * time.Millisecond
+// RetryPause is how long WaitRetry first pauses before trying again after
+// try failed; the pause doubles while the failures go on, up to
+// MaxRetryPause.
+const (
+	RetryPause    = 10 * time.Millisecond
+	MaxRetryPause = time.Second
+)
 
 // WaitRetry is Wait for the goroutine that reads an event channel for as
 // long as its objects live, which must not stop on a failed read: an error
 // from try (librdmacm failing to allocate an event, ENOMEM, before it takes
-// the event from the kernel, say) is tried again after RetryPause. It
-// returns nil once try is done, ErrClosed once file is closed.
+// the event from the kernel, say) is tried again after a pause. It returns
+// nil once try is done, ErrClosed once file is closed.
 func WaitRetry(file *os.File, try func() (done bool, err error)) error {
-	for {
+	for pause := RetryPause; ; pause = min(2*pause, MaxRetryPause) {
 		err := Wait(context.Background(), file, try)
 		if err == nil || errors.Is(err, ErrClosed) {
 			return err
 		}
-		time.Sleep(RetryPause)
+		time.Sleep(pause)
 	}
 }

@@ -111,10 +111,15 @@ func long(opts []Option, name string) (Option, error) {
 	return Option{}, fmt.Errorf("option --%s is ambiguous (%s)", name, strings.Join(names, ", "))
 }
 
-// Int parses s as C's strtol with base 0 does a whole argument: decimal,
-// hexadecimal after "0x", octal after "0".
+// Int parses s as C's strtol with base 0 does a whole argument: leading
+// white space, one sign, then decimal, hexadecimal after "0x", octal after
+// "0".
 func Int(s string) (int, error) {
-	t := strings.TrimPrefix(strings.TrimPrefix(s, "-"), "+")
+	t := strings.TrimLeft(s, " \t\n\v\f\r")
+	neg := strings.HasPrefix(t, "-")
+	if neg || strings.HasPrefix(t, "+") {
+		t = t[1:]
+	}
 	base := 10
 	switch {
 	case strings.HasPrefix(t, "0x") || strings.HasPrefix(t, "0X"):
@@ -122,11 +127,14 @@ func Int(s string) (int, error) {
 	case len(t) > 1 && t[0] == '0':
 		base, t = 8, t[1:]
 	}
-	n, err := strconv.ParseInt(t, base, 0)
-	if err != nil || t == "" || t[0] == '+' || t[0] == '-' {
+	if t == "" || t[0] == '+' || t[0] == '-' {
 		return 0, fmt.Errorf("%q is not a number", s)
 	}
-	if strings.HasPrefix(s, "-") {
+	n, err := strconv.ParseInt(t, base, 0)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a number", s)
+	}
+	if neg {
 		n = -n
 	}
 	return int(n), nil

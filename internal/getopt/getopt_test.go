@@ -69,12 +69,12 @@ func TestParseErrors(t *testing.T) {
 }
 
 func TestInt(t *testing.T) {
-	for s, want := range map[string]int{"10": 10, "0x1f": 31, "0X10": 16, "010": 8, "0": 0, "-3": -3, "+4": 4, "-0x10": -16} {
+	for s, want := range map[string]int{"10": 10, "0x1f": 31, "0X10": 16, "010": 8, "0": 0, "-3": -3, "+4": 4, "-0x10": -16, " 7": 7} {
 		if n, err := Int(s); err != nil || n != want {
 			t.Errorf("Int(%q) = %d, %v; want %d", s, n, err, want)
 		}
 	}
-	for _, s := range []string{"", "x", "0x", "08", "1_000", "0x-1", "--1", "12abc"} {
+	for _, s := range []string{"", "x", "0x", "08", "1_000", "0x-1", "--1", "-+5", "12abc"} {
 		if n, err := Int(s); err == nil {
 			t.Errorf("Int(%q) = %d, want an error", s, n)
 		}
