@@ -51,6 +51,7 @@
 //	                 connect  accept  reject   (raw bytes, per message)
 //	IB, RoCE              56     196     148   IB CM field minus rdma_cm's header
 //	iWARP (siw)          251     251     251   255 less MPA v2's IRD/ORD
+//	UD (IB CM SIDR)      180     136     136   SIDR request less rdma_cm's header; reply
 //
 // IB CM pads private data with zeros to its field size, so by default a
 // Connector frames what it sends: the 3 bytes 0xD7 'R' LEN, then LEN bytes.
