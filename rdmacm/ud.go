@@ -87,7 +87,9 @@ type group struct {
 // if new), and returns where datagrams for the group go (QPNum is
 // MulticastQPN). qp then receives the group's datagrams, its own included;
 // each starts with the 40-byte GRH, as every UD receive does.
-// LeaveMulticast or Close undoes it. A join whose ctx ends is given up and
+// LeaveMulticast or Close undoes it. IPv4 groups only on RoCE v2: Linux
+// 6.1 joins IPv6 ones there not at all (errno 524, its internal ENOTSUPP).
+// A join whose ctx ends is given up and
 // the group left. A later failure of a joined group (a MULTICAST_ERROR
 // after a port event) is not reported: join again.
 func (c *Connector) JoinMulticast(ctx context.Context, address string, qp *verbs.QP) (UDPeer, error) {

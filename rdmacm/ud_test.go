@@ -371,3 +371,49 @@ func TestMulticastGivenUp(t *testing.T) {
 		t.Errorf("leave of the group whose join was given up (joined: %v): %v", firstJoined, err)
 	}
 }
+
+// TestUDLookupIPv6: a UD lookup over the device's IPv6 link-local address,
+// and a datagram to the peer it finds.
+func TestUDLookupIPv6(t *testing.T) {
+	needUD(t)
+	ctx := testContext(t)
+	ll := linkLocal(t, testbed.Netdev(t))
+	l, err := rdmacm.ListenUD(netip.AddrPortFrom(ll, 0).String(), 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	c, err := rdmacm.NewUDConnector()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ep := newEndpointOf(t, testbed.Device(t), verbs.QPTypeUD)
+	done := make(chan error, 1)
+	go func() { done <- c.Connect(ctx, l.Addr().String(), ep.qp, nil) }()
+	p, err := l.GetConnectionRequest(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	server := newEndpointOf(t, p.DeviceName(), verbs.QPTypeUD)
+	if err := p.Accept(ctx, server.qp, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	peer, err := c.UDPeer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("lookup over %v: %+v", l.Addr(), peer)
+	ah, err := ep.pd.CreateAH(&peer.AHAttr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ah.Close()
+	postUDRecv(t, server, 1, 0)
+	sendUD(t, ctx, ep, 1024, "over IPv6", ah, peer.QPNum, peer.QKey)
+	received(t, server, pollOne(t, ctx, server), 0, "over IPv6", ep.qp.Num())
+}
