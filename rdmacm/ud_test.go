@@ -345,25 +345,7 @@ func TestMulticastGivenUp(t *testing.T) {
 	}
 
 	// A lookup, then the leaves.
-	l, err := rdmacm.ListenUD(l0(t), 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	done := make(chan error, 1)
-	go func() { done <- c.Connect(ctx, l.Addr().String(), ep.qp, nil) }()
-	req, err := l.GetConnectionRequest(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer req.Close()
-	server := newEndpointOf(t, req.DeviceName(), verbs.QPTypeUD)
-	if err := req.Accept(ctx, server.qp, nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	lookupAt(t, ctx, l0(t), c, ep)
 	if err := c.LeaveMulticast("239.1.2.9"); err != nil {
 		t.Errorf("leave after Connect: %v", err)
 	}
@@ -377,37 +359,18 @@ func TestMulticastGivenUp(t *testing.T) {
 func TestUDLookupIPv6(t *testing.T) {
 	needUD(t)
 	ctx := testContext(t)
-	ll := linkLocal(t, testbed.Netdev(t))
-	l, err := rdmacm.ListenUD(netip.AddrPortFrom(ll, 0).String(), 4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
 	c, err := rdmacm.NewUDConnector()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
 	ep := newEndpointOf(t, testbed.Device(t), verbs.QPTypeUD)
-	done := make(chan error, 1)
-	go func() { done <- c.Connect(ctx, l.Addr().String(), ep.qp, nil) }()
-	p, err := l.GetConnectionRequest(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	server := newEndpointOf(t, p.DeviceName(), verbs.QPTypeUD)
-	if err := p.Accept(ctx, server.qp, nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	server := lookupAt(t, ctx, netip.AddrPortFrom(linkLocal(t, testbed.Netdev(t)), 0).String(), c, ep)
 	peer, err := c.UDPeer()
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("lookup over %v: %+v", l.Addr(), peer)
+	t.Logf("lookup over %v: %+v", c.PeerAddr(), peer)
 	ah, err := ep.pd.CreateAH(&peer.AHAttr)
 	if err != nil {
 		t.Fatal(err)
@@ -416,4 +379,30 @@ func TestUDLookupIPv6(t *testing.T) {
 	postUDRecv(t, server, 1, 0)
 	sendUD(t, ctx, ep, 1024, "over IPv6", ah, peer.QPNum, peer.QKey)
 	received(t, server, pollOne(t, ctx, server), 0, "over IPv6", ep.qp.Num())
+}
+
+// lookupAt has c look up, with ep's QP, the QP a UD listener on addr
+// answers with: a fresh UD endpoint's, which it returns.
+func lookupAt(t *testing.T, ctx context.Context, addr string, c *rdmacm.Connector, ep *endpoint) *endpoint {
+	t.Helper()
+	l, err := rdmacm.ListenUD(addr, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	done := make(chan error, 1)
+	go func() { done <- c.Connect(ctx, l.Addr().String(), ep.qp, nil) }()
+	req, err := l.GetConnectionRequest(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { req.Close() })
+	server := newEndpointOf(t, req.DeviceName(), verbs.QPTypeUD)
+	if err := req.Accept(ctx, server.qp, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	return server
 }
