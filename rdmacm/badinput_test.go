@@ -60,11 +60,7 @@ func TestBadInputTable(t *testing.T) {
 	}
 	// newUD returns a UD connector, bound to the device's address if bound.
 	newUD := func(bound bool) *rdmacm.Connector {
-		c, err := rdmacm.NewUDConnector()
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
+		c := newUDConnector(t)
 		if bound {
 			if err := c.Bind(l0(t)); err != nil {
 				t.Fatal(err)

@@ -196,11 +196,7 @@ func TestInteropUDGoConnectorCServer(t *testing.T) {
 	addr := net.JoinHostPort(testbed.Addr(t), udaddyPort)
 	pid, wait := cTool(t, "udaddy", "-b", testbed.Addr(t), "-C", "3", "-S", "64")
 	testbed.WaitCMListen(t, pid, "udaddy", addr)
-	c, err := rdmacm.NewUDConnector()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := newUDConnector(t)
 	if err := c.Resolve(ctx, addr); err != nil {
 		t.Fatal(err)
 	}

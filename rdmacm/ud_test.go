@@ -104,11 +104,7 @@ func TestUDLookup(t *testing.T) {
 	defer l.Close()
 	var server *endpoint
 	lookup := func() (*rdmacm.Connector, *endpoint) {
-		c, err := rdmacm.NewUDConnector()
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
+		c := newUDConnector(t)
 		if err := c.Resolve(ctx, l.Addr().String()); err != nil {
 			t.Fatal(err)
 		}
@@ -199,11 +195,7 @@ func TestUDReject(t *testing.T) {
 	}
 	defer l.Close()
 	connect := func(addr string) chan error {
-		c, err := rdmacm.NewUDConnector()
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
+		c := newUDConnector(t)
 		ep := newEndpointOf(t, testbed.Device(t), verbs.QPTypeUD)
 		done := make(chan error, 1)
 		go func() { done <- c.Connect(ctx, addr, ep.qp, nil) }()
@@ -306,14 +298,21 @@ func TestMulticast(t *testing.T) {
 	}
 }
 
-// newUDBound returns a UD connector bound to the device under test.
-func newUDBound(t *testing.T) *rdmacm.Connector {
+// newUDConnector returns a new UD connector, closed at the end of the test.
+func newUDConnector(t *testing.T) *rdmacm.Connector {
 	t.Helper()
 	c, err := rdmacm.NewUDConnector()
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// newUDBound returns a UD connector bound to the device under test.
+func newUDBound(t *testing.T) *rdmacm.Connector {
+	t.Helper()
+	c := newUDConnector(t)
 	if err := c.Bind(l0(t)); err != nil {
 		t.Fatal(err)
 	}
@@ -359,11 +358,7 @@ func TestMulticastGivenUp(t *testing.T) {
 func TestUDLookupIPv6(t *testing.T) {
 	needUD(t)
 	ctx := testContext(t)
-	c, err := rdmacm.NewUDConnector()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := newUDConnector(t)
 	ep := newEndpointOf(t, testbed.Device(t), verbs.QPTypeUD)
 	server := lookupAt(t, ctx, netip.AddrPortFrom(linkLocal(t, testbed.Netdev(t)), 0).String(), c, ep)
 	peer, err := c.UDPeer()
