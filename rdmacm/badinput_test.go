@@ -93,6 +93,12 @@ func TestBadInputTable(t *testing.T) {
 		{"Connector.Connect", "negative read limit", func() error {
 			return resolved().Connect(ctx, "", e.qp, &rdmacm.ConnParams{InboundReadLimit: -1})
 		}, syscall.EINVAL},
+		{"Connector.Connect", "retry count 8", func() error {
+			return resolved().Connect(ctx, "", e.qp, &rdmacm.ConnParams{Retry: &rdmacm.Retry{Count: 8}})
+		}, syscall.EINVAL},
+		{"Connector.Connect", "RNR retry count -1", func() error {
+			return resolved().Connect(ctx, "", e.qp, &rdmacm.ConnParams{Retry: &rdmacm.Retry{RNR: -1}})
+		}, syscall.EINVAL},
 		{"Connector.Connect", "private data limit+1", func() error { return resolved().Connect(ctx, "", e.qp, over) }, rdmacm.ErrPrivateDataTooLong},
 		{"Connector.Connect", "raw private data limit+1", func() error {
 			return resolved().Connect(ctx, "", e.qp, &rdmacm.ConnParams{PrivateData: make([]byte, limit+4), RawPrivateData: true})
@@ -165,7 +171,10 @@ func TestBadInputTable(t *testing.T) {
 			badCase{"Connector.JoinMulticast", "UD connector not bound", func() error { _, err := newUD(false).JoinMulticast(ctx, "239.1.2.5", ud); return err }, rdmacm.ErrInvalidState},
 			badCase{"Connector.Connect", "UD private data limit+1", func() error {
 				return newUD(false).Connect(ctx, l.Addr().String(), ud, &rdmacm.ConnParams{PrivateData: make([]byte, udLimit+1)})
-			}, rdmacm.ErrPrivateDataTooLong})
+			}, rdmacm.ErrPrivateDataTooLong},
+			badCase{"Connector.Connect", "retry counts on a UD lookup", func() error {
+				return newUD(false).Connect(ctx, l.Addr().String(), ud, &rdmacm.ConnParams{Retry: &rdmacm.Retry{Count: 7, RNR: 7}})
+			}, syscall.EINVAL})
 		tests = append(tests, badCase{"Connector.Connect", "UD QP", func() error { return resolved().Connect(ctx, "", ud, nil) }, syscall.EINVAL},
 			badCase{"Connector.InitQP", "UD QP", func() error { return resolved().InitQP(ud) }, syscall.EINVAL})
 	}

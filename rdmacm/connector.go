@@ -29,6 +29,26 @@ type ConnParams struct {
 	// RawPrivateData sends PrivateData without the length framing, for
 	// peers that expect exact bytes (C programs with their own protocol).
 	RawPrivateData bool
+	// Retry, when not nil, sets the connection's retry counts (IB and
+	// RoCE; iWARP runs over TCP and has none, UD has no retries: refused
+	// there). nil asks for 7 and 7, as rping and most C programs do.
+	Retry *Retry
+}
+
+// Retry is how the QPs of a reliable connection retry (struct
+// rdma_conn_param's retry_count and rnr_retry_count), each 0 to 7.
+type Retry struct {
+	// Count is how many times the QPs resend a packet the peer did not
+	// acknowledge in time before failing the work request with
+	// WCRetryExcErr. The request carries the active side's to both QPs:
+	// Accept does not use it.
+	Count int
+	// RNR is how many times the peer's QP resends a message that found no
+	// receive posted on this side before failing it with
+	// WCRNRRetryExcErr; 7 resends without end. Each side tells the other
+	// its own: the request sets the passive QP's, the accept the active
+	// QP's.
+	RNR int
 }
 
 // ConnectionData is NDK's GetConnectionData: the read limits negotiated with
@@ -462,7 +482,7 @@ func (c *Connector) Connect(ctx context.Context, raddr string, qp *verbs.QP, par
 			return err
 		}
 	}
-	wire, resp, init, err := c.prepare(qp, params, MsgConnect)
+	cp, err := c.prepare(qp, params, MsgConnect)
 	if err != nil {
 		return c.opError("connect", err)
 	}
@@ -476,11 +496,10 @@ func (c *Connector) Connect(ctx context.Context, raddr string, qp *verbs.QP, par
 		c.qp = qp
 	}
 	c.state = stateConnecting
-	c.offered = [2]int{int(resp), int(init)}
+	c.offered = [2]int{int(cp.ResponderResources), int(cp.InitiatorDepth)}
 	c.mu.Unlock()
 	err = c.withID(func(id cgo.ID) error {
-		return id.Connect(&cgo.ConnParam{QPNum: qp.Num(), ResponderResources: resp, InitiatorDepth: init,
-			RetryCount: 7, RNRRetryCount: 7, PrivateData: wire})
+		return id.Connect(cp)
 	})
 	if errno, ok := errors.AsType[syscall.Errno](err); ok && (errno == syscall.ECONNREFUSED || errno == syscall.ECONNRESET) {
 		// iWARP, where rdma_connect opens the TCP connection and sends the
@@ -530,35 +549,43 @@ func (c *Connector) Connect(ctx context.Context, raddr string, qp *verbs.QP, par
 }
 
 // prepare validates qp and params for msg on this connection's device and
-// returns the private data to send and the read limits to offer.
-func (c *Connector) prepare(qp *verbs.QP, p *ConnParams, msg Message) (wire []byte, resp, init uint8, err error) {
+// returns what goes to rdma_cm: the private data to send, the read limits
+// to offer and the retry counts.
+func (c *Connector) prepare(qp *verbs.QP, p *ConnParams, msg Message) (*cgo.ConnParam, error) {
 	if err := c.checkQP(qp); err != nil {
-		return nil, 0, 0, err
+		return nil, err
 	}
-	if c.ud {
-		// No reads over UD: the private data alone.
-		var data []byte
-		raw := false
-		if p != nil {
-			data, raw = p.PrivateData, p.RawPrivateData
-		}
-		wire, err = encode(c.space(), msg, data, raw)
-		return wire, 0, 0, err
-	}
-	attr, err := qp.PD().Context().QueryDevice()
-	if err != nil {
-		return nil, 0, 0, err
-	}
-	maxIn, maxOut := min(attr.MaxQPRdAtom, 255), min(attr.MaxQPInitRdAtom, 255)
-	in, out := maxIn, maxOut
 	var data []byte
 	raw := false
 	if p != nil {
+		data, raw = p.PrivateData, p.RawPrivateData
+	}
+	if c.ud {
+		// No reads and no retries over UD: the private data alone.
+		if p != nil && p.Retry != nil {
+			return nil, fmt.Errorf("retry counts on a UD lookup: %w", syscall.EINVAL)
+		}
+		wire, err := encode(c.space(), msg, data, raw)
+		return &cgo.ConnParam{QPNum: qp.Num(), PrivateData: wire}, err
+	}
+	attr, err := qp.PD().Context().QueryDevice()
+	if err != nil {
+		return nil, err
+	}
+	maxIn, maxOut := min(attr.MaxQPRdAtom, 255), min(attr.MaxQPInitRdAtom, 255)
+	in, out := maxIn, maxOut
+	retry, rnr := 7, 7
+	if p != nil {
 		if p.InboundReadLimit < 0 || p.OutboundReadLimit < 0 {
-			return nil, 0, 0, fmt.Errorf("negative read limit: %w", syscall.EINVAL)
+			return nil, fmt.Errorf("negative read limit: %w", syscall.EINVAL)
 		}
 		in, out = min(p.InboundReadLimit, maxIn), min(p.OutboundReadLimit, maxOut)
-		data, raw = p.PrivateData, p.RawPrivateData
+		if r := p.Retry; r != nil {
+			if r.Count < 0 || r.Count > 7 || r.RNR < 0 || r.RNR > 7 {
+				return nil, fmt.Errorf("retry counts %d and %d outside 0..7: %w", r.Count, r.RNR, syscall.EINVAL)
+			}
+			retry, rnr = r.Count, r.RNR
+		}
 	}
 	if msg == MsgAccept {
 		// Never promise more than the requester can use or serve.
@@ -566,8 +593,9 @@ func (c *Connector) prepare(qp *verbs.QP, p *ConnParams, msg Message) (wire []by
 		in, out = min(in, c.data.InboundReadLimit), min(out, c.data.OutboundReadLimit)
 		c.mu.Unlock()
 	}
-	wire, err = encode(c.space(), msg, data, raw)
-	return wire, uint8(in), uint8(out), err
+	wire, err := encode(c.space(), msg, data, raw)
+	return &cgo.ConnParam{QPNum: qp.Num(), ResponderResources: uint8(in), InitiatorDepth: uint8(out),
+		RetryCount: uint8(retry), RNRRetryCount: uint8(rnr), PrivateData: wire}, err
 }
 
 // space returns what the connector's private data limits depend on.
@@ -701,7 +729,7 @@ func (c *Connector) Accept(ctx context.Context, qp *verbs.QP, params *ConnParams
 		return c.opError("accept", err)
 	}
 	defer c.unclaim()
-	wire, resp, init, err := c.prepare(qp, params, MsgAccept)
+	cp, err := c.prepare(qp, params, MsgAccept)
 	if err != nil {
 		return c.opError("accept", err)
 	}
@@ -712,7 +740,7 @@ func (c *Connector) Accept(ctx context.Context, qp *verbs.QP, params *ConnParams
 		return c.opError("accept", ErrConnectionAborted)
 	}
 	if c.ud {
-		return c.opError("accept", c.acceptUD(qp, wire))
+		return c.opError("accept", c.acceptUD(qp, cp))
 	}
 	out, err := qp.OutOfReset()
 	if err != nil {
@@ -727,8 +755,7 @@ func (c *Connector) Accept(ctx context.Context, qp *verbs.QP, params *ConnParams
 	c.mu.Lock()
 	c.qp = qp
 	c.mu.Unlock()
-	err = c.ready(qp, first, verbs.QPStateRTS, int(resp), int(init), cgo.ReadyAccept, &cgo.ConnParam{QPNum: qp.Num(),
-		ResponderResources: resp, InitiatorDepth: init, RNRRetryCount: 7, PrivateData: wire}, "rdma_accept")
+	err = c.ready(qp, first, verbs.QPStateRTS, int(cp.ResponderResources), int(cp.InitiatorDepth), cgo.ReadyAccept, cp, "rdma_accept")
 	switch {
 	case err == nil:
 	case requestGone(err):
@@ -749,7 +776,7 @@ func (c *Connector) Accept(ctx context.Context, qp *verbs.QP, params *ConnParams
 	}
 	c.mu.Lock()
 	c.state = stateAccepting
-	c.data.InboundReadLimit, c.data.OutboundReadLimit = int(resp), int(init)
+	c.data.InboundReadLimit, c.data.OutboundReadLimit = int(cp.ResponderResources), int(cp.InitiatorDepth)
 	c.mu.Unlock()
 	ev, err := c.next(ctx)
 	if err != nil {

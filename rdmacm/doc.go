@@ -42,7 +42,9 @@
 // rdma_set_option's settings of an identifier are Connector methods:
 // SetTOS (the type of service, on RoCE the traffic class) and SetReuseAddr
 // before Resolve or Bind, SetAckTimeout before Connect or Accept. Each is
-// refused with ErrInvalidState once it could no longer apply.
+// refused with ErrInvalidState once it could no longer apply. The retry
+// counts of a connection's QPs (ConnParams.Retry) go with Connect and
+// Accept.
 //
 // # Private data
 //

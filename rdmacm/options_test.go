@@ -1,9 +1,11 @@
 package rdmacm_test
 
 import (
+	"context"
 	"errors"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/go-rdma/rdma/internal/testbed"
 	"github.com/go-rdma/rdma/rdmacm"
@@ -23,6 +25,12 @@ type optioned struct {
 // one over the connection.
 func connectWith(t *testing.T, l *rdmacm.Listener, setActive, setPassive func(*rdmacm.Connector) error) optioned {
 	t.Helper()
+	return connectParams(t, l, setActive, setPassive, nil, nil)
+}
+
+// connectParams is connectWith with the connection parameters of each side.
+func connectParams(t *testing.T, l *rdmacm.Listener, setActive, setPassive func(*rdmacm.Connector) error, activeParams, passiveParams *rdmacm.ConnParams) optioned {
+	t.Helper()
 	ctx := testContext(t)
 	o := optioned{active: newConnector(t)}
 	if setActive != nil {
@@ -35,7 +43,7 @@ func connectWith(t *testing.T, l *rdmacm.Listener, setActive, setPassive func(*r
 	}
 	o.activeEP = newEndpoint(t, o.active.DeviceName())
 	done := make(chan error, 1)
-	go func() { done <- o.active.Connect(ctx, "", o.activeEP.qp, nil) }()
+	go func() { done <- o.active.Connect(ctx, "", o.activeEP.qp, activeParams) }()
 	var err error
 	if o.passive, err = l.GetConnectionRequest(ctx); err != nil {
 		t.Fatal(err)
@@ -49,7 +57,7 @@ func connectWith(t *testing.T, l *rdmacm.Listener, setActive, setPassive func(*r
 	o.passiveEP = newEndpoint(t, o.passive.DeviceName())
 	postRecv(t, o.passive, o.passiveEP)
 	accepted := make(chan error, 1)
-	go func() { accepted <- o.passive.Accept(ctx, o.passiveEP.qp, nil) }()
+	go func() { accepted <- o.passive.Accept(ctx, o.passiveEP.qp, passiveParams) }()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
@@ -132,6 +140,75 @@ func TestConnectorOptions(t *testing.T) {
 	// Options of one connector leave the next one's alone.
 	if a, _ := connectWith(t, l, nil, nil).query(t); a.AHAttr.GRH.TrafficClass != defActive.AHAttr.GRH.TrafficClass || a.Timeout != defActive.Timeout {
 		t.Errorf("a later connection has traffic class %#x, timeout %d", a.AHAttr.GRH.TrafficClass, a.Timeout)
+	}
+}
+
+// TestRetryCounts: the request's retry count reaches both QPs and each
+// side's RNR retry count the peer's QP, where a connection without them
+// has 7 and 7. A QP told to make no RNR retries fails a send that finds no
+// receive posted with WCRNRRetryExcErr; with 7 (without end) the send
+// waits until the receive is posted. iWARP has neither count (TCP
+// retransmits, and a message without a receive ends the connection):
+// there the counts are taken and the connection carries traffic.
+func TestRetryCounts(t *testing.T) {
+	l := listen(t, 4)
+	plain := connectWith(t, l, nil, nil)
+	set := connectParams(t, l, nil, nil, &rdmacm.ConnParams{Retry: &rdmacm.Retry{Count: 3, RNR: 5}},
+		&rdmacm.ConnParams{Retry: &rdmacm.Retry{Count: 6, RNR: 0}})
+	if set.active.Transport() == verbs.TransportIWARP {
+		t.Log("iWARP: retry counts taken, connection up; QPs have no retry counts")
+		return
+	}
+	defActive, defPassive := plain.query(t)
+	active, passive := set.query(t)
+	for _, c := range []struct {
+		name               string
+		qp                 *verbs.QPAttr
+		wantRetry, wantRNR uint8
+	}{
+		{"default, active", defActive, 7, 7},
+		{"default, passive", defPassive, 7, 7},
+		{"active", active, 3, 0},
+		{"passive", passive, 3, 5},
+	} {
+		if c.qp.RetryCnt != c.wantRetry || c.qp.RNRRetry != c.wantRNR {
+			t.Errorf("%s QP: retry count %d, RNR retry %d; want %d and %d", c.name, c.qp.RetryCnt, c.qp.RNRRetry, c.wantRetry, c.wantRNR)
+		}
+	}
+
+	// connectWith's message took the passive side's one receive.
+	send := func(ep *endpoint) {
+		t.Helper()
+		if err := ep.qp.PostSend([]verbs.SendWR{{ID: 3, Opcode: verbs.WRSend, Flags: verbs.SendSignaled,
+			SGL: []verbs.SGE{ep.mr.SGE(0, 64)}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wc := make([]verbs.WorkCompletion, 1)
+	send(set.activeEP)
+	if _, err := set.activeEP.cq.PollWait(testContext(t), wc); err != nil {
+		t.Fatal(err)
+	}
+	if wc[0].Status != verbs.WCRNRRetryExcErr {
+		t.Errorf("send with no RNR retries to a QP without receives: %v, want %v", wc[0].Status, verbs.WCRNRRetryExcErr)
+	}
+
+	send(plain.activeEP)
+	waitCtx, cancel := context.WithTimeout(testContext(t), time.Second)
+	defer cancel()
+	if n, err := plain.activeEP.cq.PollWait(waitCtx, wc); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("send with RNR retries without end to a QP without receives: %d completions (%v) in 1 s, %v; want none", n, wc[0].Status, err)
+	}
+	if err := plain.passiveEP.qp.PostRecv([]verbs.RecvWR{{ID: 4, SGL: []verbs.SGE{plain.passiveEP.mr.SGE(0, 64)}}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, ep := range []*endpoint{plain.activeEP, plain.passiveEP} {
+		if _, err := ep.cq.PollWait(testContext(t), wc); err != nil {
+			t.Fatal(err)
+		}
+		if err := wc[0].Err(); err != nil {
+			t.Errorf("after the receive was posted: %v", err)
+		}
 	}
 }
 

@@ -60,11 +60,11 @@ func (c *Connector) UDPeer() (UDPeer, error) {
 
 // acceptUD answers a UD lookup with qp (moved to RTS first if new): the
 // SIDR reply carries its number and rdma_cm's Q_Key. No event follows.
-func (c *Connector) acceptUD(qp *verbs.QP, wire []byte) error {
+func (c *Connector) acceptUD(qp *verbs.QP, cp *cgo.ConnParam) error {
 	if err := c.initQP(qp); err != nil {
 		return err
 	}
-	err := c.withID(func(id cgo.ID) error { return id.Accept(&cgo.ConnParam{QPNum: qp.Num(), PrivateData: wire}) })
+	err := c.withID(func(id cgo.ID) error { return id.Accept(cp) })
 	if err != nil {
 		c.setState(stateFailed)
 		return err
