@@ -658,6 +658,14 @@ func (l SendList) SetImm(i int, imm uint32) bool {
 	return true
 }
 
+// SGL returns request i's scatter/gather entries, in the list's memory.
+func (l SendList) SGL(i int) []SGE {
+	return unsafe.Slice((*SGE)(unsafe.Pointer(l.sges)), l.n*l.maxSGE)[i*l.maxSGE:][:l.wr(i).num_sge]
+}
+
+// Flags returns request i's send_flags.
+func (l SendList) Flags(i int) uint32 { return uint32(l.wr(i).send_flags) }
+
 // SetSGE sets scatter/gather entry j of request i; false when the request
 // has no entry j.
 func (l SendList) SetSGE(i, j int, sge SGE) bool {

@@ -63,9 +63,10 @@ func (c *Context) InitAHFromWC(port int, wc *WorkCompletion, grh []byte) (*AHAtt
 // CreateAHFromWC creates the address handle that replies to the sender of a
 // UD receive completion (ibv_create_ah_from_wc); see InitAHFromWC.
 func (pd *PD) CreateAHFromWC(port int, wc *WorkCompletion, grh []byte) (*AH, error) {
-	if pd == nil {
-		return nil, opError("ibv_create_ah_from_wc", "", ErrClosed)
+	if pd == nil || !pd.acquire() {
+		return nil, opError("ibv_create_ah_from_wc", pd.name(), ErrClosed)
 	}
+	pd.release()
 	attr, err := pd.ctx.InitAHFromWC(port, wc, grh)
 	if err != nil {
 		return nil, err

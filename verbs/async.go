@@ -44,9 +44,12 @@ type AsyncEvent struct {
 	Type  EventType
 	QP    *QP
 	QPNum uint32 // the QP's number, for QP events (kept when QP is nil)
-	CQ    *CQ
-	SRQ   *SRQ
-	Port  int
+	// CQ and SRQ are the object the event names, found by its address:
+	// one closed after the event was read and replaced by a new one at
+	// the same address names the new one (unlike QP, checked by number).
+	CQ   *CQ
+	SRQ  *SRQ
+	Port int
 }
 
 // eventLoop is the goroutine that reads a context's async fd.

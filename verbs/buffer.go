@@ -2,6 +2,9 @@ package verbs
 
 import (
 	"fmt"
+	"os"
+	"strconv"
+	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -30,6 +33,11 @@ func NewBuffer(size int, opts *BufferOptions) (*Buffer, error) {
 	flags := unix.MAP_PRIVATE | unix.MAP_ANONYMOUS
 	if opts != nil && opts.HugePages {
 		flags |= unix.MAP_HUGETLB
+		// The kernel would map whole huge pages and then refuse to unmap
+		// a part of one: Close could never succeed.
+		if page := hugePageSize(); page > 0 && size%page != 0 {
+			return nil, opError("mmap", "buffer", fmt.Errorf("size %d is not a multiple of the huge page size %d: %w", size, page, syscall.EINVAL))
+		}
 	}
 	mem, err := unix.Mmap(-1, 0, size, unix.PROT_READ|unix.PROT_WRITE, flags)
 	if err != nil {
@@ -57,4 +65,23 @@ func (b *Buffer) Close() error {
 		return opError("munmap", "buffer", ErrClosed)
 	}
 	return opError("munmap", "buffer", b.close(func() error { return unix.Munmap(b.mem) }))
+}
+
+// hugePageSize returns the default huge page size (/proc/meminfo's
+// Hugepagesize), 0 when it cannot tell.
+func hugePageSize() int {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "Hugepagesize:"); ok {
+			kb, err := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
+			if err != nil {
+				return 0
+			}
+			return kb << 10
+		}
+	}
+	return 0
 }

@@ -2,6 +2,7 @@ package verbs
 
 import (
 	"fmt"
+	"math"
 	"sync"
 	"syscall"
 
@@ -54,10 +55,12 @@ func (c *Context) Close() error {
 		return opError("ibv_close_device", "", ErrClosed)
 	}
 	return opError("ibv_close_device", c.name, c.close(func() error {
-		c.stopEvents()
+		// The channel first: if it fails, the context stays as it was.
+		// ibv_close_device does not fail.
 		if err := c.closeCompChannel(); err != nil {
 			return err
 		}
+		c.stopEvents()
 		return c.raw.Close()
 	}))
 }
@@ -134,8 +137,8 @@ func (c *Context) QueryGID(port, index int) (GID, error) {
 		if err := checkPort(port); err != nil {
 			return err
 		}
-		if index < 0 {
-			return fmt.Errorf("negative GID index: %w", syscall.EINVAL)
+		if index < 0 || index > math.MaxInt32 {
+			return fmt.Errorf("GID index %d out of range: %w", index, syscall.EINVAL)
 		}
 		g, err = raw.QueryGID(uint8(port), index)
 		return err
@@ -150,8 +153,8 @@ func (c *Context) QueryPKey(port, index int) (uint16, error) {
 		if err := checkPort(port); err != nil {
 			return err
 		}
-		if index < 0 {
-			return fmt.Errorf("negative P_Key index: %w", syscall.EINVAL)
+		if index < 0 || index > math.MaxUint16 {
+			return fmt.Errorf("P_Key index %d out of range 0..65535: %w", index, syscall.EINVAL)
 		}
 		p, err = raw.QueryPKey(uint8(port), index)
 		return err

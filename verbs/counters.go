@@ -22,7 +22,9 @@ const sysfsClass = "/sys/class/infiniband"
 // hw_counters; rxe's sent_pkts, rcvd_pkts, rcvd_rnr_err, retry_exceeded_err,
 // …), as the rdma tool's "rdma statistic" shows them. A device that keeps
 // none (siw) gives EOPNOTSUPP. The counters are the device's, not this
-// context's: they count every process's traffic.
+// context's: they count every process's traffic. The kernel reads the
+// driver's counters at most once per hw_counters/lifespan milliseconds (10
+// by default) and answers from that reading meanwhile.
 func (c *Context) PortCounters(port int) (map[string]uint64, error) {
 	var counters map[string]uint64
 	err := c.use("read port counters", fmt.Sprintf(" port %d", port), func(cgo.Context) error {

@@ -4,9 +4,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/go-rdma/rdma/verbs"
 )
@@ -81,6 +85,16 @@ func TestPortCounters(t *testing.T) {
 		waitOne(t, a.cq)
 		waitOne(t, b.cq)
 	}
+	// The kernel keeps a reading of the driver's counters for lifespan ms.
+	life, err := os.ReadFile("/sys/class/infiniband/" + ctx.Name() + "/ports/1/hw_counters/lifespan")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lifespan, err := strconv.Atoi(strings.TrimSpace(string(life)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Duration(lifespan+1) * time.Millisecond)
 	if after, err = ctx.PortCounters(1); err != nil {
 		t.Fatal(err)
 	}

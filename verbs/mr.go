@@ -3,6 +3,7 @@ package verbs
 import (
 	"errors"
 	"fmt"
+	"math"
 	"syscall"
 	"unsafe"
 
@@ -56,6 +57,7 @@ func (pd *PD) RegMR(buf *Buffer, off, length int, access Access) (*MR, error) {
 			return err
 		}
 		mr = &MR{life: born(), pd: pd, buf: buf, raw: r, mem: mem, lkey: r.LKey(), rkey: r.RKey()}
+		pd.addMR(mr, mr.lkey)
 		pd.children.Add(1)
 		buf.children.Add(1)
 		return nil
@@ -68,7 +70,13 @@ func (mr *MR) Close() error {
 	if mr == nil {
 		return opError("ibv_dereg_mr", "", ErrClosed)
 	}
-	err := mr.close(mr.raw.Dereg)
+	err := mr.close(func() error {
+		if err := mr.raw.Dereg(); err != nil {
+			return err
+		}
+		mr.pd.dropMR(mr, mr.lkey)
+		return nil
+	})
 	if err == nil {
 		mr.pd.children.Add(-1)
 		mr.buf.children.Add(-1)
@@ -76,56 +84,68 @@ func (mr *MR) Close() error {
 	return opError("ibv_dereg_mr", mr.pd.name(), err)
 }
 
-// LKey is the local key, for scatter/gather entries (0 for a nil MR).
-func (mr *MR) LKey() uint32 {
-	if mr == nil {
-		return 0
+// view returns the region's memory and keys; nil and zeros once it is
+// closed (and for a nil or zero MR).
+func (mr *MR) view() (mem []byte, lkey, rkey uint32) {
+	if mr == nil || !mr.acquire() {
+		return nil, 0, 0
 	}
-	mr.mu.RLock()
-	defer mr.mu.RUnlock()
-	return mr.lkey
+	defer mr.release()
+	return mr.mem, mr.lkey, mr.rkey
 }
 
-// RKey is the remote key a peer needs for RDMA read, write and atomics.
+// LKey is the local key, for scatter/gather entries (0 once closed).
+func (mr *MR) LKey() uint32 {
+	_, lkey, _ := mr.view()
+	return lkey
+}
+
+// RKey is the remote key a peer needs for RDMA read, write and atomics (0
+// once closed).
 func (mr *MR) RKey() uint32 {
-	if mr == nil {
-		return 0
-	}
-	mr.mu.RLock()
-	defer mr.mu.RUnlock()
-	return mr.rkey
+	_, _, rkey := mr.view()
+	return rkey
 }
 
 // Addr is the region's start address, as a peer names it in RDMA requests
-// (0 for a nil or zero MR).
+// (0 once closed).
 func (mr *MR) Addr() uint64 {
-	if mr == nil || len(mr.mem) == 0 {
+	mem, _, _ := mr.view()
+	if len(mem) == 0 {
 		return 0
 	}
-	return uint64(uintptr(unsafe.Pointer(&mr.mem[0])))
+	return uint64(uintptr(unsafe.Pointer(&mem[0])))
 }
 
-// Len is the region's length in bytes.
+// Len is the region's length in bytes (0 once closed).
 func (mr *MR) Len() int {
-	if mr == nil {
-		return 0
-	}
-	return len(mr.mem)
+	mem, _, _ := mr.view()
+	return len(mem)
 }
 
-// Bytes is the region's memory (nil for a nil MR). It belongs to the Buffer,
-// which cannot be closed while the region is registered.
+// Bytes is the region's memory, nil once the region is closed. It belongs
+// to the Buffer, which cannot be closed while the region is registered: do
+// not use it after Close.
 func (mr *MR) Bytes() []byte {
-	if mr == nil {
-		return nil
-	}
-	return mr.mem
+	mem, _, _ := mr.view()
+	return mem
 }
 
-// SGE returns the scatter/gather entry for bytes [off, off+n) of the region.
-// It does not check the range: the device does, and fails the request.
+// SGE returns the scatter/gather entry for bytes [off, off+n) of the region
+// (the zero SGE once it is closed). It does not check the range: the device
+// does and fails the request, and posts check inline requests' entries
+// themselves. An n that does not fit the entry's 32-bit length gives the
+// largest, which no region of less than 4 GiB holds.
 func (mr *MR) SGE(off, n int) SGE {
-	return SGE{Addr: mr.Addr() + uint64(off), Length: uint32(n), LKey: mr.LKey()}
+	mem, lkey, _ := mr.view()
+	if mem == nil {
+		return SGE{}
+	}
+	length := uint32(math.MaxUint32)
+	if n >= 0 && uint64(n) < math.MaxUint32 {
+		length = uint32(n)
+	}
+	return SGE{Addr: uint64(uintptr(unsafe.Pointer(&mem[0]))) + uint64(off), Length: length, LKey: lkey}
 }
 
 // Rereg changes the region's access rights (ibv_rereg_mr with
@@ -158,6 +178,29 @@ func (mr *MR) Rereg(access Access) error {
 	} else if err != nil {
 		return opError("ibv_rereg_mr", mr.pd.name(), err)
 	}
+	mr.pd.dropMR(mr, mr.lkey)
 	mr.lkey, mr.rkey = mr.raw.LKey(), mr.raw.RKey()
+	mr.pd.addMR(mr, mr.lkey)
 	return nil
+}
+
+// contains checks that sge names mr, held open, by its lkey and lies inside
+// it: a provider copies an inline request's data from the entry's address
+// itself, with no key check, so that a bad address would crash the process.
+func (mr *MR) contains(sge SGE) error {
+	if mr.lkey != sge.LKey {
+		// Re-registered since the lookup.
+		return fmt.Errorf("lkey %#x is no longer its region's: %w", sge.LKey, syscall.EINVAL)
+	}
+	base := uint64(uintptr(unsafe.Pointer(&mr.mem[0])))
+	size := uint64(len(mr.mem))
+	if sge.Addr < base || sge.Addr-base > size || uint64(sge.Length) > size-(sge.Addr-base) {
+		return fmt.Errorf("[%#x, +%d) outside its region [%#x, +%d): %w", sge.Addr, sge.Length, base, size, syscall.EINVAL)
+	}
+	return nil
+}
+
+// errNoRegion is the error of an entry whose lkey names no open region.
+func errNoRegion(lkey uint32) error {
+	return fmt.Errorf("lkey %#x names no open region of the QP's PD: %w", lkey, syscall.EINVAL)
 }

@@ -246,10 +246,35 @@ func TestMWBadInput(t *testing.T) {
 			t.Errorf("PostSend binding %s: %v, want EINVAL at index 0", name, err)
 		}
 	}
+	// A window of another context (whose provider would take the QP for
+	// its own) or a region of another PD than the window's.
+	other := openTestDevice(t)
+	otherPD, err := other.AllocPD()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { otherPD.Close() })
+	otherMW1, otherMW2 := allocMW(t, otherPD, verbs.MWType1), allocMW(t, otherPD, verbs.MWType2)
+	pd2, err := ctx.AllocPD()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pd2.Close() })
+	mw1PD2, mw2PD2 := allocMW(t, pd2, verbs.MWType1), allocMW(t, pd2, verbs.MWType2)
+	for name, wr := range map[string]verbs.SendWR{
+		"a window of another context":              {Opcode: verbs.WRBindMW, MW: otherMW2, Bind: window},
+		"a region of another PD than the window's": {Opcode: verbs.WRBindMW, MW: mw2PD2, Bind: window},
+	} {
+		if err := e.qp.PostSend([]verbs.SendWR{wr}); !errors.As(err, &pe) || pe.Index != 0 || !errors.Is(err, syscall.EINVAL) {
+			t.Errorf("PostSend binding %s: %v, want EINVAL at index 0", name, err)
+		}
+	}
 	for name, err := range map[string]error{
-		"a type 2 window": e.qp.BindMW(mw2, 1, 0, window),
-		"no window":       e.qp.BindMW(nil, 1, 0, window),
-		"no region":       e.qp.BindMW(mw1, 1, 0, verbs.MWBind{}),
+		"a type 2 window":             e.qp.BindMW(mw2, 1, 0, window),
+		"no window":                   e.qp.BindMW(nil, 1, 0, window),
+		"no region":                   e.qp.BindMW(mw1, 1, 0, verbs.MWBind{}),
+		"a window of another context": e.qp.BindMW(otherMW1, 1, 0, window),
+		"a region of another PD than the window's": e.qp.BindMW(mw1PD2, 1, 0, window),
 	} {
 		if !errors.Is(err, syscall.EINVAL) {
 			t.Errorf("BindMW with %s: %v, want EINVAL", name, err)

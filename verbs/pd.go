@@ -1,6 +1,10 @@
 package verbs
 
-import "github.com/go-rdma/rdma/cgo"
+import (
+	"sync"
+
+	"github.com/go-rdma/rdma/cgo"
+)
 
 // PD is a protection domain (struct ibv_pd): memory regions and queue pairs
 // made from one PD may work together.
@@ -8,6 +12,9 @@ type PD struct {
 	life
 	ctx *Context
 	raw cgo.PD
+
+	mrMu sync.RWMutex
+	mrs  map[uint32]*MR // open regions by lkey
 }
 
 // AllocPD allocates a protection domain (ibv_alloc_pd).
@@ -18,7 +25,7 @@ func (c *Context) AllocPD() (*PD, error) {
 		if err != nil {
 			return err
 		}
-		pd = &PD{life: born(), ctx: c, raw: p}
+		pd = &PD{life: born(), ctx: c, raw: p, mrs: make(map[uint32]*MR)}
 		c.children.Add(1)
 		return nil
 	})
@@ -63,4 +70,28 @@ func (pd *PD) use(op string, f func(cgo.PD) error) error {
 	}
 	defer pd.release()
 	return opError(op, pd.name(), f(pd.raw))
+}
+
+// addMR records mr as the PD's region of lkey.
+func (pd *PD) addMR(mr *MR, lkey uint32) {
+	pd.mrMu.Lock()
+	defer pd.mrMu.Unlock()
+	pd.mrs[lkey] = mr
+}
+
+// dropMR forgets mr as the region of lkey.
+func (pd *PD) dropMR(mr *MR, lkey uint32) {
+	pd.mrMu.Lock()
+	defer pd.mrMu.Unlock()
+	if pd.mrs[lkey] == mr {
+		delete(pd.mrs, lkey)
+	}
+}
+
+// mrOf returns the open region of the PD whose lkey is lkey, nil for none.
+// The caller holds it open before using it, and checks it with contains.
+func (pd *PD) mrOf(lkey uint32) *MR {
+	pd.mrMu.RLock()
+	defer pd.mrMu.RUnlock()
+	return pd.mrs[lkey]
 }

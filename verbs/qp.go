@@ -157,6 +157,9 @@ func (pd *PD) CreateQP(attr *QPInitAttr) (*QP, error) {
 		if attr.Batch < 0 || attr.Batch > MaxBatch {
 			return fmt.Errorf("batch %d outside [0, %d]: %w", attr.Batch, MaxBatch, syscall.EINVAL)
 		}
+		if attr.SendCQ.ctx == nil || attr.RecvCQ.ctx == nil || attr.SRQ != nil && attr.SRQ.pd == nil {
+			return fmt.Errorf("CQ or SRQ: %w", ErrClosed) // zero values
+		}
 		if attr.SendCQ.ctx != pd.ctx || attr.RecvCQ.ctx != pd.ctx || attr.SRQ != nil && attr.SRQ.pd.ctx != pd.ctx {
 			return fmt.Errorf("CQ or SRQ of another device context: %w", syscall.EINVAL)
 		}

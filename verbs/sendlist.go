@@ -3,6 +3,7 @@ package verbs
 import (
 	"context"
 	"fmt"
+	"math"
 	"sync"
 	"syscall"
 
@@ -18,10 +19,12 @@ import (
 // and SetSGE change a request between posts (which one is signaled, where
 // it writes) without a call into C.
 //
-// The list holds its QP and the AHs of its requests open: their Close fails
-// with EBUSY until the list is closed. Inline requests read their memory at
-// every post, so it must stay live (a registered Buffer) while the list is
-// posted. Bind requests (WRBindMW) are posted with PostSend.
+// The list holds its QP, the AHs of its requests and the regions its
+// scatter/gather entries name open: their Close fails with EBUSY until the
+// list is closed. Each entry must lie inside an open region of the QP's PD
+// (EINVAL otherwise), so that no post, inline requests' included, reads
+// memory that is no longer there; an entry of length 0 names none. Bind
+// requests (WRBindMW) are posted with PostSend.
 //
 // A SendList is safe for concurrent use; its calls are serialized.
 type SendList struct {
@@ -30,7 +33,9 @@ type SendList struct {
 	closed bool
 	raw    cgo.SendList
 	n      int
+	maxSGE int
 	ahs    []*AH
+	mrs    []*MR // the region of each entry (request i's entry j at i*maxSGE+j), nil for none
 }
 
 // NewSendList builds wrs into a SendList for qp, validating each request as
@@ -47,16 +52,20 @@ func (qp *QP) NewSendList(wrs []SendWR) (*SendList, error) {
 	qp.postMu.Lock()
 	defer qp.postMu.Unlock()
 	batch, maxSGE, _ := qp.raw.Batch()
+	if len(wrs) > math.MaxInt32/max(maxSGE, 1) {
+		return nil, opError(op, qp.name(), fmt.Errorf("%d requests of %d SGEs: %w", len(wrs), maxSGE, syscall.E2BIG))
+	}
 	raw, err := cgo.NewSendList(len(wrs), maxSGE)
 	if err != nil {
 		return nil, opError(op, qp.name(), err)
 	}
-	l := &SendList{qp: qp, raw: raw, n: len(wrs)}
+	l := &SendList{qp: qp, raw: raw, n: len(wrs), maxSGE: max(maxSGE, 1)}
+	l.mrs = make([]*MR, len(wrs)*l.maxSGE)
 	qp.children.Add(1)
 	for base := 0; base < len(wrs); base += batch {
 		chain := wrs[base:min(base+batch, len(wrs))]
 		for i := range chain {
-			if err := l.build(i, &chain[i], maxSGE); err != nil {
+			if err := l.build(base, i, &chain[i], maxSGE); err != nil {
 				qp.releaseHeld()
 				l.free()
 				return nil, opError(op, qp.name(), fmt.Errorf("work request %d: %w", base+i, err))
@@ -68,15 +77,27 @@ func (qp *QP) NewSendList(wrs []SendWR) (*SendList, error) {
 	return l, nil
 }
 
-// build validates wr, stores it as request i of the QP's next chain and,
-// when it names an AH, keeps the AH from closing while the list lives.
-func (l *SendList) build(i int, wr *SendWR, maxSGE int) error {
+// build validates wr, stores it as request i of the QP's next chain (base+i
+// of the list) and keeps the AH and the regions it names from closing while
+// the list lives.
+func (l *SendList) build(base, i int, wr *SendWR, maxSGE int) error {
 	qp := l.qp
 	if wr.Opcode == WRBindMW {
 		return fmt.Errorf("a bind request in a send list (post it with PostSend): %w", syscall.EINVAL)
 	}
 	if err := qp.checkSend(wr, maxSGE); err != nil {
 		return err
+	}
+	for j, sge := range wr.SGL {
+		if sge.Length == 0 {
+			continue
+		}
+		mr, err := qp.heldRegion(sge)
+		if err != nil {
+			return fmt.Errorf("SGE %d: %w", j, err)
+		}
+		mr.children.Add(1)
+		l.mrs[(base+i)*l.maxSGE+j] = mr
 	}
 	if wr.AH != nil {
 		wr.AH.children.Add(1)
@@ -136,9 +157,25 @@ func (l *SendList) SetID(i int, id uint64) error {
 	return l.change("set send list ID", i, "ID", func() bool { l.raw.SetID(i, id); return true })
 }
 
-// SetFlags sets the flags of request i for later posts.
+// SetFlags sets the flags of request i for later posts. Making it inline
+// fails with EINVAL when its entries hold more than the QP's inline size.
 func (l *SendList) SetFlags(i int, flags SendFlags) error {
-	return l.change("set send list flags", i, "flags", func() bool { l.raw.SetFlags(i, uint32(flags)); return true })
+	const op = "set send list flags"
+	if err := l.lock(op, i, false); err != nil {
+		return err
+	}
+	defer l.mu.Unlock()
+	if flags&SendInline != 0 {
+		var total uint64
+		for _, sge := range l.raw.SGL(i) {
+			total += uint64(sge.Length)
+		}
+		if limit := uint64(l.qp.cap.MaxInlineData); total > limit {
+			return opError(op, l.qp.name(), fmt.Errorf("request %d: %d bytes inline, the QP takes %d: %w", i, total, limit, syscall.EINVAL))
+		}
+	}
+	l.raw.SetFlags(i, uint32(flags))
+	return nil
 }
 
 // SetRemote sets the remote address and rkey of request i, an RDMA read or
@@ -154,9 +191,51 @@ func (l *SendList) SetImm(i int, imm uint32) error {
 }
 
 // SetSGE sets scatter/gather entry j of request i, one of the entries it
-// was built with (EINVAL beyond them).
+// was built with (EINVAL beyond them). As in NewSendList, sge must lie
+// inside an open region of the QP's PD, and an inline request's entries
+// fit the QP's inline size.
 func (l *SendList) SetSGE(i, j int, sge SGE) error {
-	return l.change("set send list SGE", i, "such scatter/gather entry", func() bool { return l.raw.SetSGE(i, j, sge) })
+	const op = "set send list SGE"
+	if err := l.lock(op, i, false); err != nil {
+		return err
+	}
+	defer l.mu.Unlock()
+	sgl := l.raw.SGL(i)
+	if j < 0 || j >= len(sgl) {
+		return opError(op, l.qp.name(), fmt.Errorf("request %d has no such scatter/gather entry: %w", i, syscall.EINVAL))
+	}
+	if l.raw.Flags(i)&uint32(SendInline) != 0 {
+		total := uint64(sge.Length)
+		for k, e := range sgl {
+			if k != j {
+				total += uint64(e.Length)
+			}
+		}
+		if limit := uint64(l.qp.cap.MaxInlineData); total > limit {
+			return opError(op, l.qp.name(), fmt.Errorf("request %d: %d bytes inline, the QP takes %d: %w", i, total, limit, syscall.EINVAL))
+		}
+	}
+	var mr *MR
+	if sge.Length > 0 {
+		if mr = l.qp.pd.mrOf(sge.LKey); mr == nil || !mr.acquire() {
+			return opError(op, l.qp.name(), fmt.Errorf("request %d SGE %d: %w", i, j, errNoRegion(sge.LKey)))
+		}
+		err := mr.contains(sge)
+		if err == nil {
+			mr.children.Add(1)
+		}
+		mr.release()
+		if err != nil {
+			return opError(op, l.qp.name(), fmt.Errorf("request %d SGE %d: %w", i, j, err))
+		}
+	}
+	k := i*l.maxSGE + j
+	if old := l.mrs[k]; old != nil {
+		old.children.Add(-1)
+	}
+	l.mrs[k] = mr
+	l.raw.SetSGE(i, j, sge)
+	return nil
 }
 
 // Post posts the list's first n requests (1 … Len()) as one chain
@@ -258,5 +337,11 @@ func (l *SendList) free() {
 		ah.children.Add(-1)
 	}
 	l.ahs = nil
+	for k, mr := range l.mrs {
+		if mr != nil {
+			mr.children.Add(-1)
+			l.mrs[k] = nil
+		}
+	}
 	l.closed = true
 }

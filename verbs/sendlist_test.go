@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -194,20 +196,22 @@ func TestSendListPostChains(t *testing.T) {
 		want(tc.name, tc.r, n)
 	}
 
-	// Request 4 made inline data longer than the provider copies (as in
-	// TestPostErrorIndex): in chains of 2, requests 0-3 go, 4 is refused at
-	// the head of its chain, 5 and 6 are not posted.
+	// Request 4 an atomic the provider refuses when it is posted (rxe: its
+	// remote address is not 8-byte aligned; siw: no atomics): in chains of
+	// 2, requests 0-3 go, 4 is refused at the head of its chain, 5 and 6 are
+	// not posted.
 	const r = 'a' + 48
 	for i := range n {
 		copy(src[i*8:], bytes.Repeat([]byte{r + byte(i)}, 8))
 	}
-	if err := list.SetSGE(4, 0, a.mr.SGE(0, a.buf.Len())); err != nil {
+	refused := slices.Clone(wrs)
+	refused[4].Opcode, refused[4].RemoteAddr = verbs.WRAtomicFetchAndAdd, b.mr.Addr()+1
+	bad, err := a.qp.NewSendList(refused)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := list.SetFlags(4, verbs.SendSignaled|verbs.SendInline); err != nil {
-		t.Fatal(err)
-	}
-	err = list.PostChains(n, 2)
+	defer bad.Close()
+	err = bad.PostChains(n, 2)
 	var pe *verbs.PostError
 	if !errors.As(err, &pe) || pe.Index != 4 {
 		t.Fatalf("PostChains with request 4 refused: %v, want a PostError at index 4", err)
@@ -215,12 +219,6 @@ func TestSendListPostChains(t *testing.T) {
 	want("a refusal", r, 4)
 
 	// Posting chains allocates nothing.
-	if err := list.SetFlags(4, verbs.SendSignaled); err != nil {
-		t.Fatal(err)
-	}
-	if err := list.SetSGE(4, 0, a.mr.SGE(32, 8)); err != nil {
-		t.Fatal(err)
-	}
 	wcs := make([]verbs.WorkCompletion, 4)
 	allocs := testing.AllocsPerRun(20, func() {
 		if err := list.PostChains(3, 1); err != nil {
@@ -349,14 +347,14 @@ func TestSendListPostAfter(t *testing.T) {
 		t.Errorf("a PostAfter ping-pong allocated %.1f times, want 0", allocs)
 	}
 
-	// The pong made inline data longer than the provider copies (as in
-	// TestPostErrorIndex): the ping's receive is returned, the pong refused.
-	if err := pong.SetSGE(0, 0, b.mr.SGE(0, b.buf.Len())); err != nil {
+	// A pong the provider refuses when it is posted (an atomic, as in
+	// TestSendListPostChains): the ping's receive is returned, the pong
+	// refused.
+	if pong, err = b.qp.NewSendList([]verbs.SendWR{{ID: 9, Opcode: verbs.WRAtomicFetchAndAdd, Flags: verbs.SendSignaled,
+		SGL: []verbs.SGE{b.mr.SGE(0, 8)}, RemoteAddr: a.mr.Addr() + 1, RKey: a.mr.RKey()}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := pong.SetFlags(0, verbs.SendSignaled|verbs.SendInline); err != nil {
-		t.Fatal(err)
-	}
+	defer pong.Close()
 	if err := b.qp.PostRecv(bRecv); err != nil {
 		t.Fatal(err)
 	}
@@ -439,6 +437,77 @@ func TestSendListBadInput(t *testing.T) {
 		t.Errorf("NewSendList of a zero-length send: %v", err)
 	} else if err := l.Close(); err != nil {
 		t.Error(err)
+	}
+
+	// Entries must lie inside an open region of the QP's PD, when built
+	// and when changed, and fit the inline size once inline.
+	maxInline := int(e.qp.Cap().MaxInlineData)
+	big := verbs.SendWR{Opcode: verbs.WRSend, SGL: []verbs.SGE{e.mr.SGE(0, maxInline+1)}}
+	bigList, err := e.qp.NewSendList([]verbs.SendWR{big, send})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bigList.Close()
+	otherPD, err := ctx.AllocPD()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer otherPD.Close()
+	otherMR, err := otherPD.RegMR(e.buf, 0, 0, verbs.AccessLocalWrite)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer otherMR.Close()
+	for name, sge := range map[string]verbs.SGE{
+		"an lkey of no region":          {Addr: e.mr.Addr(), Length: 8, LKey: e.mr.LKey() ^ 0xffff00},
+		"a region of another PD":        otherMR.SGE(0, 8),
+		"an address before the region":  {Addr: e.mr.Addr() - 8, Length: 16, LKey: e.mr.LKey()},
+		"past the region's end":         e.mr.SGE(4090, 8),
+		"address 1":                     {Addr: 1, Length: 8, LKey: e.mr.LKey()},
+		"a length wrapping the address": {Addr: e.mr.Addr() + 8, Length: math.MaxUint32, LKey: e.mr.LKey()},
+	} {
+		if l, err := e.qp.NewSendList([]verbs.SendWR{{Opcode: verbs.WRSend, SGL: []verbs.SGE{sge}}}); !errors.Is(err, syscall.EINVAL) || l != nil {
+			t.Errorf("NewSendList with an entry of %s: %v, want EINVAL", name, err)
+		}
+		if err := bigList.SetSGE(1, 0, sge); !errors.Is(err, syscall.EINVAL) {
+			t.Errorf("SetSGE to an entry of %s: %v, want EINVAL", name, err)
+		}
+	}
+	if err := bigList.SetFlags(0, verbs.SendInline); !errors.Is(err, syscall.EINVAL) {
+		t.Errorf("SetFlags(SendInline) on a request of %d bytes, inline size %d: %v, want EINVAL", maxInline+1, maxInline, err)
+	}
+	if err := bigList.SetFlags(1, verbs.SendInline); err != nil {
+		t.Errorf("SetFlags(SendInline) on a request of 8 bytes: %v", err)
+	}
+	if err := bigList.SetSGE(1, 0, e.mr.SGE(0, maxInline+1)); !errors.Is(err, syscall.EINVAL) {
+		t.Errorf("SetSGE of %d bytes on an inline request, inline size %d: %v, want EINVAL", maxInline+1, maxInline, err)
+	}
+	// A list holds the regions its entries name open, until an entry moves
+	// to another region or the list is closed.
+	mr2, err := e.pd.RegMR(e.buf, 0, 0, verbs.AccessLocalWrite)
+	if err != nil {
+		t.Fatal(err)
+	}
+	held, err := e.qp.NewSendList([]verbs.SendWR{{Opcode: verbs.WRSend, SGL: []verbs.SGE{mr2.SGE(0, 8)}}, {Opcode: verbs.WRSend, SGL: []verbs.SGE{mr2.SGE(8, 8)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := mr2.Close(); !errors.Is(err, syscall.EBUSY) {
+		t.Errorf("closing a region of a live send list: %v, want EBUSY", err)
+	}
+	for i := range 2 {
+		if err := held.SetSGE(i, 0, e.mr.SGE(0, 8)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := mr2.Close(); err != nil {
+		t.Errorf("closing a region no entry names any more: %v", err)
+	}
+	if err := e.mr.Close(); !errors.Is(err, syscall.EBUSY) {
+		t.Errorf("closing the region the entries moved to: %v, want EBUSY", err)
+	}
+	if err := held.Close(); err != nil {
+		t.Fatal(err)
 	}
 
 	var nilList *verbs.SendList

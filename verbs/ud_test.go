@@ -116,6 +116,47 @@ func TestUDSendRecvWithAH(t *testing.T) {
 		t.Errorf("UD post+poll allocated %.1f times per round trip, want 0", allocs)
 	}
 
+	// Only sends go over UD: the remote address of an RDMA or atomic
+	// request shares its memory with the AH's pointer, which the provider
+	// follows. An AH of another device context is refused too.
+	for _, op := range []verbs.WROpcode{verbs.WRRDMAWrite, verbs.WRRDMAWriteWithImm, verbs.WRRDMARead, verbs.WRAtomicCmpAndSwp, verbs.WRAtomicFetchAndAdd} {
+		wr := send[0]
+		wr.Opcode, wr.RemoteAddr, wr.RKey = op, 0xdeadbeef, 1
+		if err := a.qp.PostSend([]verbs.SendWR{wr}); !errors.Is(err, syscall.EINVAL) {
+			t.Errorf("UD PostSend of opcode %d: %v, want EINVAL", op, err)
+		}
+		if l, err := a.qp.NewSendList([]verbs.SendWR{wr}); !errors.Is(err, syscall.EINVAL) {
+			t.Errorf("UD NewSendList of opcode %d: %v, want EINVAL", op, err)
+			l.Close()
+		}
+	}
+	if l, err := a.qp.NewSendList(send); err != nil {
+		t.Error(err)
+	} else {
+		if err := l.SetRemote(0, 0xdeadbeef, 1); !errors.Is(err, syscall.EINVAL) {
+			t.Errorf("SetRemote on a UD send: %v, want EINVAL", err)
+		}
+		l.Close()
+	}
+	other := openTestDevice(t)
+	otherPD, err := other.AllocPD()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer otherPD.Close()
+	gid := testGID(t, other)
+	otherAH, err := otherPD.CreateAH(&verbs.AHAttr{IsGlobal: true, PortNum: 1,
+		GRH: verbs.GlobalRoute{DGID: gid.GID, SGIDIndex: uint8(gid.Index), HopLimit: 64}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer otherAH.Close()
+	wr := send[0]
+	wr.AH = otherAH
+	if err := a.qp.PostSend([]verbs.SendWR{wr}); !errors.Is(err, syscall.EINVAL) {
+		t.Errorf("UD PostSend through an AH of another context: %v, want EINVAL", err)
+	}
+
 	// Lifetimes: the PD outlives its AH; a UD send needs a live AH.
 	if err := a.pd.Close(); !errors.Is(err, syscall.EBUSY) {
 		t.Errorf("PD.Close with a live AH: %v, want EBUSY", err)

@@ -183,11 +183,21 @@ func (qp *QP) checkSend(wr *SendWR, maxSGE int) error {
 	} else if wr.MW != nil || wr.Bind.MR != nil {
 		return fmt.Errorf("MW or Bind set on a request of opcode %d: %w", wr.Opcode, syscall.EINVAL)
 	}
+	if wr.Flags&SendInline != 0 && wr.Opcode != WRBindMW {
+		if err := qp.checkInline(wr.SGL); err != nil {
+			return err
+		}
+	}
 	if qp.typ != QPTypeUD {
 		if wr.AH != nil {
 			return fmt.Errorf("an AH on a %v QP: %w", qp.typ, syscall.EINVAL)
 		}
 		return nil
+	}
+	// A UD request's address fields share memory with the remote address
+	// of RDMA and atomic requests: only sends go over UD.
+	if wr.Opcode != WRSend && wr.Opcode != WRSendWithImm {
+		return fmt.Errorf("opcode %d on a UD QP, which only sends: %w", wr.Opcode, syscall.EINVAL)
 	}
 	if wr.AH == nil {
 		return fmt.Errorf("UD request without an AH: %w", syscall.EINVAL)
@@ -195,7 +205,43 @@ func (qp *QP) checkSend(wr *SendWR, maxSGE int) error {
 	if !qp.hold(&wr.AH.life, wr.AH.pd != nil) {
 		return fmt.Errorf("AH: %w", ErrClosed)
 	}
+	if wr.AH.pd.ctx != qp.pd.ctx {
+		return fmt.Errorf("an AH of another device context: %w", syscall.EINVAL)
+	}
 	return nil
+}
+
+// checkInline validates the entries of an inline request, whose data the
+// provider copies from their addresses itself: together at most the QP's
+// inline size, each inside an open region of the QP's PD, held open until
+// releaseHeld.
+func (qp *QP) checkInline(sgl []SGE) error {
+	var total uint64
+	for _, sge := range sgl {
+		total += uint64(sge.Length)
+	}
+	if total > uint64(qp.cap.MaxInlineData) {
+		return fmt.Errorf("%d bytes inline, the QP takes %d: %w", total, qp.cap.MaxInlineData, syscall.EINVAL)
+	}
+	for j, sge := range sgl {
+		if sge.Length == 0 {
+			continue
+		}
+		if _, err := qp.heldRegion(sge); err != nil {
+			return fmt.Errorf("inline SGE %d: %w", j, err)
+		}
+	}
+	return nil
+}
+
+// heldRegion returns the region of the QP's PD sge lies in, held open until
+// releaseHeld.
+func (qp *QP) heldRegion(sge SGE) (*MR, error) {
+	mr := qp.pd.mrOf(sge.LKey)
+	if mr == nil || !qp.hold(&mr.life, true) {
+		return nil, errNoRegion(sge.LKey)
+	}
+	return mr, mr.contains(sge)
 }
 
 // checkBind validates a WRBindMW request and holds its window and region.
@@ -211,6 +257,19 @@ func (qp *QP) checkBind(wr *SendWR) error {
 	}
 	if !qp.hold(&wr.Bind.MR.life, wr.Bind.MR.pd != nil) {
 		return fmt.Errorf("MR: %w", ErrClosed)
+	}
+	return checkBindPDs(qp, wr.MW, wr.Bind.MR)
+}
+
+// checkBindPDs checks that a window, the region it binds to and the QP
+// that binds it belong together: the window and the region of one PD, on
+// the QP's device context (the provider takes each for its own type).
+func checkBindPDs(qp *QP, mw *MW, mr *MR) error {
+	if mw.pd.ctx != qp.pd.ctx {
+		return fmt.Errorf("an MW of another device context: %w", syscall.EINVAL)
+	}
+	if mr.pd != mw.pd {
+		return fmt.Errorf("an MR of another PD than the MW's: %w", syscall.EINVAL)
 	}
 	return nil
 }
