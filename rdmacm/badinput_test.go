@@ -144,6 +144,15 @@ func TestBadInputTable(t *testing.T) {
 			_, err = ul.Accept(ctx, nil)
 			return err
 		}, rdmacm.ErrUnsupported},
+		{"Listener.Accept", "closed UD listener", func() error {
+			ul, err := rdmacm.ListenUD(l0(t), 1)
+			if err != nil {
+				return err
+			}
+			ul.Close()
+			_, err = ul.Accept(ctx, nil)
+			return err
+		}, rdmacm.ErrClosed},
 		{"ListenUD", "negative backlog", func() error { _, err := rdmacm.ListenUD(l0(t), -1); return err }, syscall.EINVAL},
 		{"Listener.Resume", "nil listener", func() error { return nilL.Resume() }, rdmacm.ErrClosed},
 		{"Listener.Pause", "closed listener", func() error { return closedL.Pause() }, rdmacm.ErrClosed},

@@ -242,9 +242,12 @@ func (ch *channel) dispatch(ev *cgo.CMEvent) {
 		}
 		return
 	}
-	c := ch.ids[ev.ID]
+	c, l := ch.ids[ev.ID], ch.listeners[ev.ID]
 	ch.mu.Unlock()
-	if c != nil {
+	switch {
+	case c != nil:
 		c.deliver(ev)
+	case l != nil && ev.Event == cgo.CMEventDeviceRemoval:
+		l.deviceRemoved(ev)
 	}
 }

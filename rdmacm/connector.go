@@ -116,6 +116,7 @@ type Connector struct {
 	groups    map[netip.Addr]group // UD: the multicast groups joined
 	joinSeq   uint64               // UD: the last join's token
 	joining   uint64               // UD: the token of the join under way, 0 if none
+	joinAddr  netip.Addr           // UD: the group of the join under way
 
 	evMu   sync.Mutex
 	events []cgo.CMEvent
@@ -190,11 +191,12 @@ func (c *Connector) deliver(ev *cgo.CMEvent) {
 	case cgo.CMEventDisconnected, cgo.CMEventDeviceRemoval:
 		// The removal of the device ends the connection too.
 		c.mu.Lock()
-		qp, hungUp := c.qp, c.hungUp
+		qp, hungUp, closed := c.qp, c.hungUp, c.closed
 		c.markDown()
 		c.mu.Unlock()
-		if hungUp {
-			// Disconnect did both already.
+		if hungUp || closed {
+			// Disconnect, or Close, did both already (and the QP may
+			// serve another connection since Close).
 			break
 		}
 		flush(qp)
@@ -276,6 +278,18 @@ func (c *Connector) next(ctx context.Context) (cgo.CMEvent, error) {
 			return cgo.CMEvent{}, ctx.Err()
 		}
 	}
+}
+
+// await is next for a call whose request to rdma_cm is under way: when ctx
+// ends first, the request's event is still to come, and would answer the
+// connector's next call instead; the connector is then failed, only good
+// for Close.
+func (c *Connector) await(ctx context.Context) (cgo.CMEvent, error) {
+	ev, err := c.next(ctx)
+	if err != nil && ctx.Err() != nil {
+		c.setState(stateFailed)
+	}
+	return ev, err
 }
 
 // withID runs f while the identifier is guaranteed to live.
@@ -433,16 +447,24 @@ func (c *Connector) resolveID(ctx context.Context, raddr string) error {
 		{func(id cgo.ID) error { return id.ResolveAddr(laddr, ap, timeoutMS(ctx)) }, cgo.CMEventAddrResolved},
 		{func(id cgo.ID) error { return id.ResolveRoute(timeoutMS(ctx)) }, cgo.CMEventRouteResolved},
 	}
-	for _, s := range steps {
-		if err := c.withID(s.start); err != nil {
+	for i, s := range steps {
+		if err := ctx.Err(); err != nil {
 			return &OpError{Op: "resolve", Addr: raddr, Err: err}
 		}
-		ev, err := c.next(ctx)
+		err := c.withID(s.start)
+		if err == nil {
+			var ev cgo.CMEvent
+			if ev, err = c.await(ctx); err == nil && ev.Event != s.done {
+				err = eventError(&ev)
+			}
+		}
 		if err != nil {
+			if i > 0 {
+				// The identifier has its address and is past where a new
+				// Resolve starts (a failed route leaves it there).
+				c.setState(stateFailed)
+			}
 			return &OpError{Op: "resolve", Addr: raddr, Err: err}
-		}
-		if ev.Event != s.done {
-			return &OpError{Op: "resolve", Addr: raddr, Err: eventError(&ev)}
 		}
 	}
 	err = c.withID(func(id cgo.ID) error {
@@ -471,6 +493,12 @@ func (c *Connector) resolveID(ctx context.Context, raddr string) error {
 //
 // A refusal returns an error matching ErrConnectionRefused, with a
 // *RejectError carrying the reason and the peer's private data.
+//
+// qp then belongs to the connection until Close, or until Connect fails:
+// Connect and Accept of another Connector refuse it with EINVAL. A QP
+// whose request was refused is the caller's again, in INIT with its
+// receives posted; on IB and RoCE it may be connected through another
+// Connector (siw keeps the refused connection's endpoint on it).
 func (c *Connector) Connect(ctx context.Context, raddr string, qp *verbs.QP, params *ConnParams) error {
 	st, err := c.claim(false, stateIdle, stateResolved)
 	if err != nil {
@@ -486,14 +514,23 @@ func (c *Connector) Connect(ctx context.Context, raddr string, qp *verbs.QP, par
 	if err != nil {
 		return c.opError("connect", err)
 	}
+	if !c.ud && heldQP(qp) {
+		return c.opError("connect", errQPHeld)
+	}
 	if err := c.initQP(qp); err != nil {
+		return c.opError("connect", err)
+	}
+	if err := ctx.Err(); err != nil {
 		return c.opError("connect", err)
 	}
 	c.mu.Lock()
 	if !c.ud {
 		// A UD QP serves other peers too: nothing of the connector's
 		// ends it.
-		c.qp = qp
+		if err := c.holdQP(qp); err != nil {
+			c.mu.Unlock()
+			return c.opError("connect", err)
+		}
 	}
 	c.state = stateConnecting
 	c.offered = [2]int{int(cp.ResponderResources), int(cp.InitiatorDepth)}
@@ -507,14 +544,14 @@ func (c *Connector) Connect(ctx context.Context, raddr string, qp *verbs.QP, par
 		// stack reset the connection before answering (ECONNRESET, seen
 		// from a siw listener in a storm of connects over its backlog).
 		// Refused before any event.
-		c.setState(stateRejected)
+		c.connectFailed(stateRejected)
 		return c.opError("connect", &RejectError{Status: -int(errno)})
 	}
 	if err != nil {
-		c.setState(stateFailed)
+		c.connectFailed(stateFailed)
 		return c.opError("connect", err)
 	}
-	ev, err := c.next(ctx)
+	ev, err := c.await(ctx)
 	if err != nil {
 		return c.opError("connect", err)
 	}
@@ -535,6 +572,7 @@ func (c *Connector) Connect(ctx context.Context, raddr string, qp *verbs.QP, par
 	case cgo.CMEventRejected:
 		c.record(&ev)
 		c.state = stateRejected
+		c.dropQP()
 		return &OpError{Op: "connect", Addr: raddr, Err: &RejectError{Status: int(ev.Status), PrivateData: c.data.PrivateData}}
 	case cgo.CMEventUnreachable:
 		if c.ud && ev.Status > 0 {
@@ -545,7 +583,62 @@ func (c *Connector) Connect(ctx context.Context, raddr string, qp *verbs.QP, par
 		}
 	}
 	c.state = stateFailed
+	c.dropQP()
 	return &OpError{Op: "connect", Addr: raddr, Err: eventError(&ev)}
+}
+
+// connectFailed records that Connect failed before the connection was
+// made: the QP, never connected, is the caller's again (it may connect it
+// through another Connector), and Close leaves it alone.
+func (c *Connector) connectFailed(s state) {
+	c.mu.Lock()
+	c.state = s
+	c.dropQP()
+	c.mu.Unlock()
+}
+
+// qpOwners maps each QP a Connector holds (from Connect or Accept until the
+// connection fails to be made or the Connector closes) to it: a QP carries
+// one connection at a time.
+var qpOwners = struct {
+	sync.Mutex
+	m map[*verbs.QP]*Connector
+}{m: map[*verbs.QP]*Connector{}}
+
+// errQPHeld is the error of a QP another Connector holds.
+var errQPHeld = fmt.Errorf("the QP belongs to another connection: %w", syscall.EINVAL)
+
+// heldQP reports whether a Connector holds qp.
+func heldQP(qp *verbs.QP) bool {
+	qpOwners.Lock()
+	defer qpOwners.Unlock()
+	return qpOwners.m[qp] != nil
+}
+
+// holdQP makes qp the connector's, with c.mu held; errQPHeld when another
+// Connector holds it.
+func (c *Connector) holdQP(qp *verbs.QP) error {
+	qpOwners.Lock()
+	defer qpOwners.Unlock()
+	if o := qpOwners.m[qp]; o != nil && o != c {
+		return errQPHeld
+	}
+	qpOwners.m[qp] = c
+	c.qp = qp
+	return nil
+}
+
+// dropQP lets go of the connector's QP, with c.mu held.
+func (c *Connector) dropQP() {
+	if c.qp == nil {
+		return
+	}
+	qpOwners.Lock()
+	if qpOwners.m[c.qp] == c {
+		delete(qpOwners.m, c.qp)
+	}
+	qpOwners.Unlock()
+	c.qp = nil
 }
 
 // prepare validates qp and params for msg on this connection's device and
@@ -713,6 +806,13 @@ func (c *Connector) CompleteConnect(ctx context.Context) error {
 	err = c.ready(qp, verbs.QPStateInit, verbs.QPStateRTS, -1, -1, cgo.ReadyEstablish, nil, "rdma_establish")
 	if err != nil {
 		c.setState(stateFailed)
+		if requestGone(err) {
+			// The peer gave up on the connection after accepting it (its
+			// Accept ended, or it went away): the IB CM has left the
+			// state the QP's attributes come from.
+			flush(qp)
+			err = fmt.Errorf("%w (%w)", ErrConnectionAborted, err)
+		}
 		return c.opError("complete connect", err)
 	}
 	c.setState(stateConnected)
@@ -742,6 +842,9 @@ func (c *Connector) Accept(ctx context.Context, qp *verbs.QP, params *ConnParams
 	if c.ud {
 		return c.opError("accept", c.acceptUD(qp, cp))
 	}
+	if err := ctx.Err(); err != nil {
+		return c.opError("accept", err)
+	}
 	out, err := qp.OutOfReset()
 	if err != nil {
 		return c.opError("accept", err)
@@ -753,8 +856,11 @@ func (c *Connector) Accept(ctx context.Context, qp *verbs.QP, params *ConnParams
 	// Known before rdma_accept, so that a disconnection right after the
 	// establishment flushes the QP.
 	c.mu.Lock()
-	c.qp = qp
+	err = c.holdQP(qp)
 	c.mu.Unlock()
+	if err != nil {
+		return c.opError("accept", err)
+	}
 	err = c.ready(qp, first, verbs.QPStateRTS, int(cp.ResponderResources), int(cp.InitiatorDepth), cgo.ReadyAccept, cp, "rdma_accept")
 	switch {
 	case err == nil:
@@ -770,7 +876,7 @@ func (c *Connector) Accept(ctx context.Context, qp *verbs.QP, params *ConnParams
 	default:
 		// The QP did not get ready: the request is still there to reject.
 		c.mu.Lock()
-		c.qp = nil
+		c.dropQP()
 		c.mu.Unlock()
 		return c.opError("accept", err)
 	}
@@ -778,7 +884,7 @@ func (c *Connector) Accept(ctx context.Context, qp *verbs.QP, params *ConnParams
 	c.state = stateAccepting
 	c.data.InboundReadLimit, c.data.OutboundReadLimit = int(cp.ResponderResources), int(cp.InitiatorDepth)
 	c.mu.Unlock()
-	ev, err := c.next(ctx)
+	ev, err := c.await(ctx)
 	if err != nil {
 		return c.opError("accept", err)
 	}
@@ -790,11 +896,18 @@ func (c *Connector) Accept(ctx context.Context, qp *verbs.QP, params *ConnParams
 		return nil
 	case cgo.CMEventRejected:
 		c.record(&ev)
-		c.state = stateRejected
-		return &OpError{Op: "accept", Err: &RejectError{Status: int(ev.Status), PrivateData: c.data.PrivateData}}
+		if re := (&RejectError{Status: int(ev.Status), PrivateData: c.data.PrivateData}); re.ConsumerReject() && c.transport != cgo.TransportIWARP {
+			// The requester refused the accept (its Reject after
+			// Connect returned, on IB and RoCE).
+			c.state = stateRejected
+			return &OpError{Op: "accept", Err: re}
+		}
 	}
+	// The requester gave up after the accept was sent (its identifier
+	// destroyed, its process gone: a REJ with reason timeout, a closed
+	// TCP connection on iWARP) or never answered it.
 	c.state = stateFailed
-	return &OpError{Op: "accept", Err: eventError(&ev)}
+	return &OpError{Op: "accept", Err: fmt.Errorf("%w (%w)", ErrConnectionAborted, eventError(&ev))}
 }
 
 // requestGone tells whether err, from Accept's Ready, says that the kernel
@@ -872,6 +985,9 @@ func (c *Connector) reject(privateData []byte, raw bool) error {
 		err = ErrConnectionAborted
 	case err == nil:
 		flush(qp)
+	default:
+		// Refused for another reason: the request is still there.
+		return c.opError("reject", err)
 	}
 	c.setState(stateRejected)
 	return c.opError("reject", err)
@@ -1041,7 +1157,8 @@ func (c *Connector) Close() error {
 		return c.opError("close", ErrClosed)
 	}
 	c.closed = true
-	qp, hungUp, groups := c.qp, c.hungUp, c.groups
+	qp, hungUp, groups, joining := c.qp, c.hungUp, c.groups, c.joinAddr
+	c.dropQP()
 	c.groups = nil
 	c.markDown()
 	c.mu.Unlock()
@@ -1057,6 +1174,10 @@ func (c *Connector) Close() error {
 		// rdma_destroy_id leaves them in the kernel but not in librdmacm,
 		// which would keep their records.
 		c.id.LeaveMulticast(netip.AddrPortFrom(addr, 0))
+	}
+	if joining.IsValid() {
+		// A join under way, whose JoinMulticast can no longer leave it.
+		c.id.LeaveMulticast(netip.AddrPortFrom(joining, 0))
 	}
 	err := c.ch.destroy(c.id)
 	c.life.Unlock()

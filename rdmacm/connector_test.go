@@ -2,11 +2,13 @@ package rdmacm_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"net"
 	"net/netip"
 	"os"
 	"slices"
+	"syscall"
 	"testing"
 	"time"
 
@@ -304,5 +306,183 @@ func TestAcceptRejectAtOnce(t *testing.T) {
 		}
 		active.Close()
 		passive.Close()
+	}
+}
+
+// TestResolveGivenUp: a Resolve given up while rdma_cm works on it leaves
+// the connector failed: the next call is refused with ErrInvalidState
+// instead of taking the given-up request's late event for its own answer,
+// and Close works. A Resolve whose context ended before it began sends
+// nothing and leaves the connector new.
+func TestResolveGivenUp(t *testing.T) {
+	l := listen(t, 1)
+	c := newConnector(t)
+	ended, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := c.Resolve(ended, l.Addr().String()); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Resolve with an ended context: %v, want context.Canceled", err)
+	}
+	if err := c.Resolve(testContext(t), l.Addr().String()); err != nil {
+		t.Fatalf("Resolve after one whose context had ended before it began: %v", err)
+	}
+
+	// No host answers ARP for this address (TestUnreachable): rdma_cm
+	// works on it for seconds.
+	g := newConnector(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(50*time.Millisecond, cancel)
+	if err := g.Resolve(ctx, "192.0.2.99:7471"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Resolve given up: %v, want context.Canceled", err)
+	}
+	if err := g.Resolve(testContext(t), l.Addr().String()); !errors.Is(err, rdmacm.ErrInvalidState) {
+		t.Errorf("Resolve after a given-up one: %v, want ErrInvalidState", err)
+	}
+	ep := newEndpoint(t, testbed.Device(t))
+	if err := g.Connect(testContext(t), l.Addr().String(), ep.qp, nil); !errors.Is(err, rdmacm.ErrInvalidState) {
+		t.Errorf("Connect after a given-up Resolve: %v, want ErrInvalidState", err)
+	}
+	if err := g.Close(); err != nil {
+		t.Errorf("Close after a given-up Resolve: %v", err)
+	}
+}
+
+// TestConnectQPInUse: Connect and Accept refuse a QP that carries another
+// connection before anything is sent, and that connection goes on; a QP whose
+// connection was refused is the caller's again: closing the refused
+// Connector leaves it alone, and it connects through another one (IB and
+// RoCE; siw keeps the refused connection's endpoint on the QP).
+func TestConnectQPInUse(t *testing.T) {
+	l := listen(t, 4)
+	o := connectWith(t, l, nil, nil)
+	c := newConnector(t)
+	if err := c.Connect(testContext(t), l.Addr().String(), o.activeEP.qp, nil); !errors.Is(err, syscall.EINVAL) {
+		t.Errorf("Connect with the QP of a live connection: %v, want EINVAL", err)
+	}
+	noRequest(t, l)
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := message(testContext(t), o.activeEP, o.passiveEP); err != nil {
+		t.Errorf("the live connection after the refused Connect: %v", err)
+	}
+	if err := newConnector(t).Accept(testContext(t), o.passiveEP.qp, nil); !errors.Is(err, rdmacm.ErrInvalidState) {
+		t.Errorf("Accept with the QP of a live connection on an active connector: %v, want ErrInvalidState", err)
+	}
+	_, _, p, _ := request(t, l, nil)
+	if err := p.Accept(testContext(t), o.passiveEP.qp, nil); !errors.Is(err, syscall.EINVAL) {
+		t.Errorf("Accept with the QP of a live connection: %v, want EINVAL", err)
+	}
+	if err := p.Reject(nil); err != nil {
+		t.Errorf("Reject after the refused Accept: %v", err)
+	}
+
+	active, ep, passive, done := request(t, l, nil)
+	if err := passive.Reject([]byte("not now")); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; !errors.Is(err, rdmacm.ErrConnectionRefused) {
+		t.Fatalf("Connect: %v, want ErrConnectionRefused", err)
+	}
+	if err := active.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if active.Transport() == verbs.TransportIWARP {
+		// siw keeps the refused connection's endpoint on the QP: a second
+		// connect of it fails with CONNECT_ERROR (EINVAL).
+		t.Log("iWARP: a refused connection's QP is not connected again (siw keeps its endpoint)")
+		return
+	}
+	again := newConnector(t)
+	connected := make(chan error, 1)
+	go func() { connected <- again.Connect(testContext(t), l.Addr().String(), ep.qp, nil) }()
+	p, err := l.GetConnectionRequest(testContext(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	pep, accepted := accept(t, p, nil)
+	if err := <-connected; err != nil {
+		t.Fatalf("Connect of the refused connection's QP through another Connector: %v", err)
+	}
+	if err := again.CompleteConnect(testContext(t)); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-accepted; err != nil {
+		t.Fatal(err)
+	}
+	if err := message(testContext(t), ep, pep); err != nil {
+		t.Errorf("message over the reused QP: %v", err)
+	}
+}
+
+// message sends one 64-byte message from one end of a connection to the
+// other and waits for both completions.
+func message(ctx context.Context, from, to *endpoint) error {
+	if err := to.qp.PostRecv([]verbs.RecvWR{{ID: 1, SGL: []verbs.SGE{to.mr.SGE(0, 64)}}}); err != nil {
+		return err
+	}
+	if err := from.qp.PostSend([]verbs.SendWR{{ID: 2, Opcode: verbs.WRSend, Flags: verbs.SendSignaled, SGL: []verbs.SGE{from.mr.SGE(0, 64)}}}); err != nil {
+		return err
+	}
+	for _, e := range []*endpoint{from, to} {
+		wc := make([]verbs.WorkCompletion, 1)
+		if _, err := e.cq.PollWait(ctx, wc); err != nil {
+			return err
+		}
+		if err := wc[0].Err(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// noRequest fails t if a connection request reaches l within 200 ms.
+func noRequest(t *testing.T, l *rdmacm.Listener) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if p, err := l.GetConnectionRequest(ctx); err == nil {
+		p.Close()
+		t.Error("a connection request arrived")
+	}
+}
+
+// TestCompleteConnectAbandoned: when the passive side gives up after its
+// accept went out (its Accept's context ended and it closed), the active
+// side's CompleteConnect gives ErrConnectionAborted, as Reject would, and
+// its QP is flushed. iWARP completes the connection in Connect: there the
+// passive side's close is the connection's end (a transport limitation).
+func TestCompleteConnectAbandoned(t *testing.T) {
+	l := listen(t, 1)
+	active, ep, passive, done := request(t, l, nil)
+	if active.Transport() == verbs.TransportIWARP {
+		<-done
+		testbed.Limitation(t, "iWARP has no CompleteConnect step: the connection is complete when Connect returns")
+	}
+	pep := newEndpoint(t, passive.DeviceName())
+	ctx, cancel := context.WithCancel(context.Background())
+	accepted := make(chan error, 1)
+	go func() { accepted <- passive.Accept(ctx, pep.qp, nil) }()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if err := <-accepted; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Accept given up: %v, want context.Canceled", err)
+	}
+	if err := passive.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := ep.qp.PostRecv([]verbs.RecvWR{{ID: 7, SGL: []verbs.SGE{ep.mr.SGE(0, 64)}}}); err != nil {
+		t.Fatal(err)
+	}
+	// The passive side's REJ reaches the active side's IB CM.
+	time.Sleep(500 * time.Millisecond)
+	if err := active.CompleteConnect(testContext(t)); !errors.Is(err, rdmacm.ErrConnectionAborted) {
+		t.Fatalf("CompleteConnect after the peer gave up: %v, want ErrConnectionAborted", err)
+	}
+	wc := make([]verbs.WorkCompletion, 1)
+	if _, err := ep.cq.PollWait(testContext(t), wc); err != nil || wc[0].WRID != 7 || wc[0].Status != verbs.WCWRFlushErr {
+		t.Errorf("the receive posted before CompleteConnect: %v, %+v; want it flushed", err, wc[0])
 	}
 }

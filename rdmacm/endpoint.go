@@ -112,8 +112,8 @@ func Dial(ctx context.Context, address string, opts *EndpointOptions) (*Endpoint
 // device, accepts it and returns the connected Endpoint. A request that
 // cannot be served (its verbs objects fail) is rejected.
 func (l *Listener) Accept(ctx context.Context, opts *EndpointOptions) (*Endpoint, error) {
-	if l != nil && l.ud {
-		return nil, &OpError{Op: "accept", Addr: l.addr.String(), Err: fmt.Errorf("an Endpoint is an RC connection; take UD lookups with GetConnectionRequest: %w", ErrUnsupported)}
+	if l != nil && l.ud && !l.isClosed() {
+		return nil, &OpError{Op: "accept", Addr: l.Addr().String(), Err: fmt.Errorf("an Endpoint is an RC connection; take UD lookups with GetConnectionRequest: %w", ErrUnsupported)}
 	}
 	o := opts.withDefaults()
 	c, err := l.GetConnectionRequest(ctx)

@@ -25,11 +25,19 @@ type Listener struct {
 	closed   bool
 	requests chan *Connector
 	closing  chan struct{}
+	removed  chan struct{} // closed when the device goes (DEVICE_REMOVAL)
+	removal  error         // the removal event, once removed is closed
 }
 
+// MaxBacklog is the largest backlog Listen keeps; a larger one is taken
+// as MaxBacklog, as listen(2) caps its backlog.
+const MaxBacklog = 1 << 16
+
 // Listen binds address ("host:port"; port 0 picks one, an empty host all
-// addresses) and listens with room for backlog requests that nobody has
-// taken yet; further requests are refused until some are taken.
+// addresses) and listens with room for backlog requests (at most
+// MaxBacklog) that nobody has taken yet; further requests are refused until
+// some are taken. A host name is looked up with the system's resolver,
+// without a deadline of its own, as net.Listen does.
 func Listen(address string, backlog int) (*Listener, error) { return listen(address, backlog, false) }
 
 // listen is Listen, in the UDP port space if ud.
@@ -37,6 +45,7 @@ func listen(address string, backlog int, ud bool) (*Listener, error) {
 	if backlog <= 0 {
 		return nil, &OpError{Op: "listen", Addr: address, Err: fmt.Errorf("backlog %d: %w", backlog, syscall.EINVAL)}
 	}
+	backlog = min(backlog, MaxBacklog)
 	ap, err := resolve(context.Background(), address)
 	if err != nil {
 		return nil, &OpError{Op: "listen", Addr: address, Err: err}
@@ -46,7 +55,8 @@ func listen(address string, backlog int, ud bool) (*Listener, error) {
 		return nil, &OpError{Op: "listen", Addr: address, Err: err}
 	}
 	ch.hold()
-	l := &Listener{ch: ch, ud: ud, backlog: backlog, addr: ap, requests: make(chan *Connector, backlog), closing: make(chan struct{})}
+	l := &Listener{ch: ch, ud: ud, backlog: backlog, addr: ap, requests: make(chan *Connector, backlog), closing: make(chan struct{}),
+		removed: make(chan struct{})}
 	l.mu.Lock()
 	err = l.listen()
 	l.mu.Unlock()
@@ -128,19 +138,61 @@ func (l *Listener) DeviceName() string {
 	return l.id.DeviceName()
 }
 
-// GetConnectionRequest waits for the next connection request.
+// GetConnectionRequest waits for the next connection request. Once the
+// listener's device is removed it returns the removal (an *EventError of
+// RDMA_CM_EVENT_DEVICE_REMOVAL) after the requests queued before it: the
+// listener no longer listens, and Resume listens again, on another device
+// that has the address or on the same one re-created.
 func (l *Listener) GetConnectionRequest(ctx context.Context) (*Connector, error) {
+	const op = "get connection request"
 	if l == nil || l.ch == nil {
-		return nil, &OpError{Op: "get connection request", Err: ErrClosed}
+		return nil, &OpError{Op: op, Err: ErrClosed}
 	}
+	select {
+	case <-l.closing:
+		return nil, &OpError{Op: op, Addr: l.Addr().String(), Err: ErrClosed}
+	case c := <-l.requests:
+		return c, nil
+	default:
+	}
+	l.mu.Lock()
+	removed := l.removed
+	l.mu.Unlock()
 	select {
 	case c := <-l.requests:
 		return c, nil
 	case <-ctx.Done():
-		return nil, &OpError{Op: "get connection request", Addr: l.Addr().String(), Err: ctx.Err()}
+		return nil, &OpError{Op: op, Addr: l.Addr().String(), Err: ctx.Err()}
 	case <-l.closing:
-		return nil, &OpError{Op: "get connection request", Addr: l.Addr().String(), Err: ErrClosed}
+		return nil, &OpError{Op: op, Addr: l.Addr().String(), Err: ErrClosed}
+	case <-removed:
+		l.mu.Lock()
+		err := l.removal
+		l.mu.Unlock()
+		if err == nil {
+			// Resumed since.
+			return l.GetConnectionRequest(ctx)
+		}
+		return nil, &OpError{Op: op, Addr: l.Addr().String(), Err: err}
 	}
+}
+
+// deviceRemoved is the reader's report of the listening identifier's
+// DEVICE_REMOVAL: the identifier is destroyed (off the reader, which
+// rdma_destroy_id would wait for) and the waiting calls are told.
+func (l *Listener) deviceRemoved(ev *cgo.CMEvent) {
+	err := eventError(ev)
+	go func() {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if l.gone() || l.id != ev.ID {
+			return
+		}
+		l.id = cgo.ID{}
+		l.ch.destroyID(ev.ID)
+		l.removal = err
+		close(l.removed)
+	}()
 }
 
 // Requests returns the channel requests arrive on: the same requests
@@ -187,7 +239,21 @@ func (l *Listener) Resume() error {
 	if !l.id.IsZero() {
 		return nil
 	}
-	return opErr("resume", l.addr, l.listen())
+	if err := l.listen(); err != nil {
+		return opErr("resume", l.addr, err)
+	}
+	if l.removal != nil {
+		l.removal = nil
+		l.removed = make(chan struct{})
+	}
+	return nil
+}
+
+// isClosed reports whether l is closed (or the zero Listener).
+func (l *Listener) isClosed() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.gone()
 }
 
 // gone reports, with l.mu held, whether l is closed or the zero Listener.

@@ -3,6 +3,7 @@ package rdmacm_test
 import (
 	"context"
 	"errors"
+	"math"
 	"net"
 	"syscall"
 	"testing"
@@ -233,6 +234,24 @@ func TestUnreachable(t *testing.T) {
 		}
 		if d := time.Since(start); d > 6*time.Second {
 			t.Errorf("Resolve(%s) took %v", addr, d)
+		}
+	}
+}
+
+// TestListenerClosedWins: on a closed listener GetConnectionRequest gives
+// ErrClosed, also when its context has ended too. A backlog over
+// MaxBacklog is taken as MaxBacklog instead of allocated.
+func TestListenerClosedWins(t *testing.T) {
+	l, err := rdmacm.Listen(l0(t), math.MaxInt)
+	if err != nil {
+		t.Fatalf("Listen with backlog MaxInt: %v", err)
+	}
+	l.Close()
+	ended, cancel := context.WithCancel(context.Background())
+	cancel()
+	for range 50 {
+		if _, err := l.GetConnectionRequest(ended); !errors.Is(err, rdmacm.ErrClosed) {
+			t.Fatalf("GetConnectionRequest of a closed listener, its context ended: %v, want ErrClosed", err)
 		}
 	}
 }

@@ -122,8 +122,8 @@ func (c *Connector) JoinMulticast(ctx context.Context, address string, qp *verbs
 		return fail(err)
 	}
 	leave := func() { c.withID(func(id cgo.ID) error { return id.LeaveMulticast(ap) }) }
-	c.setJoining(token)
-	defer c.setJoining(0)
+	c.setJoining(token, addr)
+	defer c.setJoining(0, netip.Addr{})
 	if err := c.withID(func(id cgo.ID) error { return id.JoinMulticast(ap, token) }); err != nil {
 		return fail(err)
 	}
@@ -158,10 +158,10 @@ func (c *Connector) JoinMulticast(ctx context.Context, address string, qp *verbs
 	return p, nil
 }
 
-// setJoining records the token of the join under way (0: none).
-func (c *Connector) setJoining(token uint64) {
+// setJoining records the token and group of the join under way (0: none).
+func (c *Connector) setJoining(token uint64, addr netip.Addr) {
 	c.mu.Lock()
-	c.joining = token
+	c.joining, c.joinAddr = token, addr
 	c.mu.Unlock()
 }
 
