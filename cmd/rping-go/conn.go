@@ -188,6 +188,13 @@ func (c *conn) await(ctx context.Context, ids ...int) error {
 			}
 			return err
 		}
+		// A failure other than a flush first: the flushes it caused may
+		// have been polled before it, and would hide it.
+		for i := range c.wcs[:n] {
+			if st := c.wcs[i].Status; st != verbs.WCSuccess && st != verbs.WCWRFlushErr && st != verbs.WCLocQPOpErr {
+				return c.complete(&c.wcs[i])
+			}
+		}
 		for i := range c.wcs[:n] {
 			if err := c.complete(&c.wcs[i]); err != nil {
 				return err

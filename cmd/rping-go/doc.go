@@ -57,8 +57,16 @@
 //     during the connection's setup they end it with "context canceled".
 //   - The command line is checked more strictly: -s with -c, a port or
 //     count that is not a number, and extra arguments are errors (C rping
-//     takes the last of -s/-c and reads bad numbers as 0). The size message
-//     is C rping's, which names 65536 as the top of the range it refuses.
+//     takes the last of -s/-c and reads bad numbers as 0), and the client
+//     needs -a (C rping's client without it connects to 0.0.0.0, which
+//     rdma_cm resolves to a local device). The size message is C rping's,
+//     which names 65536 as the top of the range it refuses. Usage after a
+//     bad command line goes to stderr (C rping prints it on stdout).
+//   - C rping's "server DISCONNECT EVENT..." and "client DISCONNECT
+//     EVENT..." lines are not printed: the summary ends each connection.
+//     The client waits up to 2 s for the server to answer its disconnect
+//     (C rping does not wait); a server that does not answer is not an
+//     error. A second SIGINT or SIGTERM kills rping-go at once.
 //   - The server reads any size a client advertises up to 65536 bytes, so
 //     its -S does not have to match the client's; with -V it checks that the
 //     data it reads is rping's pattern.

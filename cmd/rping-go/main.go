@@ -19,6 +19,9 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// The first signal ends the run with its summary; a second one, while
+	// the run winds down, kills the process as C rping's first does.
+	context.AfterFunc(ctx, stop)
 	code := run(ctx, os.Args[1:], &env{stdout: os.Stdout, stderr: os.Stderr, tty: isTerminal(os.Stdout)})
 	stop()
 	os.Exit(code)

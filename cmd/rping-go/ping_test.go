@@ -29,6 +29,13 @@ func TestPattern(t *testing.T) {
 	if got := string(cstring(b)); got != "rdma-ping-2147483647: " {
 		t.Errorf("ping MaxInt32 at the minimum size: %q", got)
 	}
+	// C rping's ping counter is an int: the next ping is number -2^31,
+	// and its letters go on from where they were ('A' + 2^31 % 58 = 'I').
+	b = make([]byte, 64)
+	fillPattern(b, math.MaxInt32+1)
+	if got, want := string(cstring(b)), "rdma-ping--2147483648: IJKLMNOPQRSTUVWXYZ[\\]^_`abcdefghijklmnop"; got != want {
+		t.Errorf("ping 2^31: %q, want %q", got, want)
+	}
 }
 
 func TestInfoWire(t *testing.T) {
