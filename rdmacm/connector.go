@@ -191,15 +191,14 @@ func (c *Connector) deliver(ev *cgo.CMEvent) {
 	case cgo.CMEventDisconnected, cgo.CMEventDeviceRemoval:
 		// The removal of the device ends the connection too.
 		c.mu.Lock()
-		qp, hungUp, closed := c.qp, c.hungUp, c.closed
+		hungUp, closed := c.hungUp, c.closed
 		c.markDown()
 		c.mu.Unlock()
 		if hungUp || closed {
-			// Disconnect, or Close, did both already (and the QP may
-			// serve another connection since Close).
+			// Disconnect, or Close, did both already.
 			break
 		}
-		flush(qp)
+		c.flush()
 		if ev.Event == cgo.CMEventDisconnected {
 			// Answer the peer's disconnect request (IB CM DREP) now, so
 			// that its Disconnect completes whether or not this side
@@ -243,10 +242,21 @@ func (c *Connector) wake() {
 	}
 }
 
-// flush moves qp to the error state so that its outstanding requests
-// complete (with WCWRFlushErr), as librdmacm does for QPs it owns.
-func flush(qp *verbs.QP) {
-	if qp != nil {
+// flush moves the connector's QP to the error state so that its
+// outstanding requests complete (with WCWRFlushErr), as librdmacm does for
+// QPs it owns.
+func (c *Connector) flush() {
+	c.mu.Lock()
+	qp := c.qp
+	c.mu.Unlock()
+	if qp == nil {
+		return
+	}
+	// Under qpOwners' lock: a QP the connector let go of since, and
+	// another Connector took, is left alone.
+	qpOwners.Lock()
+	defer qpOwners.Unlock()
+	if qpOwners.m[qp] == c {
 		qp.Modify(&verbs.QPAttr{State: int(verbs.QPStateErr)}, verbs.QPAttrState)
 	}
 }
@@ -494,11 +504,13 @@ func (c *Connector) resolveID(ctx context.Context, raddr string) error {
 // A refusal returns an error matching ErrConnectionRefused, with a
 // *RejectError carrying the reason and the peer's private data.
 //
-// qp then belongs to the connection until Close, or until Connect fails:
-// Connect and Accept of another Connector refuse it with EINVAL. A QP
-// whose request was refused is the caller's again, in INIT with its
-// receives posted; on IB and RoCE it may be connected through another
-// Connector (siw keeps the refused connection's endpoint on it).
+// qp then belongs to the connection until Close: Connect and Accept of
+// another Connector refuse it with EINVAL, and Close flushes it. When
+// Connect fails before the request goes out, or the request is refused or
+// fails, qp is the caller's again, in INIT with its receives posted; on IB
+// and RoCE it may be connected through another Connector (siw keeps the
+// refused connection's endpoint on it). A Connect whose ctx ends keeps qp
+// until Close: its request is still under way.
 func (c *Connector) Connect(ctx context.Context, raddr string, qp *verbs.QP, params *ConnParams) error {
 	st, err := c.claim(false, stateIdle, stateResolved)
 	if err != nil {
@@ -514,24 +526,25 @@ func (c *Connector) Connect(ctx context.Context, raddr string, qp *verbs.QP, par
 	if err != nil {
 		return c.opError("connect", err)
 	}
-	if !c.ud && heldQP(qp) {
-		return c.opError("connect", errQPHeld)
-	}
-	if err := c.initQP(qp); err != nil {
-		return c.opError("connect", err)
-	}
-	if err := ctx.Err(); err != nil {
-		return c.opError("connect", err)
-	}
-	c.mu.Lock()
 	if !c.ud {
 		// A UD QP serves other peers too: nothing of the connector's
-		// ends it.
-		if err := c.holdQP(qp); err != nil {
-			c.mu.Unlock()
+		// ends it, and it is not the connector's.
+		c.mu.Lock()
+		err := c.holdQP(qp)
+		c.mu.Unlock()
+		if err != nil {
 			return c.opError("connect", err)
 		}
 	}
+	if err := c.initQP(qp); err != nil {
+		c.releaseQP()
+		return c.opError("connect", err)
+	}
+	if err := ctx.Err(); err != nil {
+		c.releaseQP()
+		return c.opError("connect", err)
+	}
+	c.mu.Lock()
 	c.state = stateConnecting
 	c.offered = [2]int{int(cp.ResponderResources), int(cp.InitiatorDepth)}
 	c.mu.Unlock()
@@ -608,13 +621,6 @@ var qpOwners = struct {
 // errQPHeld is the error of a QP another Connector holds.
 var errQPHeld = fmt.Errorf("the QP belongs to another connection: %w", syscall.EINVAL)
 
-// heldQP reports whether a Connector holds qp.
-func heldQP(qp *verbs.QP) bool {
-	qpOwners.Lock()
-	defer qpOwners.Unlock()
-	return qpOwners.m[qp] != nil
-}
-
 // holdQP makes qp the connector's, with c.mu held; errQPHeld when another
 // Connector holds it.
 func (c *Connector) holdQP(qp *verbs.QP) error {
@@ -626,6 +632,13 @@ func (c *Connector) holdQP(qp *verbs.QP) error {
 	qpOwners.m[qp] = c
 	c.qp = qp
 	return nil
+}
+
+// releaseQP lets go of the connector's QP.
+func (c *Connector) releaseQP() {
+	c.mu.Lock()
+	c.dropQP()
+	c.mu.Unlock()
 }
 
 // dropQP lets go of the connector's QP, with c.mu held.
@@ -810,7 +823,7 @@ func (c *Connector) CompleteConnect(ctx context.Context) error {
 			// The peer gave up on the connection after accepting it (its
 			// Accept ended, or it went away): the IB CM has left the
 			// state the QP's attributes come from.
-			flush(qp)
+			c.flush()
 			err = fmt.Errorf("%w (%w)", ErrConnectionAborted, err)
 		}
 		return c.opError("complete connect", err)
@@ -823,7 +836,12 @@ func (c *Connector) CompleteConnect(ctx context.Context) error {
 // largest read limits both sides allow, no private data), and waits until
 // the connection is established. The read limits are capped by the device
 // and by what the requester offered. A request whose peer has given up
-// gives ErrConnectionAborted, as Reject does.
+// gives ErrConnectionAborted, as Reject does, also when it gives up after
+// the accept went out (the QP is then flushed).
+//
+// qp belongs to the connection from the accept on until Close, as with
+// Connect; a QP that could not be made ready is the caller's again, and the
+// request is still there to accept or reject.
 func (c *Connector) Accept(ctx context.Context, qp *verbs.QP, params *ConnParams) error {
 	if _, err := c.claim(true, stateRequested); err != nil {
 		return c.opError("accept", err)
@@ -839,11 +857,11 @@ func (c *Connector) Accept(ctx context.Context, qp *verbs.QP, params *ConnParams
 	if aborted {
 		return c.opError("accept", ErrConnectionAborted)
 	}
-	if c.ud {
-		return c.opError("accept", c.acceptUD(qp, cp))
-	}
 	if err := ctx.Err(); err != nil {
 		return c.opError("accept", err)
+	}
+	if c.ud {
+		return c.opError("accept", c.acceptUD(qp, cp))
 	}
 	out, err := qp.OutOfReset()
 	if err != nil {
@@ -866,18 +884,16 @@ func (c *Connector) Accept(ctx context.Context, qp *verbs.QP, params *ConnParams
 	case err == nil:
 	case requestGone(err):
 		c.setState(stateFailed)
-		flush(qp)
+		c.flush()
 		return c.opError("accept", fmt.Errorf("%w (%w)", ErrConnectionAborted, err))
 	case cmCallFailed(err):
 		// rdma_accept itself failed.
 		c.setState(stateFailed)
-		flush(qp)
+		c.flush()
 		return c.opError("accept", err)
 	default:
 		// The QP did not get ready: the request is still there to reject.
-		c.mu.Lock()
-		c.dropQP()
-		c.mu.Unlock()
+		c.releaseQP()
 		return c.opError("accept", err)
 	}
 	c.mu.Lock()
@@ -888,6 +904,16 @@ func (c *Connector) Accept(ctx context.Context, qp *verbs.QP, params *ConnParams
 	if err != nil {
 		return c.opError("accept", err)
 	}
+	if err := c.accepted(&ev); err != nil {
+		// The QP, ready, holds the receives posted for the connection.
+		c.flush()
+		return err
+	}
+	return nil
+}
+
+// accepted records the answer ev to the connector's accept.
+func (c *Connector) accepted(ev *cgo.CMEvent) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch ev.Event {
@@ -895,7 +921,7 @@ func (c *Connector) Accept(ctx context.Context, qp *verbs.QP, params *ConnParams
 		c.state = stateConnected
 		return nil
 	case cgo.CMEventRejected:
-		c.record(&ev)
+		c.record(ev)
 		if re := (&RejectError{Status: int(ev.Status), PrivateData: c.data.PrivateData}); re.ConsumerReject() && c.transport != cgo.TransportIWARP {
 			// The requester refused the accept (its Reject after
 			// Connect returned, on IB and RoCE).
@@ -907,7 +933,7 @@ func (c *Connector) Accept(ctx context.Context, qp *verbs.QP, params *ConnParams
 	// destroyed, its process gone: a REJ with reason timeout, a closed
 	// TCP connection on iWARP) or never answered it.
 	c.state = stateFailed
-	return &OpError{Op: "accept", Err: fmt.Errorf("%w (%w)", ErrConnectionAborted, eventError(&ev))}
+	return &OpError{Op: "accept", Err: fmt.Errorf("%w (%w)", ErrConnectionAborted, eventError(ev))}
 }
 
 // requestGone tells whether err, from Accept's Ready, says that the kernel
@@ -962,7 +988,7 @@ func (c *Connector) reject(privateData []byte, raw bool) error {
 	}
 	defer c.unclaim()
 	c.mu.Lock()
-	transport, aborted, qp := c.transport, c.aborted, c.qp
+	transport, aborted := c.transport, c.aborted
 	c.mu.Unlock()
 	if st == stateConnected {
 		if transport == cgo.TransportIWARP && !passive {
@@ -984,7 +1010,7 @@ func (c *Connector) reject(privateData []byte, raw bool) error {
 		// the connection the request belonged to.
 		err = ErrConnectionAborted
 	case err == nil:
-		flush(qp)
+		c.flush()
 	default:
 		// Refused for another reason: the request is still there.
 		return c.opError("reject", err)
@@ -1027,10 +1053,7 @@ func (c *Connector) Disconnect(ctx context.Context) error {
 	if c.ud {
 		return c.opError("disconnect", fmt.Errorf("UD has no connection to end, Close the connector: %w", ErrUnsupported))
 	}
-	c.mu.Lock()
-	qp := c.qp
-	c.mu.Unlock()
-	flush(qp)
+	c.flush()
 	if err := c.withID(func(id cgo.ID) error { return id.Disconnect() }); err != nil && !errors.Is(err, syscall.EINVAL) {
 		return c.opError("disconnect", err)
 	}
@@ -1157,14 +1180,15 @@ func (c *Connector) Close() error {
 		return c.opError("close", ErrClosed)
 	}
 	c.closed = true
-	qp, hungUp, groups, joining := c.qp, c.hungUp, c.groups, c.joinAddr
-	c.dropQP()
+	hungUp, groups, joining := c.hungUp, c.groups, c.joinAddr
 	c.groups = nil
 	c.markDown()
 	c.mu.Unlock()
 	if !hungUp {
-		flush(qp)
+		c.flush()
 	}
+	// Only now the QP is free for another connection.
+	c.releaseQP()
 	for _, g := range groups {
 		g.qp.DetachMulticast(g.gid, g.lid)
 	}

@@ -453,12 +453,9 @@ func noRequest(t *testing.T, l *rdmacm.Listener) {
 // its QP is flushed. iWARP completes the connection in Connect: there the
 // passive side's close is the connection's end (a transport limitation).
 func TestCompleteConnectAbandoned(t *testing.T) {
+	needTwoPhase(t, "no CompleteConnect step")
 	l := listen(t, 1)
 	active, ep, passive, done := request(t, l, nil)
-	if active.Transport() == verbs.TransportIWARP {
-		<-done
-		testbed.Limitation(t, "iWARP has no CompleteConnect step: the connection is complete when Connect returns")
-	}
 	pep := newEndpoint(t, passive.DeviceName())
 	ctx, cancel := context.WithCancel(context.Background())
 	accepted := make(chan error, 1)
@@ -484,5 +481,39 @@ func TestCompleteConnectAbandoned(t *testing.T) {
 	wc := make([]verbs.WorkCompletion, 1)
 	if _, err := ep.cq.PollWait(testContext(t), wc); err != nil || wc[0].WRID != 7 || wc[0].Status != verbs.WCWRFlushErr {
 		t.Errorf("the receive posted before CompleteConnect: %v, %+v; want it flushed", err, wc[0])
+	}
+}
+
+// TestAcceptRefusedFlushes: when the requester refuses the accept (its
+// Reject after Connect returned), Accept gives the refusal and flushes its
+// QP: the receive posted for the connection completes. iWARP completes
+// the connection in Connect and has no such refusal (a transport
+// limitation).
+func TestAcceptRefusedFlushes(t *testing.T) {
+	needTwoPhase(t, "the requester cannot refuse the accept")
+	l := listen(t, 1)
+	active, _, passive, done := request(t, l, nil)
+	pep := newEndpoint(t, passive.DeviceName())
+	if err := passive.InitQP(pep.qp); err != nil {
+		t.Fatal(err)
+	}
+	if err := pep.qp.PostRecv([]verbs.RecvWR{{ID: 5, SGL: []verbs.SGE{pep.mr.SGE(0, 64)}}}); err != nil {
+		t.Fatal(err)
+	}
+	accepted := make(chan error, 1)
+	go func() { accepted <- passive.Accept(testContext(t), pep.qp, nil) }()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := active.Reject([]byte("no thanks")); err != nil {
+		t.Fatal(err)
+	}
+	var re *rdmacm.RejectError
+	if err := <-accepted; !errors.Is(err, rdmacm.ErrConnectionRefused) || !errors.As(err, &re) || string(re.PrivateData) != "no thanks" {
+		t.Fatalf("Accept refused by the requester: %v, want ErrConnectionRefused with its private data", err)
+	}
+	wc := make([]verbs.WorkCompletion, 1)
+	if _, err := pep.cq.PollWait(testContext(t), wc); err != nil || wc[0].WRID != 5 || wc[0].Status != verbs.WCWRFlushErr {
+		t.Errorf("the receive posted for the refused connection: %v, %+v; want it flushed", err, wc[0])
 	}
 }

@@ -18,11 +18,12 @@
 // A channel's descriptor is non-blocking and waited on by Go's netpoller from one
 // goroutine, which acks every event as soon as it has copied it: no OS
 // thread is blocked per connection and every blocking call takes a
-// context.Context. A call whose context has ended before it starts sends
-// nothing. A call whose context ends while it waits for the CM or the peer
-// (Resolve, Connect, Accept) returns the context's error and leaves its
-// request under way: that Connector is then only good for Close (its other
-// calls give ErrInvalidState).
+// context.Context. Resolve, Connect and Accept with a context that has
+// ended send nothing (Disconnect starts the disconnection whatever its
+// context; JoinMulticast sends its join and leaves the group again). A call whose context ends while it waits for the
+// CM or the peer (Resolve, Connect, Accept) returns the context's error and
+// leaves its request under way: that Connector is then only good for Close
+// (its other calls give ErrInvalidState).
 //
 // # Transports
 //

@@ -141,3 +141,19 @@ func establishEP(t *testing.T, l *rdmacm.Listener) (active *rdmacm.Connector, ep
 	}
 	return active, ep, passive
 }
+
+// needTwoPhase stops t, as a transport limitation, on an iWARP device: the
+// connection is complete when Connect returns, with no step between.
+func needTwoPhase(t *testing.T, why string) {
+	t.Helper()
+	devs, err := verbs.Devices()
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := testbed.Device(t)
+	for _, d := range devs {
+		if d.Name == name && d.Transport == verbs.TransportIWARP {
+			testbed.Limitation(t, "%s is iWARP, which completes the connection in Connect: %s", name, why)
+		}
+	}
+}

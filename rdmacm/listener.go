@@ -166,6 +166,12 @@ func (l *Listener) GetConnectionRequest(ctx context.Context) (*Connector, error)
 	case <-l.closing:
 		return nil, &OpError{Op: op, Addr: l.Addr().String(), Err: ErrClosed}
 	case <-removed:
+		select {
+		case c := <-l.requests:
+			// Queued before the removal.
+			return c, nil
+		default:
+		}
 		l.mu.Lock()
 		err := l.removal
 		l.mu.Unlock()
@@ -178,21 +184,22 @@ func (l *Listener) GetConnectionRequest(ctx context.Context) (*Connector, error)
 }
 
 // deviceRemoved is the reader's report of the listening identifier's
-// DEVICE_REMOVAL: the identifier is destroyed (off the reader, which
-// rdma_destroy_id would wait for) and the waiting calls are told.
+// DEVICE_REMOVAL: the identifier is destroyed (its events are acked as they
+// are read, so rdma_destroy_id does not wait for the reader) and the
+// waiting calls are told.
 func (l *Listener) deviceRemoved(ev *cgo.CMEvent) {
-	err := eventError(ev)
-	go func() {
-		l.mu.Lock()
-		defer l.mu.Unlock()
-		if l.gone() || l.id != ev.ID {
-			return
-		}
-		l.id = cgo.ID{}
-		l.ch.destroyID(ev.ID)
-		l.removal = err
-		close(l.removed)
-	}()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.gone() || l.id != ev.ID {
+		// Paused or closed since.
+		return
+	}
+	l.id = cgo.ID{}
+	// Not the channel's last user (the open Listener holds it): the
+	// release does not wait for this reader.
+	l.ch.destroyID(ev.ID)
+	l.removal = eventError(ev)
+	close(l.removed)
 }
 
 // Requests returns the channel requests arrive on: the same requests

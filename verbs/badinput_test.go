@@ -220,7 +220,7 @@ func TestBadInputTable(t *testing.T) {
 	}
 	// A closed region gives zero values: no address or memory that may be
 	// unmapped by now.
-	if closedMR.Bytes() != nil || closedMR.Addr() != 0 || closedMR.Len() != 0 || closedMR.LKey() != 0 || closedMR.RKey() != 0 || closedMR.SGE(0, 8) != (verbs.SGE{}) {
+	if closedMR.Bytes() != nil || closedMR.Addr() != 0 || closedMR.Len() != 0 || closedMR.LKey() != 0 || closedMR.RKey() != 0 || closedMR.SGE(0, 8) != (verbs.SGE{Length: 8}) {
 		t.Errorf("closed MR: Bytes %p, Addr %#x, Len %d, LKey %#x, RKey %#x, SGE %+v", closedMR.Bytes(), closedMR.Addr(), closedMR.Len(),
 			closedMR.LKey(), closedMR.RKey(), closedMR.SGE(0, 8))
 	}

@@ -33,6 +33,21 @@ func (l *life) acquire() bool {
 
 func (l *life) release() { l.mu.RUnlock() }
 
+// tryAcquire is acquire for a call that already holds other objects' lives:
+// it fails, instead of waiting, while a Close (or another exclusive call)
+// waits for l or holds it. Two calls holding objects in opposite orders
+// would otherwise each wait behind a Close of what the other holds.
+func (l *life) tryAcquire() bool {
+	if !l.mu.TryRLock() {
+		return false
+	}
+	if !l.open {
+		l.mu.RUnlock()
+		return false
+	}
+	return true
+}
+
 // exclusive runs f with l locked for writing, so that no call uses the
 // object meanwhile; ErrClosed when l is closed.
 func (l *life) exclusive(f func() error) error {

@@ -131,19 +131,21 @@ func (mr *MR) Bytes() []byte {
 	return mem
 }
 
-// SGE returns the scatter/gather entry for bytes [off, off+n) of the region
-// (the zero SGE once it is closed). It does not check the range: the device
-// does and fails the request, and posts check inline requests' entries
-// themselves. An n that does not fit the entry's 32-bit length gives the
-// largest, which no region of less than 4 GiB holds.
+// SGE returns the scatter/gather entry for bytes [off, off+n) of the region.
+// It does not check the range: the device does and fails the request, and
+// PostSend checks inline requests' entries and NewSendList all entries
+// itself. An n that does not fit the entry's 32-bit length gives the
+// largest, which no region of less than 4 GiB holds. Once the region is
+// closed the entry has address and key 0 (no region's), and its length, so
+// that a request using it fails rather than moving nothing.
 func (mr *MR) SGE(off, n int) SGE {
-	mem, lkey, _ := mr.view()
-	if mem == nil {
-		return SGE{}
-	}
 	length := uint32(math.MaxUint32)
 	if n >= 0 && uint64(n) < math.MaxUint32 {
 		length = uint32(n)
+	}
+	mem, lkey, _ := mr.view()
+	if mem == nil {
+		return SGE{Length: length}
 	}
 	return SGE{Addr: uint64(uintptr(unsafe.Pointer(&mem[0]))) + uint64(off), Length: length, LKey: lkey}
 }

@@ -146,7 +146,7 @@ func (qp *QP) BindMW(mw *MW, id uint64, flags SendFlags, b MWBind) error {
 		return opError(op, qp.name(), fmt.Errorf("no memory window: %w", syscall.EINVAL))
 	}
 	if !qp.hold(&mw.life, mw.pd != nil) {
-		return opError(op, qp.name(), fmt.Errorf("MW: %w", ErrClosed))
+		return opError(op, qp.name(), fmt.Errorf("MW closed or being closed: %w", ErrClosed))
 	}
 	if mw.typ != MWType1 {
 		return opError(op, qp.name(), fmt.Errorf("a type %d window binds through a WRBindMW request: %w", mw.typ, syscall.EINVAL))
@@ -155,7 +155,7 @@ func (qp *QP) BindMW(mw *MW, id uint64, flags SendFlags, b MWBind) error {
 		return opError(op, qp.name(), fmt.Errorf("no memory region: %w", syscall.EINVAL))
 	}
 	if !qp.hold(&b.MR.life, b.MR.pd != nil) {
-		return opError(op, qp.name(), fmt.Errorf("MR: %w", ErrClosed))
+		return opError(op, qp.name(), fmt.Errorf("MR closed or being closed: %w", ErrClosed))
 	}
 	if err := checkBindPDs(qp, mw, b.MR); err != nil {
 		return opError(op, qp.name(), err)

@@ -301,7 +301,7 @@ func TestPostBadInput(t *testing.T) {
 			t.Errorf("%s: %v, want ErrClosed", name, err)
 		}
 	}
-	if got := (*verbs.MR)(nil).SGE(0, 1); got != (verbs.SGE{}) {
+	if got := (*verbs.MR)(nil).SGE(0, 1); got != (verbs.SGE{Length: 1}) {
 		t.Errorf("nil MR SGE = %+v", got)
 	}
 	if err := e.qp.PostRecv(nil); !errors.Is(err, syscall.EINVAL) {

@@ -46,8 +46,11 @@ type SendWR struct {
 	Flags  SendFlags
 	// SGL is the local memory the request reads (sends, writes, inline) or
 	// writes (reads, atomics: 8 bytes for the original remote value). An
-	// inline request's entries are read by the CPU during PostSend, so they
-	// must lie in live memory (a registered Buffer); their LKey is ignored.
+	// inline request's entries are read by the CPU during PostSend (the
+	// provider copies them without checking a key), so each must lie
+	// inside an open MR of the QP's PD and name it by its LKey, as every
+	// entry does for the device; EINVAL otherwise. Their length together
+	// is at most the QP's MaxInlineData.
 	SGL []SGE
 	// Imm is the immediate data of the *WithImm opcodes, in host order.
 	Imm uint32
@@ -203,7 +206,7 @@ func (qp *QP) checkSend(wr *SendWR, maxSGE int) error {
 		return fmt.Errorf("UD request without an AH: %w", syscall.EINVAL)
 	}
 	if !qp.hold(&wr.AH.life, wr.AH.pd != nil) {
-		return fmt.Errorf("AH: %w", ErrClosed)
+		return fmt.Errorf("AH closed or being closed: %w", ErrClosed)
 	}
 	if wr.AH.pd.ctx != qp.pd.ctx {
 		return fmt.Errorf("an AH of another device context: %w", syscall.EINVAL)
@@ -250,13 +253,13 @@ func (qp *QP) checkBind(wr *SendWR) error {
 		return fmt.Errorf("bind request without an MW and an MR: %w", syscall.EINVAL)
 	}
 	if !qp.hold(&wr.MW.life, wr.MW.pd != nil) {
-		return fmt.Errorf("MW: %w", ErrClosed)
+		return fmt.Errorf("MW closed or being closed: %w", ErrClosed)
 	}
 	if wr.MW.typ != MWType2 {
 		return fmt.Errorf("a type %d window binds through QP.BindMW: %w", wr.MW.typ, syscall.EINVAL)
 	}
 	if !qp.hold(&wr.Bind.MR.life, wr.Bind.MR.pd != nil) {
-		return fmt.Errorf("MR: %w", ErrClosed)
+		return fmt.Errorf("MR closed or being closed: %w", ErrClosed)
 	}
 	return checkBindPDs(qp, wr.MW, wr.Bind.MR)
 }
@@ -275,14 +278,14 @@ func checkBindPDs(qp *QP, mw *MW, mr *MR) error {
 }
 
 // hold holds l, the life of an object a post uses, open until releaseHeld;
-// false when it is closed (or, !valid, was never opened).
+// false when it is closed or being closed (or, !valid, was never opened).
 func (qp *QP) hold(l *life, valid bool) bool {
 	for _, h := range qp.held {
 		if h == l {
 			return true
 		}
 	}
-	if !valid || !l.acquire() {
+	if !valid || !l.tryAcquire() {
 		return false
 	}
 	qp.held = append(qp.held, l)
