@@ -549,7 +549,7 @@ func (c *Connector) Connect(ctx context.Context, raddr string, qp *verbs.QP, par
 	c.offered = [2]int{int(cp.ResponderResources), int(cp.InitiatorDepth)}
 	c.mu.Unlock()
 	err = c.withID(func(id cgo.ID) error {
-		return id.Connect(cp)
+		return id.Connect(&cp)
 	})
 	if errno, ok := errors.AsType[syscall.Errno](err); ok && (errno == syscall.ECONNREFUSED || errno == syscall.ECONNRESET) {
 		// iWARP, where rdma_connect opens the TCP connection and sends the
@@ -657,9 +657,9 @@ func (c *Connector) dropQP() {
 // prepare validates qp and params for msg on this connection's device and
 // returns what goes to rdma_cm: the private data to send, the read limits
 // to offer and the retry counts.
-func (c *Connector) prepare(qp *verbs.QP, p *ConnParams, msg Message) (*cgo.ConnParam, error) {
+func (c *Connector) prepare(qp *verbs.QP, p *ConnParams, msg Message) (cgo.ConnParam, error) {
 	if err := c.checkQP(qp); err != nil {
-		return nil, err
+		return cgo.ConnParam{}, err
 	}
 	var data []byte
 	raw := false
@@ -669,26 +669,26 @@ func (c *Connector) prepare(qp *verbs.QP, p *ConnParams, msg Message) (*cgo.Conn
 	if c.ud {
 		// No reads and no retries over UD: the private data alone.
 		if p != nil && p.Retry != nil {
-			return nil, fmt.Errorf("retry counts on a UD lookup: %w", syscall.EINVAL)
+			return cgo.ConnParam{}, fmt.Errorf("retry counts on a UD lookup: %w", syscall.EINVAL)
 		}
 		wire, err := encode(c.space(), msg, data, raw)
-		return &cgo.ConnParam{QPNum: qp.Num(), PrivateData: wire}, err
+		return cgo.ConnParam{QPNum: qp.Num(), PrivateData: wire}, err
 	}
 	attr, err := qp.PD().Context().QueryDevice()
 	if err != nil {
-		return nil, err
+		return cgo.ConnParam{}, err
 	}
 	maxIn, maxOut := min(attr.MaxQPRdAtom, 255), min(attr.MaxQPInitRdAtom, 255)
 	in, out := maxIn, maxOut
 	retry, rnr := 7, 7
 	if p != nil {
 		if p.InboundReadLimit < 0 || p.OutboundReadLimit < 0 {
-			return nil, fmt.Errorf("negative read limit: %w", syscall.EINVAL)
+			return cgo.ConnParam{}, fmt.Errorf("negative read limit: %w", syscall.EINVAL)
 		}
 		in, out = min(p.InboundReadLimit, maxIn), min(p.OutboundReadLimit, maxOut)
 		if r := p.Retry; r != nil {
 			if r.Count < 0 || r.Count > 7 || r.RNR < 0 || r.RNR > 7 {
-				return nil, fmt.Errorf("retry counts %d and %d outside 0..7: %w", r.Count, r.RNR, syscall.EINVAL)
+				return cgo.ConnParam{}, fmt.Errorf("retry counts %d and %d outside 0..7: %w", r.Count, r.RNR, syscall.EINVAL)
 			}
 			retry, rnr = r.Count, r.RNR
 		}
@@ -700,7 +700,7 @@ func (c *Connector) prepare(qp *verbs.QP, p *ConnParams, msg Message) (*cgo.Conn
 		c.mu.Unlock()
 	}
 	wire, err := encode(c.space(), msg, data, raw)
-	return &cgo.ConnParam{QPNum: qp.Num(), ResponderResources: uint8(in), InitiatorDepth: uint8(out),
+	return cgo.ConnParam{QPNum: qp.Num(), ResponderResources: uint8(in), InitiatorDepth: uint8(out),
 		RetryCount: uint8(retry), RNRRetryCount: uint8(rnr), PrivateData: wire}, err
 }
 
@@ -861,7 +861,7 @@ func (c *Connector) Accept(ctx context.Context, qp *verbs.QP, params *ConnParams
 		return c.opError("accept", err)
 	}
 	if c.ud {
-		return c.opError("accept", c.acceptUD(qp, cp))
+		return c.opError("accept", c.acceptUD(qp, &cp))
 	}
 	out, err := qp.OutOfReset()
 	if err != nil {
@@ -879,7 +879,7 @@ func (c *Connector) Accept(ctx context.Context, qp *verbs.QP, params *ConnParams
 	if err != nil {
 		return c.opError("accept", err)
 	}
-	err = c.ready(qp, first, verbs.QPStateRTS, int(cp.ResponderResources), int(cp.InitiatorDepth), cgo.ReadyAccept, cp, "rdma_accept")
+	err = c.ready(qp, first, verbs.QPStateRTS, int(cp.ResponderResources), int(cp.InitiatorDepth), cgo.ReadyAccept, &cp, "rdma_accept")
 	switch {
 	case err == nil:
 	case requestGone(err):
