@@ -1,6 +1,8 @@
 // Package cgo is go-rdma's thin raw layer over rdma-core: the only package that
-// imports "C". It wraps libibverbs and librdmacm calls one to one, copies C
-// structures into plain Go values, and captures errno in the same cgo call that
+// imports "C". It wraps libibverbs and librdmacm calls, mostly one to one,
+// with a few C shims that make several calls in one crossing (busy polls,
+// send-list posts, a connection's QP transitions), copies C structures into
+// plain Go values, and captures errno in the same cgo call that
 // failed. Safety (closed objects, nil arguments, lifetimes) is the job of the
 // packages above it, verbs and rdmacm.
 package cgo

@@ -519,6 +519,7 @@ type ReadyError struct {
 	Err   error
 }
 
+// Error formats the failed call, the state reached and the cause.
 func (e *ReadyError) Error() string {
 	switch e.State {
 	case 0:

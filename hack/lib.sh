@@ -17,7 +17,7 @@ die() {
 TESTBED_PACKAGES=(
 	qemu-system-x86 busybox-static kmod cpio xz-utils make gcc
 	libibverbs-dev librdmacm-dev rdma-core ibverbs-providers
-	rdmacm-utils perftest ibverbs-utils iproute2
+	rdmacm-utils perftest ibverbs-utils iproute2 jq
 )
 
 # Modules the guest loads, by name; setup.sh expands them to insmod order.

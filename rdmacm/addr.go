@@ -9,7 +9,8 @@ import (
 )
 
 // Addr is the address of an rdma_cm endpoint: an IP address (of the RDMA
-// device's netdev) and a port in the RDMA_PS_TCP port space.
+// device's netdev) and a port in rdma_cm's TCP port space (UDP for UD
+// connectors and ListenUD listeners).
 type Addr struct {
 	netip.AddrPort
 }

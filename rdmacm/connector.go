@@ -88,7 +88,9 @@ func (s state) String() string { return stateNames[s] }
 //
 // A Connector is safe for concurrent use. Every method of a closed (or
 // zero) Connector that returns an error returns one wrapping ErrClosed;
-// the others return zero values, and Disconnected a closed channel.
+// the others return zero values (Transport, RawPrivateData and
+// MaxPrivateData keep answering what they knew), and Disconnected a closed
+// channel.
 type Connector struct {
 	ch      *channel
 	id      cgo.ID
@@ -504,8 +506,9 @@ func (c *Connector) resolveID(ctx context.Context, raddr string) error {
 // A refusal returns an error matching ErrConnectionRefused, with a
 // *RejectError carrying the reason and the peer's private data.
 //
-// qp then belongs to the connection until Close: Connect and Accept of
-// another Connector refuse it with EINVAL, and Close flushes it. When
+// An RC qp then belongs to the connection until Close: Connect and Accept
+// of another Connector refuse it with EINVAL, and Close flushes it (a UD
+// QP belongs to no connection: it serves any number of lookups). When
 // Connect fails before the request goes out, or the request is refused or
 // fails, qp is the caller's again, in INIT with its receives posted; on IB
 // and RoCE it may be connected through another Connector (siw keeps the
@@ -797,7 +800,8 @@ func (c *Connector) initQP(qp *verbs.QP) error {
 // CompleteConnect finishes an active connection after Connect returned on
 // IB or RoCE (rdma_establish): the QP becomes ready to send and the passive
 // side sees the connection established. On iWARP, where Connect already
-// completed the connection, it returns nil.
+// completed the connection, it returns nil. When the passive side gave up
+// after accepting, it returns ErrConnectionAborted and flushes the QP.
 func (c *Connector) CompleteConnect(ctx context.Context) error {
 	st, err := c.claim(false, stateResponded, stateConnected)
 	if err != nil {
@@ -839,9 +843,9 @@ func (c *Connector) CompleteConnect(ctx context.Context) error {
 // gives ErrConnectionAborted, as Reject does, also when it gives up after
 // the accept went out (the QP is then flushed).
 //
-// qp belongs to the connection from the accept on until Close, as with
-// Connect; a QP that could not be made ready is the caller's again, and the
-// request is still there to accept or reject.
+// An RC qp belongs to the connection from the accept on until Close, as
+// with Connect; a QP that could not be made ready is the caller's again,
+// and the request is still there to accept or reject.
 func (c *Connector) Accept(ctx context.Context, qp *verbs.QP, params *ConnParams) error {
 	if _, err := c.claim(true, stateRequested); err != nil {
 		return c.opError("accept", err)

@@ -43,8 +43,9 @@
 // # Options
 //
 // rdma_set_option's settings of an identifier are Connector methods:
-// SetTOS (the type of service, on RoCE the traffic class) and SetReuseAddr
-// before Resolve or Bind, SetAckTimeout before Connect or Accept. Each is
+// SetTOS (the type of service, on RoCE the traffic class) before Resolve
+// (or Connect), SetReuseAddr before Bind, SetAckTimeout before Connect or
+// Accept. Each is
 // refused with ErrInvalidState once it could no longer apply. The retry
 // counts of a connection's QPs (ConnParams.Retry) go with Connect and
 // Accept.

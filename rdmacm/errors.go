@@ -18,8 +18,10 @@ var (
 	// syscall.ECONNREFUSED.
 	ErrConnectionRefused = errors.New("connection refused")
 
-	// ErrConnectionAborted is returned by Reject when the connecting peer
-	// had already abandoned the attempt (NDK STATUS_CONNECTION_ABORTED).
+	// ErrConnectionAborted is returned by Reject, Accept and
+	// CompleteConnect when the peer had already abandoned the connection
+	// (NDK STATUS_CONNECTION_ABORTED); Accept and CompleteConnect flush
+	// the QP.
 	ErrConnectionAborted = errors.New("connection aborted: the peer abandoned the connection attempt")
 
 	// ErrPrivateDataTooLong is returned, before anything is sent, for
@@ -30,9 +32,11 @@ var (
 	// not allow (e.g. Accept on an active connector).
 	ErrInvalidState = errors.New("not allowed in the connector's state")
 
-	// ErrUnsupported is returned for a step the transport does not have:
-	// Reject on the active side of an iWARP connection, whose Connect
-	// completes the connection without a response phase.
+	// ErrUnsupported is returned for a step the transport or the
+	// connection type does not have: Reject on the active side of an iWARP
+	// connection, whose Connect completes the connection without a response
+	// phase; Disconnect of a UD connector (Close it); Listener.Accept on a
+	// ListenUD listener (take UD lookups with GetConnectionRequest).
 	ErrUnsupported = errors.New("not supported by the transport")
 )
 
@@ -45,6 +49,7 @@ type OpError struct {
 	Err  error
 }
 
+// Error formats the operation, the address and the cause.
 func (e *OpError) Error() string {
 	if e.Addr == "" {
 		return fmt.Sprintf("rdmacm: %s: %v", e.Op, e.Err)
@@ -68,6 +73,7 @@ type RejectError struct {
 	UD bool
 }
 
+// Error formats the reason and the size of the peer's private data.
 func (e *RejectError) Error() string {
 	return fmt.Sprintf("connection refused: %s, %d bytes of private data", e.Reason(), len(e.PrivateData))
 }
@@ -135,6 +141,7 @@ type EventError struct {
 	Status int
 }
 
+// Error formats the event and its status.
 func (e *EventError) Error() string {
 	if e.Status < 0 {
 		return fmt.Sprintf("%s: %v", e.Event, syscall.Errno(-e.Status))

@@ -20,7 +20,7 @@ const sysfsClass = "/sys/class/infiniband"
 // InfiniBand port counters (sysfs ports/N/counters: port_xmit_packets,
 // port_rcv_data in units of 4 bytes, …) and the driver's own (ports/N/
 // hw_counters; rxe's sent_pkts, rcvd_pkts, rcvd_rnr_err, retry_exceeded_err,
-// …), as the rdma tool's "rdma statistic" shows them. A device that keeps
+// …; these are what the rdma tool's "rdma statistic" shows). A device that keeps
 // none (siw) gives EOPNOTSUPP. The counters are the device's, not this
 // context's: they count every process's traffic. The kernel reads the
 // driver's counters at most once per hw_counters/lifespan milliseconds (10

@@ -129,9 +129,11 @@ func Example_sendReceive() {
 	fmt.Printf("received %q\n", buf.Bytes()[2048:2053])
 }
 
-// The examples below work on what Example_sendReceive sets up: qp, a
-// connected RC QP; cq, its send CQ; mr, a region of its PD; and raddr and
-// rkey, the peer's memory, exchanged as the QP numbers are.
+// The examples below work on a set-up like Example_sendReceive's: qp, a
+// connected RC QP taking at least 64 send requests; cq, its send CQ; mr, a
+// region of its PD; and raddr and rkey, the peer's memory, exchanged as the
+// QP numbers are, registered with AccessRemoteWrite, AccessRemoteRead and
+// AccessRemoteAtomic, which the QPs' INIT AccessFlags grant too.
 var (
 	qp    *verbs.QP
 	cq    *verbs.CQ

@@ -40,7 +40,8 @@ func (pd *PD) Context() *Context {
 	return pd.ctx
 }
 
-// Close frees the PD (ibv_dealloc_pd); EBUSY while its MRs or QPs are open.
+// Close frees the PD (ibv_dealloc_pd); EBUSY while its MRs, QPs, SRQs, AHs
+// or MWs are open.
 func (pd *PD) Close() error {
 	if pd == nil {
 		return opError("ibv_dealloc_pd", "", ErrClosed)

@@ -72,7 +72,7 @@ type (
 	SGE = cgo.SGE
 )
 
-// QPAttrMask selects the QPAttr fields ModifyQP applies (enum ibv_qp_attr_mask).
+// QPAttrMask selects the QPAttr fields QP.Modify applies (enum ibv_qp_attr_mask).
 type QPAttrMask int
 
 // QP attribute mask bits.

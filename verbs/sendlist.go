@@ -316,7 +316,7 @@ func (l *SendList) PostAfter(ctx context.Context, cq *CQ, wcs []WorkCompletion, 
 	}
 }
 
-// Close frees the list and lets its QP and AHs close. Requests it posted stay
+// Close frees the list and lets its QP, AHs and memory regions close. Requests it posted stay
 // posted.
 func (l *SendList) Close() error {
 	if l == nil {

@@ -101,9 +101,12 @@ func (e *PostError) Unwrap() error { return e.Err }
 
 // PostSend posts wrs as chains of up to the QP's batch, one call into
 // libibverbs per chain. It allocates nothing on success. A request that
-// fails validation (too many SGEs, a missing or closed AH, MW or MR) is
-// reported like one the provider refuses: the requests before it are
-// posted.
+// fails validation is reported as a *PostError like one the provider
+// refuses: the requests before it are posted. Validation refuses too many
+// SGEs; on a UD QP anything but a send, or no AH; an AH on another QP
+// type; a missing or closed AH, MW or MR, or one of another device context
+// (an MR of another PD than its window's); inline entries over the QP's
+// MaxInlineData or outside an open MR of its PD.
 func (qp *QP) PostSend(wrs []SendWR) error {
 	const op = "ibv_post_send"
 	if qp == nil || !qp.acquire() {
