@@ -78,21 +78,7 @@ func TestInlineSend(t *testing.T) {
 	// allocates nothing either.
 	recv := []verbs.RecvWR{{ID: 1, SGL: []verbs.SGE{b.mr.SGE(0, 256)}}}
 	send := []verbs.SendWR{{ID: 2, Opcode: verbs.WRSend, Flags: verbs.SendSignaled | verbs.SendInline, SGL: []verbs.SGE{a.mr.SGE(0, max)}}}
-	wcs := make([]verbs.WorkCompletion, 2)
-	allocs := testing.AllocsPerRun(50, func() {
-		if err := b.qp.PostRecv(recv); err != nil {
-			t.Fatal(err)
-		}
-		if err := a.qp.PostSend(send); err != nil {
-			t.Fatal(err)
-		}
-		for got := 0; got < 2; {
-			n, _ := a.cq.Poll(wcs)
-			m, _ := b.cq.Poll(wcs[n:])
-			got += n + m
-		}
-	})
-	if allocs != 0 {
+	if allocs := roundTripAllocs(t, a, b, recv, send); allocs != 0 {
 		t.Errorf("inline post+poll allocated %.1f times per round trip, want 0", allocs)
 	}
 }

@@ -1,7 +1,9 @@
 // Command rc-pingpong-go is ibv_rc_pingpong (rdma-core's libibverbs example)
 // over the go-rdma verbs API: two processes connect RC QPs by exchanging
 // LID, QPN, PSN and GID over TCP in ibv_rc_pingpong's format, then bounce a
-// message back and forth. It interoperates with the C tool both ways.
+// message back and forth. It interoperates with the C tool both ways on IB
+// and RoCE; neither tool runs on iWARP, whose QPs reach RTS only through
+// the iWARP connection manager.
 //
 // Usage:
 //
@@ -17,6 +19,16 @@
 // as --it), options after <host>, numbers in C's notation (0x1f, 017).
 // ibv_rc_pingpong's on-demand paging, timestamp, device memory, checksum
 // and new-send options (-o -O -P -t -c -j -N) are not supported.
+//
+// Where it differs: -h and --help print the usage and exit 0 (C: an
+// invalid option, exit 1); numbers must be whole (C's strtoul reads "10k"
+// as 10 and truncates to 32 bits); -n 0, -s 0, -r 0 and an empty -d or
+// server name are refused with the usage, where the C tool divides by zero,
+// hangs or looks up "". Without -g it addresses the peer's GID, when the
+// peer sends one, from source GID index 0 (C: index -1, which fails). A
+// peer that sends part of its address message and goes quiet is an error
+// after 5 s (C reads the message in one read). Failing to release the
+// verbs objects at the end is an error, as in C.
 package main
 
 import (
@@ -119,6 +131,9 @@ func parseArgs(args []string) (*config, error) {
 			continue
 		}
 		if o.Short == 'd' {
+			if o.Arg == "" {
+				return nil, errors.New("-d: empty device name")
+			}
 			c.dev = o.Arg
 			continue
 		}
@@ -149,12 +164,14 @@ func parseArgs(args []string) (*config, error) {
 		}
 	}
 	switch {
+	case len(operands) == 1 && operands[0] == "":
+		return nil, errors.New("empty server name")
 	case len(operands) == 1:
 		c.server = operands[0]
 	case len(operands) > 1:
 		return nil, fmt.Errorf("one server name at most, got %q", operands)
 	}
-	if c.port < 0 || c.port > 65535 || c.ibPort < 1 || c.ibPort > 255 || c.size <= 0 || c.rxDepth <= 1 || c.iters <= 0 ||
+	if c.port < 0 || c.port > 65535 || c.ibPort < 1 || c.ibPort > 255 || c.size <= 0 || c.rxDepth < 1 || c.iters <= 0 ||
 		c.sl < 0 || c.sl > 15 || c.gidIndex > 255 {
 		return nil, errors.New("option out of range")
 	}
@@ -220,12 +237,15 @@ type pingpong struct {
 	send  []verbs.SendWR
 }
 
-func (p *pingpong) close() {
+// close is pp_close_ctx; it returns the first failure.
+func (p *pingpong) close() error {
+	var first error
 	for _, c := range []interface{ Close() error }{p.qp, p.cq, p.mr, p.buf, p.pd, p.ctx} {
-		if c != nil {
-			c.Close()
+		if err := c.Close(); err != nil && first == nil && !errors.Is(err, verbs.ErrClosed) {
+			first = err
 		}
 	}
+	return first
 }
 
 // open is pp_init_ctx: device, buffer, PD, MR, CQ and a QP in INIT.
@@ -253,8 +273,9 @@ func open(c *config) (_ *pingpong, err error) {
 	if p.buf, err = verbs.NewBuffer(c.size, nil); err != nil {
 		return nil, err
 	}
-	for i := range p.buf.Bytes() {
-		p.buf.Bytes()[i] = 0x7b
+	b := p.buf.Bytes()
+	for i := range b {
+		b[i] = 0x7b
 	}
 	if p.pd, err = p.ctx.AllocPD(); err != nil {
 		return nil, err
@@ -326,9 +347,9 @@ func clientExchange(c *config, my dest) (dest, error) {
 	if _, err := conn.Write(my.marshal()); err != nil {
 		return dest{}, fmt.Errorf("couldn't send local address: %w", err)
 	}
-	msg := make([]byte, wireSize)
-	if _, err := io.ReadFull(conn, msg); err != nil {
-		return dest{}, fmt.Errorf("couldn't read remote address: %w", err)
+	msg, err := readDest(conn)
+	if err != nil {
+		return dest{}, err
 	}
 	if _, err := conn.Write([]byte("done\x00")); err != nil {
 		return dest{}, fmt.Errorf("couldn't write done: %w", err)
@@ -349,9 +370,9 @@ func serverExchange(c *config, p *pingpong, my dest) (dest, error) {
 		return dest{}, fmt.Errorf("accept() failed: %w", err)
 	}
 	defer conn.Close()
-	msg := make([]byte, wireSize)
-	if _, err := io.ReadFull(conn, msg); err != nil {
-		return dest{}, fmt.Errorf("couldn't read remote address: %w", err)
+	msg, err := readDest(conn)
+	if err != nil {
+		return dest{}, err
 	}
 	rem, err := parseDest(msg)
 	if err != nil {
@@ -363,14 +384,35 @@ func serverExchange(c *config, p *pingpong, my dest) (dest, error) {
 	if _, err := conn.Write(my.marshal()); err != nil {
 		return dest{}, fmt.Errorf("couldn't send local address: %w", err)
 	}
-	if _, err := conn.Read(msg); err != nil { // the client's "done"
-		return dest{}, fmt.Errorf("couldn't read done: %w", err)
+	conn.SetReadDeadline(time.Now().Add(exchangeWait))
+	if n, err := io.ReadFull(conn, msg[:len("done\x00")]); err != nil || string(msg[:n]) != "done\x00" {
+		return dest{}, fmt.Errorf("couldn't read done: %q, %v", msg[:n], err)
 	}
 	return rem, nil
 }
 
+// exchangeWait bounds the rest of a message once its first byte came: a
+// peer that sends part of one and goes quiet is an error, not a hang (C's
+// tool reads a message in one read and fails on a short one).
+const exchangeWait = 5 * time.Second
+
+// readDest reads the peer's address message: its first byte whenever it
+// comes, the rest within exchangeWait.
+func readDest(conn net.Conn) ([]byte, error) {
+	msg := make([]byte, wireSize)
+	if _, err := io.ReadFull(conn, msg[:1]); err != nil {
+		return nil, fmt.Errorf("couldn't read remote address: %w", err)
+	}
+	conn.SetReadDeadline(time.Now().Add(exchangeWait))
+	if _, err := io.ReadFull(conn, msg[1:]); err != nil {
+		return nil, fmt.Errorf("couldn't read remote address: %w", err)
+	}
+	conn.SetReadDeadline(time.Time{})
+	return msg, nil
+}
+
 // run is the program: args are the command line without the program name.
-func run(args []string, stdout io.Writer) error {
+func run(args []string, stdout io.Writer) (err error) {
 	c, err := parseFlags(args, stdout)
 	if err != nil {
 		return err
@@ -379,7 +421,11 @@ func run(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer p.close()
+	defer func() {
+		if cerr := p.close(); cerr != nil && err == nil {
+			err = fmt.Errorf("couldn't release the verbs objects: %w", cerr)
+		}
+	}()
 	if err := p.qp.PostRecv(p.recv); err != nil {
 		return fmt.Errorf("couldn't post receives: %w", err)
 	}
@@ -428,7 +474,9 @@ func run(args []string, stdout io.Writer) error {
 		if c.events {
 			n, err = p.cq.PollWait(context.Background(), wcs)
 		} else {
-			n, err = p.cq.Poll(wcs)
+			// Spins in C as ibv_rc_pingpong's loop does, yielding to the
+			// runtime now and then.
+			n, err = p.cq.BusyPoll(context.Background(), wcs)
 		}
 		if err != nil {
 			return fmt.Errorf("poll CQ failed: %w", err)

@@ -211,7 +211,10 @@ func TestParseFlags(t *testing.T) {
 	if c, err := parseFlags(nil, &out); err != nil || c.server != "" || c.gidIndex != -1 || c.mtu != verbs.MTU1024 {
 		t.Errorf("defaults: %+v, %v", c, err)
 	}
-	for _, args := range [][]string{{"--iters"}, {"-m", "1000"}, {"a", "b"}, {"-n", "ten"}, {"--odp"}, {"-l", "16"}} {
+	if c, err := parseFlags([]string{"-r", "1"}, &out); err != nil || c.rxDepth != 1 {
+		t.Errorf("-r 1 (one receive, refilled after each): %+v, %v", c, err)
+	}
+	for _, args := range [][]string{{"--iters"}, {"-m", "1000"}, {"a", "b"}, {"-n", "ten"}, {"--odp"}, {"-l", "16"}, {"-d", ""}, {""}, {"-n", "0"}, {"-r", "0"}} {
 		out.Reset()
 		if _, err := parseFlags(args, &out); err == nil || !strings.HasPrefix(out.String(), "Usage:") {
 			t.Errorf("parseFlags(%q): %v, printed %q; want an error and the usage", args, err, out.String())
