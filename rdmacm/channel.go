@@ -24,7 +24,7 @@ type channel struct {
 
 	mu        sync.Mutex
 	ids       map[cgo.ID]*Connector
-	listeners map[cgo.ID]*Listener
+	listeners map[cgo.ID]listening
 	users     int
 	idle      *time.Timer   // runs expire, once the lingering channel has no user
 	down      bool          // closing: no user may come back
@@ -41,7 +41,7 @@ func newChannel() (*channel, error) {
 		raw.Destroy()
 		return nil, err
 	}
-	ch := &channel{raw: raw, file: file, ids: map[cgo.ID]*Connector{}, listeners: map[cgo.ID]*Listener{}, done: make(chan struct{})}
+	ch := &channel{raw: raw, file: file, ids: map[cgo.ID]*Connector{}, listeners: map[cgo.ID]listening{}, done: make(chan struct{})}
 	go ch.run()
 	return ch, nil
 }
@@ -177,9 +177,17 @@ func (ch *channel) expire() {
 	}
 }
 
-func (ch *channel) registerListener(id cgo.ID, l *Listener) {
+// listening is a listening identifier's Listener and the listen it belongs
+// to (Listener.gen): a Pause and a Resume may give a new identifier the
+// address of the one an event was read for.
+type listening struct {
+	l   *Listener
+	gen uint64
+}
+
+func (ch *channel) registerListener(id cgo.ID, l *Listener, gen uint64) {
 	ch.mu.Lock()
-	ch.listeners[id] = l
+	ch.listeners[id] = listening{l, gen}
 	ch.mu.Unlock()
 }
 
@@ -226,7 +234,7 @@ func (ch *channel) dispatch(ev *cgo.CMEvent) {
 			ev.ID.Destroy()
 			return
 		}
-		l := ch.listeners[ev.ListenID]
+		l := ch.listeners[ev.ListenID].l
 		ch.users++
 		c := newPassive(ch, ev)
 		ch.ids[ev.ID] = c
@@ -247,7 +255,7 @@ func (ch *channel) dispatch(ev *cgo.CMEvent) {
 	switch {
 	case c != nil:
 		c.deliver(ev)
-	case l != nil && ev.Event == cgo.CMEventDeviceRemoval:
-		l.deviceRemoved(ev)
+	case l.l != nil && ev.Event == cgo.CMEventDeviceRemoval:
+		l.l.deviceRemoved(ev, l.gen)
 	}
 }

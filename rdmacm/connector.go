@@ -513,7 +513,8 @@ func (c *Connector) resolveID(ctx context.Context, raddr string) error {
 // fails, qp is the caller's again, in INIT with its receives posted; on IB
 // and RoCE it may be connected through another Connector (siw keeps the
 // refused connection's endpoint on it). A Connect whose ctx ends keeps qp
-// until Close: its request is still under way.
+// until Close: its request is still under way. A Close while Connect runs
+// flushes qp, whatever Connect's progress.
 func (c *Connector) Connect(ctx context.Context, raddr string, qp *verbs.QP, params *ConnParams) error {
 	st, err := c.claim(false, stateIdle, stateResolved)
 	if err != nil {
@@ -843,9 +844,10 @@ func (c *Connector) CompleteConnect(ctx context.Context) error {
 // gives ErrConnectionAborted, as Reject does, also when it gives up after
 // the accept went out (the QP is then flushed).
 //
-// An RC qp belongs to the connection from the accept on until Close, as
-// with Connect; a QP that could not be made ready is the caller's again,
-// and the request is still there to accept or reject.
+// An RC qp belongs to the connection from the accept on until Close (a
+// refused or abandoned accept's QP too, flushed); a QP that could not be
+// made ready is the caller's again, and the request, unless its peer gave
+// up, is still there to accept or reject.
 func (c *Connector) Accept(ctx context.Context, qp *verbs.QP, params *ConnParams) error {
 	if _, err := c.claim(true, stateRequested); err != nil {
 		return c.opError("accept", err)
@@ -888,7 +890,14 @@ func (c *Connector) Accept(ctx context.Context, qp *verbs.QP, params *ConnParams
 	case err == nil:
 	case requestGone(err):
 		c.setState(stateFailed)
-		c.flush()
+		if cmCallFailed(err) {
+			// rdma_accept refused after the QP got ready: it holds the
+			// connection's receives.
+			c.flush()
+		} else {
+			// The QP did not get ready: the caller's again.
+			c.releaseQP()
+		}
 		return c.opError("accept", fmt.Errorf("%w (%w)", ErrConnectionAborted, err))
 	case cmCallFailed(err):
 		// rdma_accept itself failed.

@@ -20,8 +20,8 @@ var (
 
 	// ErrConnectionAborted is returned by Reject, Accept and
 	// CompleteConnect when the peer had already abandoned the connection
-	// (NDK STATUS_CONNECTION_ABORTED); Accept and CompleteConnect flush
-	// the QP.
+	// (NDK STATUS_CONNECTION_ABORTED); CompleteConnect, and Accept once
+	// its QP was ready, flush the QP.
 	ErrConnectionAborted = errors.New("connection aborted: the peer abandoned the connection attempt")
 
 	// ErrPrivateDataTooLong is returned, before anything is sent, for

@@ -22,6 +22,7 @@ type Listener struct {
 
 	mu       sync.Mutex
 	id       cgo.ID // zero while paused
+	gen      uint64 // counts the listens (listen): which one id is
 	closed   bool
 	requests chan *Connector
 	closing  chan struct{}
@@ -83,7 +84,8 @@ func (l *Listener) listen() error {
 	}
 	// Registered before it listens: a request the reader takes in at once
 	// finds the listener and waits in enqueue for l.mu, held by the caller.
-	l.ch.registerListener(id, l)
+	l.gen++
+	l.ch.registerListener(id, l, l.gen)
 	// The kernel's backlog only bounds the requests its channel holds
 	// unread, and requests over it are dropped without an answer (IB CM
 	// retries them seconds later). The reader takes every request at once
@@ -183,15 +185,15 @@ func (l *Listener) GetConnectionRequest(ctx context.Context) (*Connector, error)
 	}
 }
 
-// deviceRemoved is the reader's report of the listening identifier's
-// DEVICE_REMOVAL: the identifier is destroyed (its events are acked as they
-// are read, so rdma_destroy_id does not wait for the reader) and the
+// deviceRemoved is the reader's report of the DEVICE_REMOVAL of listen
+// gen's identifier: the identifier is destroyed (its events are acked as
+// they are read, so rdma_destroy_id does not wait for the reader) and the
 // waiting calls are told.
-func (l *Listener) deviceRemoved(ev *cgo.CMEvent) {
+func (l *Listener) deviceRemoved(ev *cgo.CMEvent, gen uint64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.gone() || l.id != ev.ID {
-		// Paused or closed since.
+	if l.gone() || l.id != ev.ID || l.gen != gen {
+		// Paused (and maybe resumed) or closed since.
 		return
 	}
 	l.id = cgo.ID{}

@@ -33,19 +33,24 @@ func (l *life) acquire() bool {
 
 func (l *life) release() { l.mu.RUnlock() }
 
+// errBusy is the error of an object a call cannot hold without waiting: a
+// Close or another exclusive call (MR.Rereg, CQ.Resize) is under way on it.
+var errBusy = fmt.Errorf("being closed or changed: %w", syscall.EAGAIN)
+
 // tryAcquire is acquire for a call that already holds other objects' lives:
-// it fails, instead of waiting, while a Close (or another exclusive call)
-// waits for l or holds it. Two calls holding objects in opposite orders
-// would otherwise each wait behind a Close of what the other holds.
-func (l *life) tryAcquire() bool {
+// it fails with errBusy, instead of waiting, while a Close (or another
+// exclusive call) waits for l or holds it. Two calls holding objects in
+// opposite orders would otherwise each wait behind a Close of what the
+// other holds. A closed l gives ErrClosed.
+func (l *life) tryAcquire() error {
 	if !l.mu.TryRLock() {
-		return false
+		return errBusy
 	}
 	if !l.open {
 		l.mu.RUnlock()
-		return false
+		return ErrClosed
 	}
-	return true
+	return nil
 }
 
 // exclusive runs f with l locked for writing, so that no call uses the

@@ -145,8 +145,8 @@ func (qp *QP) BindMW(mw *MW, id uint64, flags SendFlags, b MWBind) error {
 	if mw == nil {
 		return opError(op, qp.name(), fmt.Errorf("no memory window: %w", syscall.EINVAL))
 	}
-	if !qp.hold(&mw.life, mw.pd != nil) {
-		return opError(op, qp.name(), fmt.Errorf("MW closed or being closed: %w", ErrClosed))
+	if err := qp.hold(&mw.life, mw.pd != nil); err != nil {
+		return opError(op, qp.name(), fmt.Errorf("MW: %w", err))
 	}
 	if mw.typ != MWType1 {
 		return opError(op, qp.name(), fmt.Errorf("a type %d window binds through a WRBindMW request: %w", mw.typ, syscall.EINVAL))
@@ -154,8 +154,8 @@ func (qp *QP) BindMW(mw *MW, id uint64, flags SendFlags, b MWBind) error {
 	if b.MR == nil {
 		return opError(op, qp.name(), fmt.Errorf("no memory region: %w", syscall.EINVAL))
 	}
-	if !qp.hold(&b.MR.life, b.MR.pd != nil) {
-		return opError(op, qp.name(), fmt.Errorf("MR closed or being closed: %w", ErrClosed))
+	if err := qp.hold(&b.MR.life, b.MR.pd != nil); err != nil {
+		return opError(op, qp.name(), fmt.Errorf("MR: %w", err))
 	}
 	if err := checkBindPDs(qp, mw, b.MR); err != nil {
 		return opError(op, qp.name(), err)

@@ -1,11 +1,14 @@
 package verbs
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"unsafe"
 
 	"github.com/go-rdma/rdma/cgo"
 	"github.com/go-rdma/rdma/internal/rawqp"
@@ -177,6 +180,10 @@ func (pd *PD) CreateQP(attr *QPInitAttr) (*QP, error) {
 		if attr.SRQ != nil {
 			deps = append(deps, &attr.SRQ.life)
 		}
+		// In one order, the objects' addresses, whatever the caller's: two
+		// calls taking two CQs in opposite orders would each wait behind a
+		// Close of the CQ the other holds.
+		slices.SortFunc(deps, func(a, b *life) int { return cmp.Compare(uintptr(unsafe.Pointer(a)), uintptr(unsafe.Pointer(b))) })
 		for i, d := range deps {
 			if !d.acquire() {
 				for _, held := range deps[:i] {

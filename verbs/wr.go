@@ -1,6 +1,7 @@
 package verbs
 
 import (
+	"errors"
 	"fmt"
 	"syscall"
 
@@ -106,7 +107,9 @@ func (e *PostError) Unwrap() error { return e.Err }
 // SGEs; on a UD QP anything but a send, or no AH; an AH on another QP
 // type; a missing or closed AH, MW or MR, or one of another device context
 // (an MR of another PD than its window's); inline entries over the QP's
-// MaxInlineData or outside an open MR of its PD.
+// MaxInlineData or outside an open MR of its PD. A post that uses an AH,
+// MW or MR while it is being closed or changed (MR.Rereg) fails with
+// EAGAIN instead of waiting for it: the requests before it are posted.
 func (qp *QP) PostSend(wrs []SendWR) error {
 	const op = "ibv_post_send"
 	if qp == nil || !qp.acquire() {
@@ -208,8 +211,8 @@ func (qp *QP) checkSend(wr *SendWR, maxSGE int) error {
 	if wr.AH == nil {
 		return fmt.Errorf("UD request without an AH: %w", syscall.EINVAL)
 	}
-	if !qp.hold(&wr.AH.life, wr.AH.pd != nil) {
-		return fmt.Errorf("AH closed or being closed: %w", ErrClosed)
+	if err := qp.hold(&wr.AH.life, wr.AH.pd != nil); err != nil {
+		return fmt.Errorf("AH: %w", err)
 	}
 	if wr.AH.pd.ctx != qp.pd.ctx {
 		return fmt.Errorf("an AH of another device context: %w", syscall.EINVAL)
@@ -244,8 +247,14 @@ func (qp *QP) checkInline(sgl []SGE) error {
 // releaseHeld.
 func (qp *QP) heldRegion(sge SGE) (*MR, error) {
 	mr := qp.pd.mrOf(sge.LKey)
-	if mr == nil || !qp.hold(&mr.life, true) {
+	if mr == nil {
 		return nil, errNoRegion(sge.LKey)
+	}
+	switch err := qp.hold(&mr.life, true); {
+	case errors.Is(err, ErrClosed):
+		return nil, errNoRegion(sge.LKey)
+	case err != nil:
+		return nil, fmt.Errorf("the region of lkey %#x: %w", sge.LKey, err)
 	}
 	return mr, mr.contains(sge)
 }
@@ -255,14 +264,14 @@ func (qp *QP) checkBind(wr *SendWR) error {
 	if wr.MW == nil || wr.Bind.MR == nil {
 		return fmt.Errorf("bind request without an MW and an MR: %w", syscall.EINVAL)
 	}
-	if !qp.hold(&wr.MW.life, wr.MW.pd != nil) {
-		return fmt.Errorf("MW closed or being closed: %w", ErrClosed)
+	if err := qp.hold(&wr.MW.life, wr.MW.pd != nil); err != nil {
+		return fmt.Errorf("MW: %w", err)
 	}
 	if wr.MW.typ != MWType2 {
 		return fmt.Errorf("a type %d window binds through QP.BindMW: %w", wr.MW.typ, syscall.EINVAL)
 	}
-	if !qp.hold(&wr.Bind.MR.life, wr.Bind.MR.pd != nil) {
-		return fmt.Errorf("MR closed or being closed: %w", ErrClosed)
+	if err := qp.hold(&wr.Bind.MR.life, wr.Bind.MR.pd != nil); err != nil {
+		return fmt.Errorf("MR: %w", err)
 	}
 	return checkBindPDs(qp, wr.MW, wr.Bind.MR)
 }
@@ -280,19 +289,23 @@ func checkBindPDs(qp *QP, mw *MW, mr *MR) error {
 	return nil
 }
 
-// hold holds l, the life of an object a post uses, open until releaseHeld;
-// false when it is closed or being closed (or, !valid, was never opened).
-func (qp *QP) hold(l *life, valid bool) bool {
+// hold holds l, the life of an object a post uses, open until releaseHeld:
+// ErrClosed when it is closed (or, !valid, was never opened), errBusy
+// (EAGAIN) while a Close or another exclusive call is under way on it.
+func (qp *QP) hold(l *life, valid bool) error {
 	for _, h := range qp.held {
 		if h == l {
-			return true
+			return nil
 		}
 	}
-	if !valid || !l.tryAcquire() {
-		return false
+	if !valid {
+		return ErrClosed
+	}
+	if err := l.tryAcquire(); err != nil {
+		return err
 	}
 	qp.held = append(qp.held, l)
-	return true
+	return nil
 }
 
 func (qp *QP) releaseHeld() {

@@ -386,10 +386,16 @@ func serverExchange(c *config, p *pingpong, my dest) (dest, error) {
 	}
 	conn.SetReadDeadline(time.Now().Add(exchangeWait))
 	if n, err := io.ReadFull(conn, msg[:len("done\x00")]); err != nil || string(msg[:n]) != "done\x00" {
-		return dest{}, fmt.Errorf("couldn't read done: %q, %v", msg[:n], err)
+		if err == nil {
+			err = fmt.Errorf("%q instead", msg[:n])
+		}
+		return dest{}, fmt.Errorf("couldn't read done: %w", err)
 	}
 	return rem, nil
 }
+
+// yieldEvery is how often the polling loop yields to Go's scheduler.
+const yieldEvery = 5 * time.Millisecond
 
 // exchangeWait bounds the rest of a message once its first byte came: a
 // peer that sends part of one and goes quiet is an error, not a hang (C's
@@ -468,15 +474,21 @@ func run(args []string, stdout io.Writer) (err error) {
 		pending |= sendWRID
 	}
 	start := time.Now()
+	yieldAt := start.Add(yieldEvery)
 	wcs := make([]verbs.WorkCompletion, 2)
 	for rcnt, scnt := 0, 0; rcnt < c.iters || scnt < c.iters; {
 		var n int
 		if c.events {
 			n, err = p.cq.PollWait(context.Background(), wcs)
 		} else {
-			// Spins in C as ibv_rc_pingpong's loop does, yielding to the
-			// runtime now and then.
+			// Spins in C as ibv_rc_pingpong's loop does; a loop of calls
+			// into C yields to the runtime every few milliseconds, or its
+			// monitor thread takes the processor from it (verbs.Yield).
 			n, err = p.cq.BusyPoll(context.Background(), wcs)
+			if now := time.Now(); now.After(yieldAt) {
+				verbs.Yield()
+				yieldAt = now.Add(yieldEvery)
+			}
 		}
 		if err != nil {
 			return fmt.Errorf("poll CQ failed: %w", err)
