@@ -1,10 +1,12 @@
 package rdmacm_test
 
 import (
+	"context"
 	"errors"
 	"os"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/go-rdma/rdma/internal/testbed"
 	"github.com/go-rdma/rdma/rdmacm"
@@ -15,7 +17,9 @@ import (
 // objects, bad QPs, private data over the limit, and bad addresses, each
 // with the error it must give (never a panic). It logs the table.
 func TestBadInputTable(t *testing.T) {
-	ctx := testContext(t)
+	// One context for the whole table, which makes many connectors.
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
 	l := listen(t, 4)
 	var nilC *rdmacm.Connector
 	var nilL *rdmacm.Listener

@@ -218,6 +218,8 @@ func TestMWBadInput(t *testing.T) {
 	ctx := openTestDevice(t)
 	e := newEnd(t, ctx, 4096)
 	needMW(t, ctx, e.pd)
+	// Connected, so that a bind that got past the checks would complete.
+	connect(t, ctx, e, newEnd(t, ctx, 4096))
 	mr := windowed(t, e)
 	mw1 := allocMW(t, e.pd, verbs.MWType1)
 	mw2 := allocMW(t, e.pd, verbs.MWType2)
@@ -295,4 +297,5 @@ func TestMWBadInput(t *testing.T) {
 	if err := e.qp.BindMW(mw1, 1, 0, verbs.MWBind{MR: &verbs.MR{}, Length: 64}); !errors.Is(err, verbs.ErrClosed) {
 		t.Errorf("BindMW to an MR never registered: %v, want ErrClosed", err)
 	}
+	expectEmpty(t, e.cq)
 }

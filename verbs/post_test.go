@@ -74,6 +74,30 @@ func TestInlineSend(t *testing.T) {
 		t.Errorf("received %x, want %x", got, want)
 	}
 
+	// Inline entries the provider would copy from bad memory, or more than
+	// the QP's inline size, are refused before anything is posted, on this
+	// connected QP (where a post that got through would complete).
+	closed, err := a.pd.RegMR(a.buf, 0, 0, verbs.AccessLocalWrite)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedKey := closed.LKey()
+	closed.Close()
+	for name, sgl := range map[string][]verbs.SGE{
+		"at address 1":                {{Addr: 1, Length: 8, LKey: a.mr.LKey()}},
+		"with an lkey of no region":   {{Addr: a.mr.Addr(), Length: 8, LKey: a.mr.LKey() ^ 0xffff00}},
+		"of a closed region":          {{Addr: a.mr.Addr(), Length: 8, LKey: closedKey}},
+		"past the region's end":       {a.mr.SGE(4090, 8)},
+		"1 byte over the inline size": {a.mr.SGE(0, max+1)},
+		"of 2 x 2^31 bytes (a 32-bit sum of 0)": {{Addr: a.mr.Addr(), Length: 1 << 31, LKey: a.mr.LKey()},
+			{Addr: a.mr.Addr(), Length: 1 << 31, LKey: a.mr.LKey()}},
+	} {
+		if err := a.qp.PostSend([]verbs.SendWR{{ID: 9, Opcode: verbs.WRSend, Flags: verbs.SendSignaled | verbs.SendInline, SGL: sgl}}); !errors.Is(err, syscall.EINVAL) {
+			t.Errorf("inline entries %s: %v, want EINVAL", name, err)
+		}
+	}
+	expectEmpty(t, a.cq)
+
 	// Checking an inline request's entries against the PD's regions
 	// allocates nothing either.
 	recv := []verbs.RecvWR{{ID: 1, SGL: []verbs.SGE{b.mr.SGE(0, 256)}}}

@@ -372,6 +372,7 @@ func TestPostPollAllocatesNothing(t *testing.T) {
 func roundTripAllocs(t *testing.T, a, b *end, recv []verbs.RecvWR, send []verbs.SendWR) float64 {
 	t.Helper()
 	wcs := make([]verbs.WorkCompletion, 16)
+	deadline := time.Now().Add(time.Minute)
 	return testing.AllocsPerRun(200, func() {
 		if err := b.qp.PostRecv(recv); err != nil {
 			t.Fatal(err)
@@ -379,7 +380,7 @@ func roundTripAllocs(t *testing.T, a, b *end, recv []verbs.RecvWR, send []verbs.
 		if err := a.qp.PostSend(send); err != nil {
 			t.Fatal(err)
 		}
-		for got := 0; got < 2; {
+		for got, polls := 0, 0; got < 2; polls++ {
 			n, err := a.cq.Poll(wcs)
 			if err != nil {
 				t.Fatal(err)
@@ -388,7 +389,15 @@ func roundTripAllocs(t *testing.T, a, b *end, recv []verbs.RecvWR, send []verbs.
 			if err != nil {
 				t.Fatal(err)
 			}
+			for i := range wcs[:n+m] {
+				if err := wcs[i].Err(); err != nil {
+					t.Fatalf("round trip: %v", err)
+				}
+			}
 			got += n + m
+			if polls%1000 == 999 && time.Now().After(deadline) {
+				t.Fatalf("round trips still under way after a minute (%d of 2 completions)", got)
+			}
 		}
 	})
 }

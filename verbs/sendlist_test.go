@@ -482,32 +482,43 @@ func TestSendListBadInput(t *testing.T) {
 	if err := bigList.SetSGE(1, 0, e.mr.SGE(0, maxInline+1)); !errors.Is(err, syscall.EINVAL) {
 		t.Errorf("SetSGE of %d bytes on an inline request, inline size %d: %v, want EINVAL", maxInline+1, maxInline, err)
 	}
-	// A list holds the regions its entries name open, until an entry moves
-	// to another region or the list is closed.
-	mr2, err := e.pd.RegMR(e.buf, 0, 0, verbs.AccessLocalWrite)
-	if err != nil {
-		t.Fatal(err)
+	// A list holds the regions its entries name open, until the last
+	// entry naming one moves to another region or the list is closed.
+	newMR := func() *verbs.MR {
+		mr, err := e.pd.RegMR(e.buf, 0, 0, verbs.AccessLocalWrite)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { mr.Close() })
+		return mr
 	}
+	mr2, mr3 := newMR(), newMR()
 	held, err := e.qp.NewSendList([]verbs.SendWR{{Opcode: verbs.WRSend, SGL: []verbs.SGE{mr2.SGE(0, 8)}}, {Opcode: verbs.WRSend, SGL: []verbs.SGE{mr2.SGE(8, 8)}}})
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer held.Close()
 	if err := mr2.Close(); !errors.Is(err, syscall.EBUSY) {
 		t.Errorf("closing a region of a live send list: %v, want EBUSY", err)
 	}
 	for i := range 2 {
-		if err := held.SetSGE(i, 0, e.mr.SGE(0, 8)); err != nil {
+		if err := held.SetSGE(i, 0, mr3.SGE(0, 8)); err != nil {
 			t.Fatal(err)
 		}
+		if err := mr2.Close(); i == 0 && !errors.Is(err, syscall.EBUSY) {
+			t.Errorf("closing a region one entry still names: %v, want EBUSY", err)
+		} else if i == 1 && err != nil {
+			t.Errorf("closing a region no entry names any more: %v", err)
+		}
 	}
-	if err := mr2.Close(); err != nil {
-		t.Errorf("closing a region no entry names any more: %v", err)
-	}
-	if err := e.mr.Close(); !errors.Is(err, syscall.EBUSY) {
+	if err := mr3.Close(); !errors.Is(err, syscall.EBUSY) {
 		t.Errorf("closing the region the entries moved to: %v, want EBUSY", err)
 	}
 	if err := held.Close(); err != nil {
 		t.Fatal(err)
+	}
+	if err := mr3.Close(); err != nil {
+		t.Errorf("closing the region after its list: %v", err)
 	}
 
 	var nilList *verbs.SendList
