@@ -410,7 +410,9 @@ func timeoutMS(ctx context.Context) int {
 }
 
 // Bind sets the local address (and port, 0 for any) of an active connector
-// before Connect, like rping -I.
+// before Connect, like rping -I. A host name is looked up with the system's
+// resolver, without a deadline of its own, as net.Listen does; Resolve and
+// Connect look theirs up under their context.
 func (c *Connector) Bind(laddr string) error {
 	if _, err := c.claim(false, stateIdle); err != nil {
 		return c.opError("bind", err)
