@@ -663,6 +663,9 @@ func (l SendList) SGL(i int) []SGE {
 	return unsafe.Slice((*SGE)(unsafe.Pointer(l.sges)), l.n*l.maxSGE)[i*l.maxSGE:][:l.wr(i).num_sge]
 }
 
+// Opcode returns request i's opcode.
+func (l SendList) Opcode(i int) uint32 { return uint32(l.wr(i).opcode) }
+
 // Flags returns request i's send_flags.
 func (l SendList) Flags(i int) uint32 { return uint32(l.wr(i).send_flags) }
 

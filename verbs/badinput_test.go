@@ -135,7 +135,11 @@ func TestBadInputTable(t *testing.T) {
 		{"PD.CreateQP", "type 99", func() error {
 			_, err := pd.CreateQP(&verbs.QPInitAttr{Type: 99, SendCQ: cq, RecvCQ: cq, Cap: qpCap})
 			return err
-		}, nil},
+		}, syscall.EINVAL},
+		{"PD.CreateQP", "type 8 (raw packet: requests this package does not check)", func() error {
+			_, err := pd.CreateQP(&verbs.QPInitAttr{Type: 8, SendCQ: cq, RecvCQ: cq, Cap: qpCap})
+			return err
+		}, syscall.EINVAL},
 		{"PD.CreateQP", "1<<24 send WRs", func() error {
 			_, err := pd.CreateQP(&verbs.QPInitAttr{Type: verbs.QPTypeRC, SendCQ: cq, RecvCQ: cq, Cap: verbs.QPCap{MaxSendWR: 1 << 24, MaxRecvWR: 1}})
 			return err
@@ -168,7 +172,7 @@ func TestBadInputTable(t *testing.T) {
 		{"QP.PostSend", "nil slice", send(rc), syscall.EINVAL},
 		{"QP.PostSend", "2 SGEs, QP takes 1", send(rc, verbs.SendWR{Opcode: verbs.WRSend, SGL: []verbs.SGE{sge, sge}}), syscall.EINVAL},
 		{"QP.PostSend", "more WRs than the send queue (QP in RESET)", send(rc, make([]verbs.SendWR, 64)...), nil},
-		{"QP.PostSend", "opcode 99 (QP in RESET)", send(rc, verbs.SendWR{Opcode: 99, SGL: []verbs.SGE{sge}}), nil},
+		{"QP.PostSend", "opcode 99", send(rc, verbs.SendWR{Opcode: 99, SGL: []verbs.SGE{sge}}), syscall.EINVAL},
 		{"PD.CreateQP", "zero-value SRQ", func() error {
 			_, err := pd.CreateQP(&verbs.QPInitAttr{Type: verbs.QPTypeRC, SendCQ: cq, RecvCQ: cq, SRQ: new(verbs.SRQ), Cap: qpCap})
 			return err

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync/atomic"
 	"syscall"
 	"unsafe"
 
@@ -34,6 +35,14 @@ type MR struct {
 	raw        cgo.MR
 	mem        []byte
 	lkey, rkey uint32
+	lists      atomic.Int32 // send list entries naming the region
+}
+
+// pinList counts n more (or, negative, fewer) send list entries naming
+// the region: each holds it open, and keeps its keys from changing.
+func (mr *MR) pinList(n int32) {
+	mr.children.Add(n)
+	mr.lists.Add(n)
 }
 
 // RegMR registers buf[off:off+length] (length 0: to the end) with access
@@ -155,7 +164,8 @@ func (mr *MR) SGE(off, n int) SGE {
 // has no re-registration (EOPNOTSUPP, e.g. rxe and siw) it registers the same
 // memory anew and then deregisters the old registration, so the region stays
 // usable if the new registration fails. Requests in flight with the old keys
-// fail: quiesce the QPs using the region first.
+// fail: quiesce the QPs using the region first. A region that send lists
+// name is not re-registered (EBUSY): their entries carry its keys.
 func (mr *MR) Rereg(access Access) error {
 	if mr == nil {
 		return opError("ibv_rereg_mr", "", ErrClosed)
@@ -164,6 +174,10 @@ func (mr *MR) Rereg(access Access) error {
 	defer mr.mu.Unlock()
 	if !mr.open {
 		return opError("ibv_rereg_mr", mr.pd.name(), ErrClosed)
+	}
+	if n := mr.lists.Load(); n > 0 {
+		// Their entries carry the keys, which may change.
+		return opError("ibv_rereg_mr", mr.pd.name(), fmt.Errorf("%d send list entries name the region: %w", n, syscall.EBUSY))
 	}
 	err := mr.raw.Rereg(int(access))
 	if errors.Is(err, syscall.EOPNOTSUPP) {

@@ -157,7 +157,7 @@ func (qp *QP) BindMW(mw *MW, id uint64, flags SendFlags, b MWBind) error {
 	if err := qp.hold(&b.MR.life, b.MR.pd != nil); err != nil {
 		return opError(op, qp.name(), fmt.Errorf("MR: %w", err))
 	}
-	if err := checkBindPDs(qp, mw, b.MR); err != nil {
+	if err := checkWindow(qp, mw, &b); err != nil {
 		return opError(op, qp.name(), err)
 	}
 	if err := qp.raw.BindMW(mw.raw, id, uint32(flags), b.MR.raw, b.Addr, b.Length, int(b.Access)); err != nil {

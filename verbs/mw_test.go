@@ -263,20 +263,35 @@ func TestMWBadInput(t *testing.T) {
 	}
 	t.Cleanup(func() { pd2.Close() })
 	mw1PD2, mw2PD2 := allocMW(t, pd2, verbs.MWType1), allocMW(t, pd2, verbs.MWType2)
+	mrPD2, err := pd2.RegMR(e.buf, 0, 0, verbs.AccessLocalWrite|verbs.AccessMWBind)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mrPD2.Close() })
+	windowPD2 := verbs.MWBind{MR: mrPD2, Addr: mrPD2.Addr(), Length: 64, Access: verbs.AccessRemoteWrite}
+	// A range past the region's end, which providers leave to the device.
+	outside := window
+	outside.Addr = mr.Addr() + uint64(mr.Len()) - 32
 	for name, wr := range map[string]verbs.SendWR{
-		"a window of another context":              {Opcode: verbs.WRBindMW, MW: otherMW2, Bind: window},
-		"a region of another PD than the window's": {Opcode: verbs.WRBindMW, MW: mw2PD2, Bind: window},
+		"a window of another context":                  {Opcode: verbs.WRBindMW, MW: otherMW2, Bind: window},
+		"a window of another PD than the QP's":         {Opcode: verbs.WRBindMW, MW: mw2PD2, Bind: windowPD2},
+		"a region of another PD than the window's":     {Opcode: verbs.WRBindMW, MW: mw2, Bind: windowPD2},
+		"a range past the region's end":                {Opcode: verbs.WRBindMW, MW: mw2, Bind: outside},
+		"entries (which providers take as the data)":   {Opcode: verbs.WRBindMW, MW: mw2, Bind: window, SGL: []verbs.SGE{mr.SGE(0, 8)}},
+		"the inline flag (providers copy the entries)": {Opcode: verbs.WRBindMW, MW: mw2, Bind: window, Flags: verbs.SendInline},
 	} {
 		if err := e.qp.PostSend([]verbs.SendWR{wr}); !errors.As(err, &pe) || pe.Index != 0 || !errors.Is(err, syscall.EINVAL) {
 			t.Errorf("PostSend binding %s: %v, want EINVAL at index 0", name, err)
 		}
 	}
 	for name, err := range map[string]error{
-		"a type 2 window":             e.qp.BindMW(mw2, 1, 0, window),
-		"no window":                   e.qp.BindMW(nil, 1, 0, window),
-		"no region":                   e.qp.BindMW(mw1, 1, 0, verbs.MWBind{}),
-		"a window of another context": e.qp.BindMW(otherMW1, 1, 0, window),
-		"a region of another PD than the window's": e.qp.BindMW(mw1PD2, 1, 0, window),
+		"a type 2 window":                          e.qp.BindMW(mw2, 1, 0, window),
+		"no window":                                e.qp.BindMW(nil, 1, 0, window),
+		"no region":                                e.qp.BindMW(mw1, 1, 0, verbs.MWBind{}),
+		"a window of another context":              e.qp.BindMW(otherMW1, 1, 0, window),
+		"a window of another PD than the QP's":     e.qp.BindMW(mw1PD2, 1, 0, windowPD2),
+		"a region of another PD than the window's": e.qp.BindMW(mw1, 1, 0, windowPD2),
+		"a range past the region's end":            e.qp.BindMW(mw1, 1, 0, outside),
 	} {
 		if !errors.Is(err, syscall.EINVAL) {
 			t.Errorf("BindMW with %s: %v, want EINVAL", name, err)

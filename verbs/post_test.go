@@ -235,6 +235,32 @@ func TestAtomics(t *testing.T) {
 	if v := binary.NativeEndian.Uint64(word); v != 12 {
 		t.Errorf("after fetch-and-add the word is %d, want 12", v)
 	}
+
+	// The original value is 8 bytes whatever the entry says (providers
+	// write 8): one entry of exactly 8 bytes, or EINVAL and nothing
+	// posted, also when a send list's entry changes.
+	for name, sgl := range map[string][]verbs.SGE{
+		"4 bytes":     {a.mr.SGE(4092, 4)},
+		"no entry":    nil,
+		"two entries": {a.mr.SGE(0, 4), a.mr.SGE(4, 4)},
+		"16 bytes":    {a.mr.SGE(0, 16)},
+	} {
+		err := a.qp.PostSend([]verbs.SendWR{{ID: 4, Opcode: verbs.WRAtomicFetchAndAdd, Flags: verbs.SendSignaled, SGL: sgl,
+			RemoteAddr: remote, RKey: b.mr.RKey(), CompareAdd: 1}})
+		if !errors.Is(err, syscall.EINVAL) {
+			t.Errorf("fetch-and-add with %s: %v, want EINVAL", name, err)
+		}
+	}
+	expectEmpty(t, a.cq)
+	list, err := a.qp.NewSendList([]verbs.SendWR{{ID: 5, Opcode: verbs.WRAtomicFetchAndAdd, SGL: []verbs.SGE{a.mr.SGE(8, 8)},
+		RemoteAddr: remote, RKey: b.mr.RKey(), CompareAdd: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer list.Close()
+	if err := list.SetSGE(0, 0, a.mr.SGE(4092, 4)); !errors.Is(err, syscall.EINVAL) {
+		t.Errorf("SetSGE of a 4-byte entry on an atomic: %v, want EINVAL", err)
+	}
 }
 
 // A post whose request 3 has too many SGEs posts requests 0-2 and reports

@@ -149,13 +149,19 @@ type mcastGroup struct {
 	lid uint16
 }
 
-// CreateQP creates a queue pair (ibv_create_qp). Cap comes back from the
-// provider possibly larger; QP.Cap reports it.
+// CreateQP creates a queue pair (ibv_create_qp) of type RC, UC or UD (other
+// types: EINVAL). Cap comes back from the provider possibly larger; QP.Cap
+// reports it.
 func (pd *PD) CreateQP(attr *QPInitAttr) (*QP, error) {
 	var qp *QP
 	err := pd.use("ibv_create_qp", func(raw cgo.PD) error {
 		if attr == nil || attr.SendCQ == nil || attr.RecvCQ == nil {
 			return fmt.Errorf("QPInitAttr with send and receive CQs required: %w", syscall.EINVAL)
+		}
+		if attr.Type != QPTypeRC && attr.Type != QPTypeUC && attr.Type != QPTypeUD {
+			// Other types (raw packet, XRC) take requests this package
+			// does not check.
+			return fmt.Errorf("QP type %d: RC, UC or UD: %w", attr.Type, syscall.EINVAL)
 		}
 		if attr.Batch < 0 || attr.Batch > MaxBatch {
 			return fmt.Errorf("batch %d outside [0, %d]: %w", attr.Batch, MaxBatch, syscall.EINVAL)

@@ -2,6 +2,7 @@ package verbs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"sync"
@@ -98,7 +99,7 @@ func (l *SendList) build(base, i int, wr *SendWR, maxSGE int) error {
 		if err != nil {
 			return fmt.Errorf("SGE %d: %w", j, err)
 		}
-		mr.children.Add(1)
+		mr.pinList(1)
 		l.mrs[(base+i)*l.maxSGE+j] = mr
 	}
 	if wr.AH != nil {
@@ -206,6 +207,9 @@ func (l *SendList) SetSGE(i, j int, sge SGE) error {
 	if j < 0 || j >= len(sgl) {
 		return opError(op, l.qp.name(), fmt.Errorf("request %d has no such scatter/gather entry: %w", i, syscall.EINVAL))
 	}
+	if opc := WROpcode(l.raw.Opcode(i)); (opc == WRAtomicCmpAndSwp || opc == WRAtomicFetchAndAdd) && sge.Length != 8 {
+		return opError(op, l.qp.name(), fmt.Errorf("request %d is an atomic, whose entry is 8 bytes: %w", i, syscall.EINVAL))
+	}
 	if l.raw.Flags(i)&uint32(SendInline) != 0 {
 		total := uint64(sge.Length)
 		for k, e := range sgl {
@@ -219,21 +223,28 @@ func (l *SendList) SetSGE(i, j int, sge SGE) error {
 	}
 	var mr *MR
 	if sge.Length > 0 {
-		if mr = l.qp.pd.mrOf(sge.LKey); mr == nil || !mr.acquire() {
+		if mr = l.qp.pd.mrOf(sge.LKey); mr == nil {
 			return opError(op, l.qp.name(), fmt.Errorf("request %d SGE %d: %w", i, j, errNoRegion(sge.LKey)))
 		}
-		err := mr.contains(sge)
-		if err == nil {
-			mr.children.Add(1)
+		// Without waiting behind a Close or Rereg of the region while
+		// the list is locked.
+		err := mr.tryAcquire()
+		if errors.Is(err, ErrClosed) {
+			err = errNoRegion(sge.LKey)
 		}
-		mr.release()
+		if err == nil {
+			if err = mr.contains(sge); err == nil {
+				mr.pinList(1)
+			}
+			mr.release()
+		}
 		if err != nil {
 			return opError(op, l.qp.name(), fmt.Errorf("request %d SGE %d: %w", i, j, err))
 		}
 	}
 	k := i*l.maxSGE + j
 	if old := l.mrs[k]; old != nil {
-		old.children.Add(-1)
+		old.pinList(-1)
 	}
 	l.mrs[k] = mr
 	l.raw.SetSGE(i, j, sge)
@@ -341,7 +352,7 @@ func (l *SendList) free() {
 	l.ahs = nil
 	for k, mr := range l.mrs {
 		if mr != nil {
-			mr.children.Add(-1)
+			mr.pinList(-1)
 			l.mrs[k] = nil
 		}
 	}

@@ -501,6 +501,9 @@ func TestSendListBadInput(t *testing.T) {
 	if err := mr2.Close(); !errors.Is(err, syscall.EBUSY) {
 		t.Errorf("closing a region of a live send list: %v, want EBUSY", err)
 	}
+	if err := mr2.Rereg(verbs.AccessLocalWrite | verbs.AccessRemoteWrite); !errors.Is(err, syscall.EBUSY) {
+		t.Errorf("re-registering a region of a live send list (its entries carry the keys): %v, want EBUSY", err)
+	}
 	for i := range 2 {
 		if err := held.SetSGE(i, 0, mr3.SGE(0, 8)); err != nil {
 			t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"syscall"
+	"unsafe"
 
 	"github.com/go-rdma/rdma/cgo"
 )
@@ -46,7 +47,8 @@ type SendWR struct {
 	Opcode WROpcode
 	Flags  SendFlags
 	// SGL is the local memory the request reads (sends, writes, inline) or
-	// writes (reads, atomics: 8 bytes for the original remote value). An
+	// writes (reads; atomics: exactly one 8-byte entry for the original
+	// remote value; binds: none). An
 	// inline request's entries are read by the CPU during PostSend (the
 	// provider copies them without checking a key), so each must lie
 	// inside an open MR of the QP's PD and name it by its LKey, as every
@@ -103,8 +105,10 @@ func (e *PostError) Unwrap() error { return e.Err }
 // PostSend posts wrs as chains of up to the QP's batch, one call into
 // libibverbs per chain. It allocates nothing on success. A request that
 // fails validation is reported as a *PostError like one the provider
-// refuses: the requests before it are posted. Validation refuses too many
-// SGEs; on a UD QP anything but a send, or no AH; an AH on another QP
+// refuses: the requests before it are posted. Validation refuses an
+// unknown opcode; too many SGEs; an atomic without exactly one 8-byte
+// entry; a bind with entries or inline; on a UD QP anything but a send,
+// or no AH; an AH on another QP
 // type; a missing or closed AH, MW or MR, or one of another device context
 // (an MR of another PD than its window's); inline entries over the QP's
 // MaxInlineData or outside an open MR of its PD. A post that uses an AH,
@@ -185,7 +189,22 @@ func (qp *QP) checkSend(wr *SendWR, maxSGE int) error {
 	if len(wr.SGL) > maxSGE {
 		return fmt.Errorf("%d SGEs, the QP takes %d: %w", len(wr.SGL), maxSGE, syscall.EINVAL)
 	}
+	switch wr.Opcode {
+	case WRRDMAWrite, WRRDMAWriteWithImm, WRSend, WRSendWithImm, WRRDMARead, WRBindMW:
+	case WRAtomicCmpAndSwp, WRAtomicFetchAndAdd:
+		// Providers write the 8-byte original value whatever the entry's
+		// length says.
+		if len(wr.SGL) != 1 || wr.SGL[0].Length != 8 {
+			return fmt.Errorf("an atomic takes one 8-byte entry: %w", syscall.EINVAL)
+		}
+	default:
+		return fmt.Errorf("opcode %d: %w", wr.Opcode, syscall.EINVAL)
+	}
 	if wr.Opcode == WRBindMW {
+		if len(wr.SGL) > 0 || wr.Flags&SendInline != 0 {
+			// Providers would take the entries as the bind's data.
+			return fmt.Errorf("a bind request with entries or inline: %w", syscall.EINVAL)
+		}
 		if err := qp.checkBind(wr); err != nil {
 			return err
 		}
@@ -273,18 +292,23 @@ func (qp *QP) checkBind(wr *SendWR) error {
 	if err := qp.hold(&wr.Bind.MR.life, wr.Bind.MR.pd != nil); err != nil {
 		return fmt.Errorf("MR: %w", err)
 	}
-	return checkBindPDs(qp, wr.MW, wr.Bind.MR)
+	return checkWindow(qp, wr.MW, &wr.Bind)
 }
 
-// checkBindPDs checks that a window, the region it binds to and the QP
-// that binds it belong together: the window and the region of one PD, on
-// the QP's device context (the provider takes each for its own type).
-func checkBindPDs(qp *QP, mw *MW, mr *MR) error {
+// checkWindow checks that a window, the region it binds to (held open)
+// and the QP that binds it belong together: all three of one PD (on the
+// QP's device context: the provider takes each for its own type), and the
+// window's range, unless it unbinds, inside the region.
+func checkWindow(qp *QP, mw *MW, b *MWBind) error {
 	if mw.pd.ctx != qp.pd.ctx {
 		return fmt.Errorf("an MW of another device context: %w", syscall.EINVAL)
 	}
-	if mr.pd != mw.pd {
-		return fmt.Errorf("an MR of another PD than the MW's: %w", syscall.EINVAL)
+	if mw.pd != qp.pd || b.MR.pd != mw.pd {
+		return fmt.Errorf("an MW or MR of another PD than the QP's: %w", syscall.EINVAL)
+	}
+	base, size := uint64(uintptr(unsafe.Pointer(&b.MR.mem[0]))), uint64(len(b.MR.mem))
+	if b.Length > 0 && (b.Addr < base || b.Addr-base > size || b.Length > size-(b.Addr-base)) {
+		return fmt.Errorf("window [%#x, +%d) outside its region [%#x, +%d): %w", b.Addr, b.Length, base, size, syscall.EINVAL)
 	}
 	return nil
 }
