@@ -4,7 +4,17 @@
 // Every object is safe for concurrent use. Methods on a closed or nil object
 // return an *OpError wrapping ErrClosed; errors from libibverbs wrap the
 // syscall.Errno captured in the failing call, so errors.Is(err, syscall.ENODEV)
-// and errors.As(err, &opErr) work.
+// and errors.As(err, &opErr) work (a refused post is a *PostError).
+//
+// Memory: the entries of a request name registered memory by key, and the
+// device checks them; where a provider reads or writes an entry itself
+// (inline sends) the package checks it against the PD's open regions, and
+// a SendList checks all its entries and holds their regions open. Receive
+// entries are not checked: on mlx5, libmlx5 copies small received
+// messages from the completion into the receive's memory on the CPU
+// (scatter to CQE), so a receive posted outside an open region can crash
+// the process there; post receives into open regions, or set
+// MLX5_SCATTER_TO_CQE=0 in the environment.
 //
 // The data path allocates nothing and makes one call into C per batch:
 // QP.PostSend and QP.PostRecv take a chain of requests, validated and
