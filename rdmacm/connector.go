@@ -108,7 +108,7 @@ type Connector struct {
 	qp        *verbs.QP
 	data      ConnectionData
 	wire      []byte        // the peer's private data as received
-	aborted   bool          // the requesting peer gave up before we answered
+	aborted   bool          // the peer gave up before we answered (passive) or completed (active)
 	hungUp    bool          // Disconnect flushed the QP and called rdma_disconnect
 	down      bool          // disconnected, by either side or by the device's removal
 	disc      chan struct{} // made by Disconnected; closed once down
@@ -213,10 +213,23 @@ func (c *Connector) deliver(ev *cgo.CMEvent) {
 		}
 	case cgo.CMEventRejected, cgo.CMEventConnectError, cgo.CMEventUnreachable, cgo.CMEventTimewaitExit:
 		c.mu.Lock()
-		if c.state == stateRequested {
+		gone := false
+		switch c.state {
+		case stateRequested, stateResponded:
 			c.aborted = true
+		case stateConnected:
+			// The peer's refusal crossed the completion (IB CM puts the
+			// connection in time-wait, and no disconnection follows):
+			// the connection is down.
+			gone = ev.Event != cgo.CMEventTimewaitExit
+			if gone {
+				c.markDown()
+			}
 		}
 		c.mu.Unlock()
+		if gone {
+			c.flush()
+		}
 	}
 	c.evMu.Lock()
 	c.events = append(c.events, *ev)
@@ -516,7 +529,7 @@ func (c *Connector) resolveID(ctx context.Context, raddr string) error {
 // and RoCE it may be connected through another Connector (siw keeps the
 // refused connection's endpoint on it). A Connect whose ctx ends keeps qp
 // until Close: its request is still under way. A Close while Connect runs
-// flushes qp, whatever Connect's progress.
+// makes it fail with ErrClosed, and flushes qp if Connect had taken it.
 func (c *Connector) Connect(ctx context.Context, raddr string, qp *verbs.QP, params *ConnParams) error {
 	st, err := c.claim(false, stateIdle, stateResolved)
 	if err != nil {
@@ -524,6 +537,13 @@ func (c *Connector) Connect(ctx context.Context, raddr string, qp *verbs.QP, par
 	}
 	defer c.unclaim()
 	if st == stateIdle {
+		// What can be checked before anything goes out.
+		if qp == nil {
+			return c.opError("connect", fmt.Errorf("nil QP: %w", syscall.EINVAL))
+		}
+		if err := checkParams(params, c.ud); err != nil {
+			return c.opError("connect", err)
+		}
 		if err := c.resolveID(ctx, raddr); err != nil {
 			return err
 		}
@@ -667,6 +687,9 @@ func (c *Connector) prepare(qp *verbs.QP, p *ConnParams, msg Message) (cgo.ConnP
 	if err := c.checkQP(qp); err != nil {
 		return cgo.ConnParam{}, err
 	}
+	if err := checkParams(p, c.ud); err != nil {
+		return cgo.ConnParam{}, err
+	}
 	var data []byte
 	raw := false
 	if p != nil {
@@ -674,9 +697,6 @@ func (c *Connector) prepare(qp *verbs.QP, p *ConnParams, msg Message) (cgo.ConnP
 	}
 	if c.ud {
 		// No reads and no retries over UD: the private data alone.
-		if p != nil && p.Retry != nil {
-			return cgo.ConnParam{}, fmt.Errorf("retry counts on a UD lookup: %w", syscall.EINVAL)
-		}
 		wire, err := encode(c.space(), msg, data, raw)
 		return cgo.ConnParam{QPNum: qp.Num(), PrivateData: wire}, err
 	}
@@ -688,14 +708,8 @@ func (c *Connector) prepare(qp *verbs.QP, p *ConnParams, msg Message) (cgo.ConnP
 	in, out := maxIn, maxOut
 	retry, rnr := 7, 7
 	if p != nil {
-		if p.InboundReadLimit < 0 || p.OutboundReadLimit < 0 {
-			return cgo.ConnParam{}, fmt.Errorf("negative read limit: %w", syscall.EINVAL)
-		}
 		in, out = min(p.InboundReadLimit, maxIn), min(p.OutboundReadLimit, maxOut)
 		if r := p.Retry; r != nil {
-			if r.Count < 0 || r.Count > 7 || r.RNR < 0 || r.RNR > 7 {
-				return cgo.ConnParam{}, fmt.Errorf("retry counts %d and %d outside 0..7: %w", r.Count, r.RNR, syscall.EINVAL)
-			}
 			retry, rnr = r.Count, r.RNR
 		}
 	}
@@ -708,6 +722,26 @@ func (c *Connector) prepare(qp *verbs.QP, p *ConnParams, msg Message) (cgo.ConnP
 	wire, err := encode(c.space(), msg, data, raw)
 	return cgo.ConnParam{QPNum: qp.Num(), ResponderResources: uint8(in), InitiatorDepth: uint8(out),
 		RetryCount: uint8(retry), RNRRetryCount: uint8(rnr), PrivateData: wire}, err
+}
+
+// checkParams checks what of p needs no device: read limits and retry
+// counts in range, and no retry counts for UD.
+func checkParams(p *ConnParams, ud bool) error {
+	if p == nil {
+		return nil
+	}
+	if p.InboundReadLimit < 0 || p.OutboundReadLimit < 0 {
+		return fmt.Errorf("negative read limit: %w", syscall.EINVAL)
+	}
+	if r := p.Retry; r != nil {
+		if ud {
+			return fmt.Errorf("retry counts on a UD lookup: %w", syscall.EINVAL)
+		}
+		if r.Count < 0 || r.Count > 7 || r.RNR < 0 || r.RNR > 7 {
+			return fmt.Errorf("retry counts %d and %d outside 0..7: %w", r.Count, r.RNR, syscall.EINVAL)
+		}
+	}
+	return nil
 }
 
 // space returns what the connector's private data limits depend on.
@@ -818,25 +852,46 @@ func (c *Connector) CompleteConnect(ctx context.Context) error {
 		return c.opError("complete connect", err)
 	}
 	c.mu.Lock()
-	qp := c.qp
+	qp, aborted := c.qp, c.aborted
 	c.mu.Unlock()
+	if aborted {
+		// The peer gave up on the connection after accepting it (its
+		// Accept ended, or it went away): its refusal came.
+		return c.opError("complete connect", c.abandoned(nil))
+	}
 	// INIT again first, as librdmacm's ucma_modify_qp_rtr does: the IB CM
 	// grants remote read access only once the request is sent, so a QP
 	// moved to INIT before Connect would refuse the peer's RDMA reads.
 	err = c.ready(qp, verbs.QPStateInit, verbs.QPStateRTS, -1, -1, cgo.ReadyEstablish, nil, "rdma_establish")
-	if err != nil {
+	c.mu.Lock()
+	aborted, closed := c.aborted, c.closed
+	c.mu.Unlock()
+	switch {
+	case closed:
+		// Close came meanwhile, and flushed the QP.
+		return c.opError("complete connect", ErrClosed)
+	case aborted || requestGone(err):
+		// The refusal came while the QP got ready, or the IB CM had left
+		// the state the QP's attributes come from.
+		return c.opError("complete connect", c.abandoned(err))
+	case err != nil:
 		c.setState(stateFailed)
-		if requestGone(err) {
-			// The peer gave up on the connection after accepting it (its
-			// Accept ended, or it went away): the IB CM has left the
-			// state the QP's attributes come from.
-			c.flush()
-			err = fmt.Errorf("%w (%w)", ErrConnectionAborted, err)
-		}
+		c.flush()
 		return c.opError("complete connect", err)
 	}
 	c.setState(stateConnected)
 	return nil
+}
+
+// abandoned fails the connector whose peer gave up (cause, if any, is what
+// told), flushes its QP and returns ErrConnectionAborted.
+func (c *Connector) abandoned(cause error) error {
+	c.setState(stateFailed)
+	c.flush()
+	if cause != nil {
+		return fmt.Errorf("%w (%w)", ErrConnectionAborted, cause)
+	}
+	return ErrConnectionAborted
 }
 
 // Accept accepts the connection request with qp and params (nil: the
@@ -888,6 +943,10 @@ func (c *Connector) Accept(ctx context.Context, qp *verbs.QP, params *ConnParams
 		return c.opError("accept", err)
 	}
 	err = c.ready(qp, first, verbs.QPStateRTS, int(cp.ResponderResources), int(cp.InitiatorDepth), cgo.ReadyAccept, &cp, "rdma_accept")
+	if c.isClosed() {
+		// Close came meanwhile, and flushed the QP.
+		return c.opError("accept", ErrClosed)
+	}
 	switch {
 	case err == nil:
 	case requestGone(err):
@@ -937,16 +996,19 @@ func (c *Connector) accepted(ev *cgo.CMEvent) error {
 		return nil
 	case cgo.CMEventRejected:
 		c.record(ev)
-		if re := (&RejectError{Status: int(ev.Status), PrivateData: c.data.PrivateData}); re.ConsumerReject() && c.transport != cgo.TransportIWARP {
+		re := &RejectError{Status: int(ev.Status), PrivateData: c.data.PrivateData}
+		if re.ConsumerReject() && c.transport != cgo.TransportIWARP && !unanswered(c.wire) {
 			// The requester refused the accept (its Reject after
 			// Connect returned, on IB and RoCE).
 			c.state = stateRejected
 			return &OpError{Op: "accept", Err: re}
 		}
+		// The requester's identifier went away after the accept came
+		// (IB CM refuses for it: reason 28 with no private data, no
+		// frame) or before (reason 4, timeout): not a refusal.
 	}
-	// The requester gave up after the accept was sent (its identifier
-	// destroyed, its process gone: a REJ with reason timeout, a closed
-	// TCP connection on iWARP) or never answered it.
+	// The requester gave up after the accept was sent (also a closed TCP
+	// connection on iWARP) or never answered it.
 	c.state = stateFailed
 	return &OpError{Op: "accept", Err: fmt.Errorf("%w (%w)", ErrConnectionAborted, eventError(ev))}
 }
@@ -1016,6 +1078,9 @@ func (c *Connector) reject(privateData []byte, raw bool) error {
 		return c.opError("reject", err)
 	}
 	if aborted {
+		// Its receives back to the caller (the passive side holds no QP
+		// yet: nothing to flush).
+		c.flush()
 		return c.opError("reject", ErrConnectionAborted)
 	}
 	err = c.withID(func(id cgo.ID) error { return id.Reject(wire) })
@@ -1024,6 +1089,7 @@ func (c *Connector) reject(privateData []byte, raw bool) error {
 		// The length is valid (checked above): the kernel no longer has
 		// the connection the request belonged to.
 		err = ErrConnectionAborted
+		c.flush()
 	case err == nil:
 		c.flush()
 	default:
@@ -1069,7 +1135,12 @@ func (c *Connector) Disconnect(ctx context.Context) error {
 		return c.opError("disconnect", fmt.Errorf("UD has no connection to end, Close the connector: %w", ErrUnsupported))
 	}
 	c.flush()
-	if err := c.withID(func(id cgo.ID) error { return id.Disconnect() }); err != nil && !errors.Is(err, syscall.EINVAL) {
+	c.mu.Lock()
+	wasDown := c.down
+	c.mu.Unlock()
+	// Down already (the peer, a refusal, the device's removal, after which
+	// the kernel refuses rdma_disconnect): nothing left to end.
+	if err := c.withID(func(id cgo.ID) error { return id.Disconnect() }); err != nil && !errors.Is(err, syscall.EINVAL) && !wasDown {
 		return c.opError("disconnect", err)
 	}
 	c.mu.Lock()

@@ -241,13 +241,17 @@ func TestPeerKilled(t *testing.T) {
 			typed(t, err)
 		}},
 		{stepResponded, func(t *testing.T, e *rdmacm.Endpoint, err error) {
-			// IB: Accept waits for the RTU the dead peer never sends.
-			// iWARP: Connect completes, Accept too; then the disconnect.
+			// IB: the dead peer's kernel refuses the accept for it (a REJ
+			// with no private data), the peer gave up. iWARP: Connect
+			// completes, Accept too; then the disconnect.
 			if err == nil {
 				disconnected(t, e)
 				return
 			}
 			typed(t, err)
+			if !errors.Is(err, rdmacm.ErrConnectionAborted) {
+				t.Errorf("accept after the peer died: %v, want ErrConnectionAborted", err)
+			}
 		}},
 		{stepEstablished, func(t *testing.T, e *rdmacm.Endpoint, err error) {
 			if err != nil {

@@ -206,7 +206,8 @@ func (l *Listener) deviceRemoved(ev *cgo.CMEvent, gen uint64) {
 
 // Requests returns the channel requests arrive on: the same requests
 // GetConnectionRequest returns, for use in select statements. It is never
-// closed; after Close it delivers nothing.
+// closed; after Close it delivers nothing, and it does not report the
+// device's removal (GetConnectionRequest does).
 func (l *Listener) Requests() <-chan *Connector {
 	if l == nil {
 		return nil

@@ -120,9 +120,30 @@ func encode(s space, msg Message, data []byte, raw bool) ([]byte, error) {
 
 // decode returns the framed data, or wire itself when it carries no frame.
 func decode(wire []byte) []byte {
-	if len(wire) >= frameHeader && wire[0] == frameMagic0 && wire[1] == frameMagic1 &&
-		frameHeader+int(wire[2]) <= len(wire) {
+	if framed(wire) {
 		return wire[frameHeader : frameHeader+int(wire[2])]
 	}
 	return wire
+}
+
+// framed tells whether wire holds a frame of go-rdma's.
+func framed(wire []byte) bool {
+	return len(wire) >= frameHeader && wire[0] == frameMagic0 && wire[1] == frameMagic1 &&
+		frameHeader+int(wire[2]) <= len(wire)
+}
+
+// unanswered tells whether wire, a refusal's private data, is what IB CM
+// sends for an identifier destroyed without a Reject: no frame, all zeros.
+// (A peer's RejectRaw(nil), or C's rdma_reject with no data, looks the
+// same.)
+func unanswered(wire []byte) bool {
+	if framed(wire) {
+		return false
+	}
+	for _, b := range wire {
+		if b != 0 {
+			return false
+		}
+	}
+	return true
 }
