@@ -146,14 +146,7 @@ func establishEP(t *testing.T, l *rdmacm.Listener) (active *rdmacm.Connector, ep
 // connection is complete when Connect returns, with no step between.
 func needTwoPhase(t *testing.T, why string) {
 	t.Helper()
-	name := testbed.Device(t)
-	devs, err := verbs.Devices()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, d := range devs {
-		if d.Name == name && d.Transport == verbs.TransportIWARP {
-			testbed.Limitation(t, "%s is iWARP, which completes the connection in Connect: %s", name, why)
-		}
+	if testbed.IWARP(t) {
+		testbed.Limitation(t, "%s is iWARP, which completes the connection in Connect: %s", testbed.Device(t), why)
 	}
 }

@@ -52,6 +52,19 @@ func Netdev(t testing.TB) string {
 	return need(t, "RDMA_TEST_NETDEV")
 }
 
+// IWARP reports whether the device under test is iWARP: its sysfs node
+// type is an RNIC (siw, Chelsio, Intel iWARP), where IB and RoCE devices
+// are CAs. Outside the test bed it skips t, as Device does.
+func IWARP(t testing.TB) bool {
+	t.Helper()
+	name := Device(t)
+	b, err := os.ReadFile(filepath.Join("/sys/class/infiniband", name, "node_type"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Contains(string(b), "RNIC")
+}
+
 func need(t testing.TB, name string) string {
 	t.Helper()
 	v := os.Getenv(name)
