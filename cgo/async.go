@@ -5,19 +5,23 @@ package cgo
 #include <infiniband/verbs.h>
 
 // go_async_event is struct ibv_async_event without its union: the object an
-// event is about as an address (an identifier only, never dereferenced by Go).
+// event is about as an address (an identifier only, never dereferenced by Go),
+// and the event itself for its ack.
 typedef struct {
 	uintptr_t obj;
 	uint32_t type, qp_num;
 	int32_t port;
+	struct ibv_async_event ev;
 } go_async_event;
 
-// go_get_async_event reads one event from the (non-blocking) async fd, copies
-// it and acks it at once. Returns -1 with errno set (EAGAIN: none pending).
+// go_get_async_event reads one event from the (non-blocking) async fd and
+// copies it; it is acked with go_ack_async_event. Returns -1 with errno set
+// (EAGAIN: none pending).
 static inline int go_get_async_event(struct ibv_context *ctx, go_async_event *out) {
 	struct ibv_async_event ev;
 	if (ibv_get_async_event(ctx, &ev))
 		return -1;
+	out->ev = ev;
 	out->obj = 0;
 	out->type = ev.event_type;
 	out->qp_num = 0;
@@ -47,9 +51,10 @@ static inline int go_get_async_event(struct ibv_context *ctx, go_async_event *ou
 	default:
 		out->port = ev.element.port_num;
 	}
-	ibv_ack_async_event(&ev);
 	return 0;
 }
+
+static inline void go_ack_async_event(go_async_event *e) { ibv_ack_async_event(&e->ev); }
 */
 import "C"
 
@@ -85,20 +90,27 @@ func (t EventType) String() string {
 	return C.GoString(C.ibv_event_type_str(C.enum_ibv_event_type(t)))
 }
 
-// AsyncEvent is one asynchronous event, copied and acked.
+// AsyncEvent is one asynchronous event, copied; Ack acknowledges it.
 type AsyncEvent struct {
 	Type  EventType
 	Obj   uintptr // the QP, CQ, SRQ or WQ it is about, as its ID; 0 for port and device events
 	QPNum uint32  // for QP events
 	Port  int     // for port events
+	raw   C.go_async_event
 }
 
-// GetAsyncEvent reads and acks one pending event (ibv_get_async_event,
-// ibv_ack_async_event); EAGAIN when none is pending on the non-blocking fd.
+// GetAsyncEvent reads one pending event (ibv_get_async_event); EAGAIN when
+// none is pending on the non-blocking fd. Until it is acked, destroying the
+// object it names waits, so that no other object takes its address: look
+// the object up, then Ack.
 func (c Context) GetAsyncEvent() (AsyncEvent, error) {
-	var e C.go_async_event
-	if rc, err := C.go_get_async_event(c.p, &e); rc != 0 {
+	var e AsyncEvent
+	if rc, err := C.go_get_async_event(c.p, &e.raw); rc != 0 {
 		return AsyncEvent{}, nonNil(err)
 	}
-	return AsyncEvent{Type: EventType(e._type), Obj: uintptr(e.obj), QPNum: uint32(e.qp_num), Port: int(e.port)}, nil
+	e.Type, e.Obj, e.QPNum, e.Port = EventType(e.raw._type), uintptr(e.raw.obj), uint32(e.raw.qp_num), int(e.raw.port)
+	return e, nil
 }
+
+// Ack acknowledges the event (ibv_ack_async_event), once.
+func (e *AsyncEvent) Ack() { C.go_ack_async_event(&e.raw) }

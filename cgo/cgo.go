@@ -25,7 +25,8 @@ func cptr(p unsafe.Pointer) C.uintptr_t { return C.uintptr_t(uintptr(p)) }
 
 // errnoOf turns the result of a C call that reports failure through its return
 // value into an error. Many verbs return a positive errno on failure; others
-// return -1 and set errno, which cgo hands back as callErr.
+// return -1 and set errno, which cgo hands back as callErr, and a few
+// providers a negative errno.
 func errnoOf(rc C.int, callErr error) error {
 	switch {
 	case rc == 0:
@@ -34,6 +35,8 @@ func errnoOf(rc C.int, callErr error) error {
 		return syscall.Errno(rc)
 	case callErr != nil:
 		return callErr
+	case rc == -1:
+		return syscall.EIO // -1 without errno: ibv_query_gid's sysfs path, for one
 	default:
 		return syscall.Errno(-rc)
 	}

@@ -491,12 +491,6 @@ func (id ID) Reject(data []byte) error {
 	return errnoOf(rc, err)
 }
 
-// Establish completes an active connection after CONNECT_RESPONSE (rdma_establish).
-func (id ID) Establish() error {
-	rc, err := C.rdma_establish(id.p)
-	return errnoOf(rc, err)
-}
-
 // Disconnect disconnects (rdma_disconnect).
 func (id ID) Disconnect() error {
 	rc, err := C.rdma_disconnect(id.p)
@@ -551,6 +545,8 @@ func (id ID) Ready(qp QP, first, last, maxDestRdAtomic, maxRdAtomic, then int, p
 		return 0, fmt.Errorf("final step %d: %w", then, syscall.EINVAL)
 	case id.p == nil || qp.p == nil:
 		return 0, fmt.Errorf("no identifier or no QP: %w", syscall.EINVAL)
+	case then == ReadyAccept && p == nil:
+		return 0, fmt.Errorf("accept without parameters: %w", syscall.EINVAL)
 	}
 	var c C.go_conn
 	if p != nil {
@@ -624,6 +620,3 @@ func (id ID) Transport() Transport {
 	}
 	return Transport(id.p.verbs.device.transport_type)
 }
-
-// PortNum is the device port the identifier is bound to.
-func (id ID) PortNum() int { return int(id.p.port_num) }

@@ -48,7 +48,7 @@ static inline go_cq_events go_get_cq_events(struct ibv_comp_channel *ch, uintptr
 	while (r.n < max) {
 		struct ibv_cq *cq = go_get_cq_event(ch);
 		if (!cq) {
-			r.err = errno;
+			r.err = errno ? errno : EIO;
 			break;
 		}
 		out[r.n++] = (uintptr_t)cq;
@@ -168,23 +168,20 @@ func (cq CQ) Destroy() error {
 	return errnoOf(rc, err)
 }
 
-// Same reports whether two handles name the same CQ.
-func (cq CQ) Same(o CQ) bool { return cq.p == o.p }
-
 // CQE is the CQ's actual size.
 func (cq CQ) CQE() int { return int(cq.p.cqe) }
 
 // Poll polls up to len(wcs) completions (at most the CQ's batch) in one call.
 func (cq CQ) Poll(wcs []WC) (int, error) { return cq.PollSpin(wcs, 1) }
 
-// PollSpin polls like Poll, repeating an empty poll up to spins times
-// within the one call.
+// PollSpin polls like Poll, repeating an empty poll up to spins times (at
+// least once) within the one call.
 func (cq CQ) PollSpin(wcs []WC, spins int) (int, error) {
 	n := min(len(wcs), cq.max)
 	if n == 0 {
 		return 0, nil
 	}
-	got := C.go_poll_cq(cptr(unsafe.Pointer(cq.p)), C.int(n), (*C.go_wc)(unsafe.Pointer(&wcs[0])), C.int(spins))
+	got := C.go_poll_cq(cptr(unsafe.Pointer(cq.p)), C.int(n), (*C.go_wc)(unsafe.Pointer(&wcs[0])), C.int(max(spins, 1)))
 	if got < 0 {
 		return 0, syscall.EIO // ibv_poll_cq gives no errno
 	}

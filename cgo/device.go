@@ -103,9 +103,6 @@ func (c Context) Close() error {
 // AsyncFD is the file descriptor of the context's asynchronous event queue.
 func (c Context) AsyncFD() int { return int(c.p.async_fd) }
 
-// CmdFD is the file descriptor of the uverbs command channel.
-func (c Context) CmdFD() int { return int(c.p.cmd_fd) }
-
 // DeviceAttr mirrors struct ibv_device_attr_ex (the parts every provider fills).
 type DeviceAttr struct {
 	FirmwareVersion         string
@@ -295,8 +292,13 @@ func (c Context) QueryGIDTable(max int) ([]GIDEntry, error) {
 	defer C.free(unsafe.Pointer(entries))
 	n, err := C.go_ibv_query_gid_table(c.p, entries, C.size_t(max))
 	if n < 0 {
-		if err == nil {
+		// ibv_query_gid_table returns -errno; errno may be left from a
+		// sysfs read of its fallback.
+		switch {
+		case n < -1:
 			err = syscall.Errno(-n)
+		case err == nil:
+			err = syscall.EIO
 		}
 		return nil, err
 	}

@@ -28,9 +28,6 @@ func (pd PD) Dealloc() error {
 	return errnoOf(rc, err)
 }
 
-// Handle is the kernel's handle of the PD.
-func (pd PD) Handle() uint32 { return uint32(pd.p.handle) }
-
 // MR is a registered memory region (struct ibv_mr *).
 type MR struct{ p *C.struct_ibv_mr }
 
@@ -55,12 +52,6 @@ func (mr MR) LKey() uint32 { return uint32(mr.p.lkey) }
 
 // RKey is the region's remote key.
 func (mr MR) RKey() uint32 { return uint32(mr.p.rkey) }
-
-// Addr is the region's start address.
-func (mr MR) Addr() uint64 { return uint64(uintptr(mr.p.addr)) }
-
-// Length is the region's length in bytes.
-func (mr MR) Length() int { return int(mr.p.length) }
 
 // nonNil returns err, or EIO when a C call failed without setting errno.
 func nonNil(err error) error {

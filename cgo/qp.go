@@ -6,7 +6,6 @@ package cgo
 #cgo noescape go_poll_post_send_list
 #cgo nocallback go_poll_post_send_list
 #cgo nocallback go_post_recv
-#cgo nocallback go_post_srq_recv
 #cgo noescape go_block
 #cgo nocallback go_block
 #include <errno.h>
@@ -171,34 +170,27 @@ typedef struct {
 	uint32_t num_sge, pad;
 } go_recv_wr;
 
-static inline int go_post_recv(uintptr_t qpp, go_recv_wr *in, int n, struct ibv_sge *sges, int stride,
-		uintptr_t wrsp, int *bad) {
-	struct ibv_qp *qp = (struct ibv_qp *)qpp;
-	struct ibv_recv_wr *wrs = (struct ibv_recv_wr *)wrsp;
-	struct ibv_recv_wr *bad_wr = NULL;
+// go_fill_recv builds in[0..n) into wrs[0..n) as one chain; request i's
+// scatter/gather entries start at sges[i*stride].
+static inline void go_fill_recv(struct ibv_recv_wr *wrs, const go_recv_wr *in, int n, struct ibv_sge *sges,
+		int stride) {
 	for (int i = 0; i < n; i++) {
 		wrs[i].wr_id = in[i].wr_id;
 		wrs[i].next = i + 1 < n ? &wrs[i + 1] : NULL;
 		wrs[i].sg_list = &sges[i * stride];
 		wrs[i].num_sge = in[i].num_sge;
 	}
-	int rc = ibv_post_recv(qp, wrs, &bad_wr);
-	*bad = bad_wr ? (int)(bad_wr - wrs) : 0;
-	return rc;
 }
 
-static inline int go_post_srq_recv(uintptr_t srqp, go_recv_wr *in, int n, struct ibv_sge *sges, int stride,
+// go_post_recv posts in[0..n) to a QP (srq 0) or an SRQ (srq 1); on failure
+// *bad is the index of the failing request.
+static inline int go_post_recv(uintptr_t qp, int srq, go_recv_wr *in, int n, struct ibv_sge *sges, int stride,
 		uintptr_t wrsp, int *bad) {
-	struct ibv_srq *srq = (struct ibv_srq *)srqp;
 	struct ibv_recv_wr *wrs = (struct ibv_recv_wr *)wrsp;
 	struct ibv_recv_wr *bad_wr = NULL;
-	for (int i = 0; i < n; i++) {
-		wrs[i].wr_id = in[i].wr_id;
-		wrs[i].next = i + 1 < n ? &wrs[i + 1] : NULL;
-		wrs[i].sg_list = &sges[i * stride];
-		wrs[i].num_sge = in[i].num_sge;
-	}
-	int rc = ibv_post_srq_recv(srq, wrs, &bad_wr);
+	go_fill_recv(wrs, in, n, sges, stride);
+	int rc = srq ? ibv_post_srq_recv((struct ibv_srq *)qp, wrs, &bad_wr)
+		     : ibv_post_recv((struct ibv_qp *)qp, wrs, &bad_wr);
 	*bad = bad_wr ? (int)(bad_wr - wrs) : 0;
 	return rc;
 }
@@ -323,6 +315,7 @@ import "C"
 
 import (
 	"encoding/binary"
+	"math"
 	"syscall"
 	"unsafe"
 )
@@ -422,6 +415,20 @@ func (s *recvScratch) place(base unsafe.Pointer, offs []C.size_t) {
 	s.bad = (*C.int)(unsafe.Add(base, offs[3]))
 }
 
+// post posts the first n requests stored with set as one chain to q, a QP
+// or (srq) an SRQ.
+func (s *recvScratch) post(q unsafe.Pointer, srq bool, n int) (int, error) {
+	if n < 1 || n > s.batch {
+		return 0, syscall.EINVAL
+	}
+	isSRQ := C.int(0)
+	if srq {
+		isSRQ = 1
+	}
+	rc := C.go_post_recv(cptr(q), isSRQ, s.recv, C.int(n), s.sge, C.int(s.maxSGE), cptr(unsafe.Pointer(s.wr)), s.bad)
+	return int(*s.bad), errnoOf(rc, nil)
+}
+
 // set stores request i of the next chain.
 func (s *recvScratch) set(i int, id uint64, sgl []SGE) {
 	w := &unsafe.Slice(s.recv, s.batch)[i]
@@ -440,9 +447,16 @@ type postScratch struct {
 	recv              recvScratch
 }
 
+// MaxBatch bounds the requests one post call takes (a QP's or SRQ's batch).
+const MaxBatch = 1 << 16
+
 // CreateQP creates a queue pair (ibv_create_qp) and its post scratch in one
-// call; batch bounds the work requests one Post call hands to the provider.
+// call; batch (1..MaxBatch) bounds the work requests one Post call hands to
+// the provider.
 func (pd PD) CreateQP(init QPInit, batch int) (QP, QPCap, error) {
+	if batch < 1 || batch > MaxBatch {
+		return QP{}, QPCap{}, syscall.EINVAL
+	}
 	var a C.struct_ibv_qp_init_attr
 	a.send_cq = init.SendCQ.p
 	a.recv_cq = init.RecvCQ.p
@@ -478,9 +492,6 @@ func (qp QP) Destroy() error {
 
 // Num is the QP number.
 func (qp QP) Num() uint32 { return uint32(qp.p.qp_num) }
-
-// State is the QP state libibverbs last saw.
-func (qp QP) State() int { return int(qp.p.state) }
 
 // Modify changes the attributes selected by mask (ibv_modify_qp).
 func (qp QP) Modify(attr *QPAttr, mask int) error {
@@ -581,6 +592,9 @@ func (qp QP) SetSend(i int, wr *SendWR, sgl []SGE) {
 // On failure it returns the index of the request the provider refused.
 func (qp QP) PostSend(n int) (int, error) {
 	s := qp.post
+	if n < 1 || n > s.batch {
+		return 0, syscall.EINVAL
+	}
 	rc := C.go_post_send(cptr(unsafe.Pointer(qp.p)), cptr(unsafe.Pointer(s.send)), C.int(n), s.sendSGE, C.int(s.maxSendSGE),
 		cptr(unsafe.Pointer(s.sendWR)), s.bad)
 	return int(*s.bad), errnoOf(rc, nil)
@@ -600,6 +614,9 @@ type SendList struct {
 
 // NewSendList allocates a zeroed list of n requests of up to maxSGE entries.
 func NewSendList(n, maxSGE int) (SendList, error) {
+	if n < 1 || maxSGE < 0 || n > math.MaxInt32/max(maxSGE, 1) {
+		return SendList{}, syscall.EINVAL
+	}
 	l := SendList{n: n, maxSGE: max(maxSGE, 1)}
 	sizes := [3]C.size_t{C.size_t(n) * C.sizeof_struct_ibv_send_wr, C.size_t(n*l.maxSGE) * C.sizeof_struct_ibv_sge, C.sizeof_int}
 	var offs [len(sizes)]C.size_t
@@ -615,10 +632,14 @@ func NewSendList(n, maxSGE int) (SendList, error) {
 // Fill builds requests [off, off+n) of the list from the first n requests
 // stored in qp with SetSend; the QP's max send SGEs must be the list's
 // maxSGE. The list is filled in order, from off 0.
-func (l SendList) Fill(qp QP, off, n int) {
+func (l SendList) Fill(qp QP, off, n int) error {
 	s := qp.post
+	if off < 0 || n < 1 || n > s.batch || n > l.n-off || s.maxSendSGE != l.maxSGE {
+		return syscall.EINVAL
+	}
 	C.go_fill_send_list(cptr(unsafe.Pointer(l.wrs)), l.sges, C.int(off), cptr(unsafe.Pointer(s.send)), C.int(n),
 		s.sendSGE, C.int(l.maxSGE))
+	return nil
 }
 
 func (l SendList) wr(i int) *C.struct_ibv_send_wr { return &unsafe.Slice(l.wrs, l.n)[i] }
@@ -683,6 +704,9 @@ func (l SendList) SetSGE(i, j int, sge SGE) bool {
 // requests, one ibv_post_send each. On failure it returns the index of the
 // request the provider refused; the chains before it were posted.
 func (l SendList) Post(qp QP, n, per int) (int, error) {
+	if n < 1 || n > l.n || per < 1 {
+		return 0, syscall.EINVAL
+	}
 	rc := C.go_post_send_list(cptr(unsafe.Pointer(qp.p)), cptr(unsafe.Pointer(l.wrs)), C.int(n), C.int(per), l.bad)
 	return int(*l.bad), errnoOf(rc, nil)
 }
@@ -696,6 +720,9 @@ func (l SendList) PostAfterPoll(qp QP, cq CQ, wcs []WC, spins, n int) (got, bad 
 	m := min(len(wcs), cq.max)
 	if m == 0 {
 		return 0, 0, nil
+	}
+	if n < 1 || n > l.n {
+		return 0, 0, syscall.EINVAL
 	}
 	r := C.go_poll_post_send_list(cptr(unsafe.Pointer(cq.p)), C.int(m), (*C.go_wc)(unsafe.Pointer(&wcs[0])),
 		C.int(spins), cptr(unsafe.Pointer(qp.p)), cptr(unsafe.Pointer(l.wrs)), C.int(n), l.bad)
@@ -712,11 +739,7 @@ func (l SendList) Free() { C.free(l.block) }
 func (qp QP) SetRecv(i int, id uint64, sgl []SGE) { qp.post.recv.set(i, id, sgl) }
 
 // PostRecv posts the first n requests stored with SetRecv as one chain.
-func (qp QP) PostRecv(n int) (int, error) {
-	r := &qp.post.recv
-	rc := C.go_post_recv(cptr(unsafe.Pointer(qp.p)), r.recv, C.int(n), r.sge, C.int(r.maxSGE), cptr(unsafe.Pointer(r.wr)), r.bad)
-	return int(*r.bad), errnoOf(rc, nil)
-}
+func (qp QP) PostRecv(n int) (int, error) { return qp.post.recv.post(unsafe.Pointer(qp.p), false, n) }
 
 func capToC(c QPCap) C.struct_ibv_qp_cap {
 	return C.struct_ibv_qp_cap{
@@ -858,6 +881,9 @@ type SRQAttr struct {
 // the requests one PostRecv call hands to the provider. It returns the
 // attributes the provider granted.
 func (pd PD) CreateSRQ(attr SRQAttr, batch int) (SRQ, SRQAttr, error) {
+	if batch < 1 || batch > MaxBatch {
+		return SRQ{}, SRQAttr{}, syscall.EINVAL
+	}
 	var a C.struct_ibv_srq_init_attr
 	a.attr.max_wr = C.uint32_t(attr.MaxWR)
 	a.attr.max_sge = C.uint32_t(attr.MaxSGE)
@@ -907,8 +933,4 @@ func (srq SRQ) SetRecv(i int, id uint64, sgl []SGE) { srq.recv.set(i, id, sgl) }
 
 // PostRecv posts the first n requests stored with SetRecv as one chain
 // (ibv_post_srq_recv); on failure it returns the index of the refused one.
-func (srq SRQ) PostRecv(n int) (int, error) {
-	r := srq.recv
-	rc := C.go_post_srq_recv(cptr(unsafe.Pointer(srq.p)), r.recv, C.int(n), r.sge, C.int(r.maxSGE), cptr(unsafe.Pointer(r.wr)), r.bad)
-	return int(*r.bad), errnoOf(rc, nil)
-}
+func (srq SRQ) PostRecv(n int) (int, error) { return srq.recv.post(unsafe.Pointer(srq.p), true, n) }

@@ -64,7 +64,8 @@ type eventLoop struct {
 // events (QP fatal and access errors, port active/down, CQ errors, SRQ limit
 // reached, …). The first call starts one goroutine that waits on the
 // context's async fd through Go's netpoller (no OS thread is blocked), copies
-// each event and acknowledges it at once (ibv_ack_async_event). Every call
+// each event, finds the QP, CQ or SRQ it names and acknowledges it at once
+// (ibv_ack_async_event), before handing it on. Every call
 // returns the same channel; it is closed when the context is closed. Events
 // wait in the kernel until read: a reader that stops reading delays nothing
 // but the events behind.
@@ -106,8 +107,10 @@ func (c *Context) readEvents(raw cgo.Context, l *eventLoop) {
 		if err != nil {
 			return
 		}
+		e := c.typed(ev)
+		ev.Ack()
 		select {
-		case l.ch <- c.typed(ev):
+		case l.ch <- e:
 		case <-l.stop:
 			return
 		}
@@ -123,11 +126,9 @@ func (c *Context) typed(ev cgo.AsyncEvent) AsyncEvent {
 	o := c.object(ev.Obj)
 	switch o := o.(type) {
 	case *QP:
-		// The event was acked when read: its QP may have been destroyed
-		// since and another made at its address. The number tells.
-		if o.num == ev.QPNum {
-			e.QP = o
-		}
+		// Not acked yet, the event's object cannot be destroyed and its
+		// address reused: the object registered under it is the one.
+		e.QP = o
 	case *CQ:
 		e.CQ = o
 	case *SRQ:

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -348,5 +349,51 @@ func TestClosedContext(t *testing.T) {
 	}
 	if ctx.Name() != testbed.Device(t) {
 		t.Errorf("Name after Close = %q", ctx.Name())
+	}
+}
+
+// TestQueryPKey: every entry of port 1's P_Key table as sysfs shows it, the
+// first one the default full-member key 0xffff on RoCE; past the table, an
+// error. An iWARP port has no P_Key table (its length is 0 or 1, and sysfs
+// has no pkeys folder).
+func TestQueryPKey(t *testing.T) {
+	ctx := openTestDevice(t)
+	p, err := ctx.QueryPort(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := "/sys/class/infiniband/" + testbed.Device(t) + "/ports/1/pkeys/"
+	if _, err := os.Stat(dir); err != nil && testbed.IWARP(t) {
+		if _, err := ctx.QueryPKey(1, 0); err == nil {
+			t.Errorf("QueryPKey(1, 0) on iWARP (no P_Key table in sysfs) succeeded")
+		}
+		testbed.Limitation(t, "iWARP ports have no P_Key table (P_Key table length %d, %v)", p.PKeyTblLen, err)
+	}
+	if p.PKeyTblLen < 1 {
+		t.Fatalf("P_Key table length %d", p.PKeyTblLen)
+	}
+	for i := range p.PKeyTblLen {
+		got, err := ctx.QueryPKey(1, i)
+		if err != nil {
+			t.Fatalf("QueryPKey(1, %d): %v", i, err)
+		}
+		b, err := os.ReadFile(dir + strconv.Itoa(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := strconv.ParseUint(strings.TrimSpace(string(b)), 0, 16)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if uint64(got) != want {
+			t.Errorf("QueryPKey(1, %d) = %#x, sysfs %#x", i, got, want)
+		}
+		if i == 0 && got != 0xffff {
+			t.Errorf("QueryPKey(1, 0) = %#x, want the default 0xffff", got)
+		}
+	}
+	// Past the table: libibverbs reads sysfs, which has no such entry.
+	if _, err := ctx.QueryPKey(1, p.PKeyTblLen); !errors.Is(err, syscall.ENOENT) && !errors.Is(err, syscall.EINVAL) {
+		t.Errorf("QueryPKey(1, %d) past the table: %v, want ENOENT or EINVAL", p.PKeyTblLen, err)
 	}
 }

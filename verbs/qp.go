@@ -123,7 +123,7 @@ type QPInitAttr struct {
 }
 
 // MaxBatch is the largest Batch a QP or SRQ takes.
-const MaxBatch = 1 << 16
+const MaxBatch = cgo.MaxBatch
 
 // QP is a queue pair (struct ibv_qp).
 type QP struct {

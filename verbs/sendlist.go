@@ -66,18 +66,25 @@ func (qp *QP) NewSendList(wrs []SendWR) (*SendList, error) {
 	l.mrs = make([]*MR, len(wrs)*l.maxSGE)
 	qp.children.Add(1)
 	for base := 0; base < len(wrs); base += batch {
-		chain := wrs[base:min(base+batch, len(wrs))]
-		for i := range chain {
-			if err := l.build(base, i, &chain[i], maxSGE); err != nil {
-				qp.releaseHeld()
-				l.free()
-				return nil, opError(op, qp.name(), fmt.Errorf("work request %d: %w", base+i, err))
-			}
+		if err := l.fill(base, wrs[base:min(base+batch, len(wrs))], maxSGE); err != nil {
+			qp.releaseHeld()
+			l.free()
+			return nil, opError(op, qp.name(), err)
 		}
-		l.raw.Fill(qp.raw, base, len(chain))
 	}
 	qp.releaseHeld()
 	return l, nil
+}
+
+// fill builds chain into the list's requests from base on, through the
+// QP's post scratch.
+func (l *SendList) fill(base int, chain []SendWR, maxSGE int) error {
+	for i := range chain {
+		if err := l.build(base, i, &chain[i], maxSGE); err != nil {
+			return fmt.Errorf("work request %d: %w", base+i, err)
+		}
+	}
+	return l.raw.Fill(l.qp.raw, base, len(chain))
 }
 
 // build validates wr, stores it as request i of the QP's next chain (base+i

@@ -4,7 +4,6 @@
 package fdwait
 
 import (
-	"context"
 	"errors"
 	"os"
 	"time"
@@ -29,43 +28,30 @@ func File(fd int, name string) (*os.File, error) {
 	return os.NewFile(uintptr(dup), name), nil
 }
 
-// Wait calls try each time file is readable until try reports done, ctx is
-// done (ctx.Err() is returned), or file is closed (ErrClosed).
-func Wait(ctx context.Context, file *os.File, try func() (done bool, err error)) error {
+// Wait calls try each time file is readable until try reports done (its
+// error is returned) or file is closed (ErrClosed). Blocking calls with a
+// context wait elsewhere, on what the reader of an event channel hands on:
+// one goroutine per channel waits here, for as long as the channel lives.
+func Wait(file *os.File, try func() (done bool, err error)) error {
 	rc, err := file.SyscallConn()
 	if err != nil {
 		return err
 	}
-	stop := context.AfterFunc(ctx, func() { file.SetReadDeadline(time.Unix(1, 0)) })
-	defer stop()
-	for {
-		var tryErr error
-		err = rc.Read(func(uintptr) bool {
-			var done bool
-			done, tryErr = try()
-			return done
-		})
-		switch {
-		case err == nil:
-			// try is done, and what it took in is reported even when ctx
-			// ended meanwhile.
-			return tryErr
-		case ctx.Err() != nil:
-			file.SetReadDeadline(time.Time{})
-			return ctx.Err()
-		case errors.Is(err, os.ErrDeadlineExceeded):
-			// Left by an earlier call's context; this one is still live.
-			file.SetReadDeadline(time.Time{})
-			continue
-		default:
-			// A raw read of a closed file fails with internal/poll's
-			// ErrFileClosing, which Stat reports as os.ErrClosed.
-			if _, serr := file.Stat(); errors.Is(serr, os.ErrClosed) {
-				return ErrClosed
-			}
-			return err
-		}
+	var tryErr error
+	err = rc.Read(func(uintptr) bool {
+		var done bool
+		done, tryErr = try()
+		return done
+	})
+	if err == nil {
+		return tryErr
 	}
+	// A raw read of a closed file fails with internal/poll's
+	// ErrFileClosing, which Stat reports as os.ErrClosed.
+	if _, serr := file.Stat(); errors.Is(serr, os.ErrClosed) {
+		return ErrClosed
+	}
+	return err
 }
 
 // RetryPause is how long WaitRetry first pauses before trying again after
@@ -83,7 +69,7 @@ const (
 // nil once try is done, ErrClosed once file is closed.
 func WaitRetry(file *os.File, try func() (done bool, err error)) error {
 	for pause := RetryPause; ; pause = min(2*pause, MaxRetryPause) {
-		err := Wait(context.Background(), file, try)
+		err := Wait(file, try)
 		if err == nil || errors.Is(err, ErrClosed) {
 			return err
 		}
