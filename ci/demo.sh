@@ -7,8 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . hack/lib.sh
 
+go_check
 hack/setup.sh >/dev/null
-command -v go >/dev/null || die "go not found (expected in PATH or /usr/local/go/bin)"
 mkdir -p "$CACHE/bin"
 go build -o "$CACHE/bin/rping-go" ./cmd/rping-go
 export RPING_GO=$CACHE/bin/rping-go
@@ -36,8 +36,9 @@ if [ -n "$native" ]; then
 	dev=${native%/*}
 	addr=${RDMA_TEST_ADDR:-}
 	if [ -z "$addr" ]; then
-		netdev=$(rdma link show "$native" | sed -n 's/.* netdev \([^ ]*\).*/\1/p')
-		addr=$(ip -4 -o addr show dev "$netdev" | awk '{ sub("/.*", "", $4); print $4; exit }')
+		netdev=$(rdma link show "$native" | sed -n 's/.* netdev \([^ ]*\).*/\1/p' || true)
+		[ -n "$netdev" ] || die "$dev has no netdev: set RDMA_TEST_ADDR"
+		addr=$(ip -4 -o addr show dev "$netdev" | awk '{ sub("/.*", "", $4); print $4; exit }' || true)
 	fi
 	[ -n "$addr" ] || die "$dev: no IPv4 address (set RDMA_TEST_ADDR)"
 	echo "== rping-go on $dev ($addr), natively"

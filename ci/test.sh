@@ -11,11 +11,12 @@ start=$SECONDS
 # phase NAME: prints the time since the start, then the phase's header.
 phase() { echo "== [$((SECONDS - start)) s] $*"; }
 
+go_check
 hack/setup.sh
-command -v go >/dev/null || die "go not found (expected in PATH or /usr/local/go/bin)"
 
 phase "gofmt, go vet, staticcheck"
-bad=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.cache/*'))
+mapfile -t gofiles < <(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.cache/*')
+bad=$(gofmt -l "${gofiles[@]}")
 [ -z "$bad" ] || die "gofmt would change: $bad"
 # -tags testbed only adds files (the device examples): one vet covers all.
 go vet -tags testbed ./...

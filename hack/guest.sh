@@ -10,13 +10,13 @@ export PATH=/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:
 export HOME=/tmp GOCACHE=/tmp/go-cache GOTMPDIR=/tmp TMPDIR=/tmp
 export RDMA_VM=1 RDMA_VM_OUT=$run
 
+# shellcheck source=/dev/null
+. "$meta/env"
 if ! out=$(bash "$(dirname "$0")/rdma-devices.sh" up 2>&1); then
 	echo "testbed-guest: device set-up failed: $out"
 	echo 125 >"$meta/rc"
 	exit
 fi
-# shellcheck source=/dev/null
-. "$meta/env"
 # The devices' names, and with RDMA_TEST_TRANSPORT=rxe|siw the device under test.
 if ! vars=$(bash "$(dirname "$0")/rdma-devices.sh" env ${RDMA_TEST_TRANSPORT:+"$RDMA_TEST_TRANSPORT"} 2>&1); then
 	echo "testbed-guest: $vars"

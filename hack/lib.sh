@@ -5,17 +5,34 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 # Everything downloaded or built lives here (ignored by git). Override with RDMA_CACHE.
 CACHE=${RDMA_CACHE:-$REPO/.cache}
 TESTBED=$CACHE/testbed
-export PATH=$PATH:/usr/local/go/bin:/usr/sbin:/sbin
+# Go from go.dev's tarball comes first: Debian's golang-go is older than go.mod allows.
+export PATH=/usr/local/go/bin:$PATH:/usr/sbin:/sbin
+# Go's module downloads and build cache too, on the host (the guest has its own
+# GOCACHE in its /tmp and downloads nothing); -modcacherw lets rm -rf remove them.
+if [ "${RDMA_VM:-}" != 1 ]; then
+	export GOMODCACHE=${GOMODCACHE:-$CACHE/go/mod} GOCACHE=${GOCACHE:-$CACHE/go/build}
+	case " ${GOFLAGS:-} " in *" -modcacherw "*) ;; *) export GOFLAGS="-modcacherw${GOFLAGS:+ $GOFLAGS}" ;; esac
+fi
+
+# go_check: a Go new enough for go.mod on PATH, or a clear error.
+go_check() {
+	local v
+	command -v go >/dev/null || die "go not found: install Go 1.26 or later in /usr/local/go (https://go.dev/dl/)"
+	v=$(go env GOVERSION) || die "go env GOVERSION failed"
+	[[ $v =~ ^go1\.([0-9]+) ]] && [ "${BASH_REMATCH[1]}" -ge 26 ] ||
+		die "$(command -v go) is $v; go.mod needs Go 1.26 or later (https://go.dev/dl/, in /usr/local/go)"
+}
 
 die() {
 	echo "${0##*/}: $*" >&2
 	exit 1
 }
 
-# Debian packages the bed and the project's builds need. The kernel headers
-# package is added by setup.sh once the guest kernel's ABI is known.
+# Debian packages the bed and the project's builds need (installed without their
+# recommendations: gcc's libc6-dev, the C headers cgo needs, is named). The kernel
+# headers package is added by setup.sh when it builds siw.ko.
 TESTBED_PACKAGES=(
-	qemu-system-x86 busybox-static kmod cpio xz-utils make gcc
+	qemu-system-x86 busybox-static kmod cpio xz-utils make gcc libc6-dev ca-certificates
 	libibverbs-dev librdmacm-dev rdma-core ibverbs-providers
 	rdmacm-utils perftest ibverbs-utils iproute2 jq
 )

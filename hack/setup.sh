@@ -12,6 +12,17 @@ set -euo pipefail
 
 KDIR=$TESTBED/kernel
 mkdir -p "$TESTBED"
+# Scratch folders, removed however the script ends.
+scratch=()
+trap 'rm -rf "${scratch[@]}"' EXIT
+# scratch_dir NAME: a new scratch folder in $TESTBED; sets $tmp.
+scratch_dir() {
+	tmp=$(mktemp -d "$TESTBED/$1.XXXXXX")
+	scratch+=("$tmp")
+}
+# apt's network and lock: retry a failed download, wait for another apt (a fresh
+# machine's unattended upgrades) instead of failing.
+APT_OPTS=(-o Acquire::Retries=5 -o DPkg::Lock::Timeout=600)
 
 missing_packages() {
 	local p
@@ -23,7 +34,7 @@ missing_packages() {
 apt_updated=
 apt_update_once() {
 	[ -n "$apt_updated" ] && return
-	apt-get update -qq >/dev/null || die "apt-get update failed"
+	apt-get "${APT_OPTS[@]}" update -qq >/dev/null || die "apt-get update failed"
 	apt_updated=1
 }
 
@@ -35,7 +46,7 @@ install_packages() {
 	echo "setup: installing $(echo $need)"
 	apt_update_once
 	# shellcheck disable=SC2086
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $need >/dev/null ||
+	DEBIAN_FRONTEND=noninteractive apt-get "${APT_OPTS[@]}" install -y -qq --no-install-recommends $need >/dev/null ||
 		die "apt-get install failed for: $(echo $need)"
 }
 
@@ -61,7 +72,7 @@ fetch_deb() { # fetch_deb PACKAGE DIR → path of the .deb
 	if [ -z "$deb" ]; then
 		apt_update_once
 		echo "setup: downloading $pkg" >&2
-		(cd "$dir" && apt-get download -qq "$pkg" 2>&1 | grep -v '^W: Download is performed unsandboxed' >&2 || true)
+		(cd "$dir" && apt-get "${APT_OPTS[@]}" download -qq "$pkg" 2>&1 | grep -v '^W: Download is performed unsandboxed' >&2 || true)
 		deb=$(ls "$dir/${pkg}"_*.deb 2>/dev/null | head -n1 || true)
 		[ -n "$deb" ] || die "cannot download Debian package $pkg"
 	fi
@@ -74,7 +85,7 @@ prepare_kernel() {
 	local abi=$1
 	[ -s "$KDIR/insmod.list" ] && [ -s "$KDIR/vmlinuz" ] && return
 	local tmp deb src moddir
-	tmp=$(mktemp -d "$TESTBED/unpack.XXXXXX")
+	scratch_dir unpack
 	deb=$(fetch_deb "linux-image-$abi" "$tmp")
 	echo "setup: unpacking $(basename "$deb")"
 	dpkg-deb -x "$deb" "$tmp/root" || die "cannot unpack $deb"
@@ -104,19 +115,19 @@ prepare_kernel() {
 		done <"$tmp/deps"
 	done
 	cp "$tmp/root/boot/vmlinuz-$abi" "$KDIR/vmlinuz"
-	rm -rf "$tmp"
 }
 
 # Builds siw.ko from Debian's linux-source for the same major.minor as the guest kernel.
 build_siw() {
 	local abi=$1
 	[ -s "$TESTBED/siw/siw.ko" ] && return
+	install_packages "linux-headers-$abi"
 	local ver=${abi%%-*}   # 6.1.0
 	local mm=${ver%.*}     # 6.1
 	local hdr=/usr/src/linux-headers-$abi
 	[ -f "$hdr/Makefile" ] || die "kernel headers missing: $hdr (package linux-headers-$abi)"
 	local tmp deb
-	tmp=$(mktemp -d "$TESTBED/siwsrc.XXXXXX")
+	scratch_dir siwsrc
 	deb=$(fetch_deb "linux-source-$mm" "$TESTBED/debs")
 	echo "setup: extracting siw sources from $(basename "$deb")"
 	dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$tmp" "./usr/src/linux-source-$mm.tar.xz" ||
@@ -129,7 +140,7 @@ build_siw() {
 		{ tail -n 20 "$tmp/build.log" >&2; die "building siw.ko failed (log above)"; }
 	mkdir -p "$TESTBED/siw"
 	cp "$src/siw.ko" "$TESTBED/siw/siw.ko"
-	rm -rf "$tmp" "$TESTBED/debs"
+	rm -rf "$TESTBED/debs"
 }
 
 build_initramfs() {
@@ -138,7 +149,7 @@ build_initramfs() {
 	local busybox=/bin/busybox
 	file_is_static "$busybox" || die "$busybox is not the static busybox (package busybox-static)"
 	local tmp
-	tmp=$(mktemp -d "$TESTBED/initrd.XXXXXX")
+	scratch_dir initrd
 	mkdir -p "$tmp"/{bin,dev,proc,sys,host,modules}
 	cp "$busybox" "$tmp/bin/busybox"
 	cp "$KDIR"/modules/*.ko "$tmp/modules/"
@@ -147,7 +158,6 @@ build_initramfs() {
 	chmod 755 "$tmp/init"
 	(cd "$tmp" && find . | cpio -o -H newc --quiet | gzip -1) >"$out.tmp"
 	mv "$out.tmp" "$out"
-	rm -rf "$tmp"
 }
 
 file_is_static() {
@@ -159,7 +169,6 @@ main() {
 	install_packages "${TESTBED_PACKAGES[@]}"
 	local abi
 	abi=$(resolve_abi)
-	install_packages "linux-headers-$abi"
 	build_siw "$abi"
 	prepare_kernel "$abi"
 	build_initramfs
