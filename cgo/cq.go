@@ -249,6 +249,10 @@ type WCFlags uint32
 const (
 	WCWithGRH WCFlags = 1 << 0
 	WCWithImm WCFlags = 1 << 1
+	// WCWithInv: the message invalidated the rkey in Imm. rxe (Linux 6.1)
+	// writes the kernel's IB_WC_WITH_INVALIDATE, 1 << 2, into its user
+	// completion queues instead (IBV_WC_IP_CSUM_OK's bit here), and libsiw
+	// (rdma-core 44) reports no flags at all.
 	WCWithInv WCFlags = 1 << 3
 )
 

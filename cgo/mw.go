@@ -45,6 +45,11 @@ func (mw MW) Dealloc() error {
 // RKey is the window's current remote key as libibverbs holds it.
 func (mw MW) RKey() uint32 { return uint32(mw.p.rkey) }
 
+// SetRKey records the rkey a type 2 window took in a bind request: rxe's
+// provider names the window by it in the next bind (or the kernel refuses
+// that bind).
+func (mw MW) SetRKey(rkey uint32) { mw.p.rkey = C.uint32_t(rkey) }
+
 // BindMW binds the type 1 window mw to length bytes at addr of mr with
 // access (ibv_bind_mw), as a send request of qp with ID id and flags;
 // length 0 unbinds it. The provider gives the window its new rkey (RKey)

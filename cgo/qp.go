@@ -58,6 +58,14 @@ static inline void go_fill_send(struct ibv_send_wr *wrs, const go_send_wr *in, i
 			w->wr.atomic.compare_add = in[i].compare_add;
 			w->wr.atomic.swap = in[i].swap;
 			break;
+		case IBV_WR_SEND_WITH_INV:
+			// libsiw (rdma-core 44) takes the rkey from wr.rdma.rkey,
+			// unused by the others for this opcode.
+			w->wr.rdma.rkey = in[i].rkey;
+			// fall through
+		case IBV_WR_LOCAL_INV:
+			w->invalidate_rkey = in[i].rkey;
+			break;
 		case IBV_WR_BIND_MW:
 			w->bind_mw.mw = in[i].mw;
 			w->bind_mw.rkey = in[i].rkey;
@@ -532,7 +540,7 @@ type SendWR struct {
 	Opcode     uint32 // enum ibv_wr_opcode
 	Flags      uint32 // enum ibv_send_flags
 	Imm        uint32 // host order
-	RKey       uint32
+	RKey       uint32 // also the rkey IBV_WR_LOCAL_INV and IBV_WR_SEND_WITH_INV invalidate
 	RemoteQPN  uint32
 	RemoteQKey uint32
 	// MW, BindMR, BindAddr, BindLength and BindAccess are an

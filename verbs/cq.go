@@ -42,10 +42,12 @@ const (
 	WCCompSwap        = cgo.WCCompSwap
 	WCFetchAdd        = cgo.WCFetchAdd
 	WCBindMW          = cgo.WCBindMW
+	WCLocalInv        = cgo.WCLocalInv
 	WCRecv            = cgo.WCRecv
 	WCRecvRDMAWithImm = cgo.WCRecvRDMAWithImm
 	WCWithGRH         = cgo.WCWithGRH
 	WCWithImm         = cgo.WCWithImm
+	WCWithInv         = cgo.WCWithInv
 )
 
 // CQ is a completion queue (struct ibv_cq). Its completion events come

@@ -25,9 +25,19 @@ const (
 	WRRDMARead          WROpcode = 4
 	WRAtomicCmpAndSwp   WROpcode = 5
 	WRAtomicFetchAndAdd WROpcode = 6
+	// WRLocalInv invalidates the local rkey SendWR.RKey (a type 2 window's:
+	// the window is unbound and its rkey refused to peers from then on; a
+	// region's on providers with fast-registration regions). It takes no
+	// entries; its completion is WCLocalInv.
+	WRLocalInv WROpcode = 7
 	// WRBindMW binds a type 2 memory window (SendWR.MW, SendWR.Bind) to
 	// the QP that posts it.
 	WRBindMW WROpcode = 8
+	// WRSendWithInv sends as WRSend does and invalidates the peer's rkey
+	// SendWR.RKey (a type 2 window bound to the receiving QP) before the
+	// peer's receive completes; that completion carries WCWithInv and the
+	// rkey in its Imm. Connected QPs only.
+	WRSendWithInv WROpcode = 9
 )
 
 // SendFlags modify a send work request (enum ibv_send_flags).
@@ -59,7 +69,8 @@ type SendWR struct {
 	Imm uint32
 	// RemoteAddr and RKey name the peer's memory for RDMA and atomics. For
 	// WRBindMW, RKey is the rkey the window takes: its current one with a
-	// new low byte, IncRKey(MW.RKey()).
+	// new low byte, IncRKey(MW.RKey()); for WRLocalInv and WRSendWithInv,
+	// the rkey to invalidate.
 	RemoteAddr uint64
 	RKey       uint32
 	// CompareAdd is the value compared (CmpAndSwp) or added (FetchAndAdd);
@@ -107,9 +118,9 @@ func (e *PostError) Unwrap() error { return e.Err }
 // fails validation is reported as a *PostError like one the provider
 // refuses: the requests before it are posted. Validation refuses an
 // unknown opcode; too many SGEs; an atomic without exactly one 8-byte
-// entry; a bind with entries or inline; on a UD QP anything but a send,
-// or no AH; an AH on another QP
-// type; a missing or closed AH, MW or MR, or one of another device context
+// entry; a bind or a local invalidate with entries or inline; on a UD QP
+// anything but a send (with or without immediate data), or no AH; an AH
+// on another QP type; a missing or closed AH, MW or MR, or one of another device context
 // (an MR of another PD than its window's); inline entries over the QP's
 // MaxInlineData or outside an open MR of its PD. A post that uses an AH,
 // MW or MR while it is being closed or changed (MR.Rereg) fails with
@@ -155,6 +166,7 @@ func (qp *QP) PostSend(wrs []SendWR) error {
 			}
 			for i := range chain[:posted] {
 				if wr := &chain[i]; wr.Opcode == WRBindMW {
+					wr.MW.raw.SetRKey(wr.RKey)
 					wr.MW.bound(wr.Bind.MR, wr.RKey)
 				}
 			}
@@ -190,7 +202,11 @@ func (qp *QP) checkSend(wr *SendWR, maxSGE int) error {
 		return fmt.Errorf("%d SGEs, the QP takes %d: %w", len(wr.SGL), maxSGE, syscall.EINVAL)
 	}
 	switch wr.Opcode {
-	case WRRDMAWrite, WRRDMAWriteWithImm, WRSend, WRSendWithImm, WRRDMARead, WRBindMW:
+	case WRRDMAWrite, WRRDMAWriteWithImm, WRSend, WRSendWithImm, WRRDMARead, WRBindMW, WRSendWithInv:
+	case WRLocalInv:
+		if len(wr.SGL) > 0 || wr.Flags&SendInline != 0 {
+			return fmt.Errorf("a local invalidate with entries or inline: %w", syscall.EINVAL)
+		}
 	case WRAtomicCmpAndSwp, WRAtomicFetchAndAdd:
 		// Providers write the 8-byte original value whatever the entry's
 		// length says.

@@ -1,0 +1,144 @@
+package verbs_test
+
+import (
+	"errors"
+	"syscall"
+	"testing"
+
+	"github.com/go-rdma/rdma/internal/testbed"
+	"github.com/go-rdma/rdma/verbs"
+)
+
+// wantRemAccessErr checks that wc is a refused remote access.
+func wantRemAccessErr(t *testing.T, what string, wc verbs.WorkCompletion) {
+	t.Helper()
+	var wcErr *verbs.WCError
+	if !errors.As(wc.Err(), &wcErr) || wcErr.Status != verbs.WCRemAccessErr {
+		t.Errorf("%s completed with %+v (%v), want %v", what, wc, wc.Err(), verbs.WCRemAccessErr)
+	}
+}
+
+// A WRLocalInv request invalidates a bound type 2 window: its completion is
+// WCLocalInv, the peer's write through the window's rkey, which went
+// through before, is refused after it; the window, unbound, binds again
+// with a new rkey, through which the peer writes again, while the old rkey
+// stays refused.
+func TestLocalInvalidate(t *testing.T) {
+	ctx := openTestDevice(t)
+	a, b := newEnd(t, ctx, 4096), newEnd(t, ctx, 4096)
+	needMW(t, ctx, b.pd)
+	connect(t, ctx, a, b)
+	mr, mw := bindType2(t, b, 0, 1024, verbs.AccessRemoteWrite)
+	old := mw.RKey()
+	if wc := writeAt(t, a, 1, mr.Addr(), old, 8); wc.Err() != nil {
+		t.Fatalf("write through the window: %v", wc.Err())
+	}
+	if err := b.qp.PostSend([]verbs.SendWR{{ID: 2, Opcode: verbs.WRLocalInv, Flags: verbs.SendSignaled, RKey: old}}); err != nil {
+		t.Fatal(err)
+	}
+	if wc := waitOne(t, b.cq); wc.WRID != 2 || wc.Opcode != verbs.WCLocalInv {
+		t.Errorf("local invalidate completion %+v, want WR 2, %v", wc, verbs.WCLocalInv)
+	}
+	rkey := verbs.IncRKey(old)
+	if err := b.qp.PostSend([]verbs.SendWR{{ID: 3, Opcode: verbs.WRBindMW, Flags: verbs.SendSignaled, MW: mw, RKey: rkey,
+		Bind: verbs.MWBind{MR: mr, Addr: mr.Addr(), Length: 1024, Access: verbs.AccessRemoteWrite}}}); err != nil {
+		t.Fatal(err)
+	}
+	if wc := waitOne(t, b.cq); wc.WRID != 3 || wc.Opcode != verbs.WCBindMW {
+		t.Errorf("bind after the invalidate: completion %+v", wc)
+	}
+	copy(a.buf.Bytes(), "rebound!")
+	if wc := writeAt(t, a, 4, mr.Addr()+8, rkey, 8); wc.Err() != nil {
+		t.Fatalf("write through the rebound window: %v", wc.Err())
+	}
+	if got := string(b.buf.Bytes()[8:16]); got != "rebound!" {
+		t.Errorf("write through the rebound window left %q", got)
+	}
+	wantRemAccessErr(t, "a write through the invalidated rkey", writeAt(t, a, 5, mr.Addr(), old, 8))
+}
+
+// A WRSendWithInv request delivers its message and invalidates the rkey it
+// names at the receiver, whose completion says so (WCWithInv, the rkey in
+// Imm); the sender's write through that rkey, which went through before,
+// is refused after it. The rkey is a type 2 window's where the device has
+// windows (rxe), else a region's (siw, which invalidates a region's rkey).
+func TestSendWithInvalidate(t *testing.T) {
+	ctx := openTestDevice(t)
+	a, b := newEnd(t, ctx, 4096), newEnd(t, ctx, 4096)
+	connect(t, ctx, a, b)
+	dev, err := ctx.QueryDevice()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var addr uint64
+	var rkey uint32
+	if dev.MaxMW > 0 {
+		mr, mw := bindType2(t, b, 1024, 1024, verbs.AccessRemoteWrite)
+		addr, rkey = mr.Addr()+1024, mw.RKey()
+	} else {
+		mr, err := b.pd.RegMR(b.buf, 1024, 1024, verbs.AccessLocalWrite|verbs.AccessRemoteWrite)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { mr.Close() })
+		addr, rkey = mr.Addr(), mr.RKey()
+	}
+	if wc := writeAt(t, a, 1, addr, rkey, 8); wc.Err() != nil {
+		t.Fatalf("write through rkey %#x before the invalidate: %v", rkey, wc.Err())
+	}
+	if err := b.qp.PostRecv([]verbs.RecvWR{{ID: 7, SGL: []verbs.SGE{b.mr.SGE(0, 64)}}}); err != nil {
+		t.Fatal(err)
+	}
+	copy(a.buf.Bytes(), "and invalidate")
+	if err := a.qp.PostSend([]verbs.SendWR{{ID: 2, Opcode: verbs.WRSendWithInv, Flags: verbs.SendSignaled,
+		SGL: []verbs.SGE{a.mr.SGE(0, 14)}, RKey: rkey}}); err != nil {
+		t.Fatal(err)
+	}
+	if wc := waitOne(t, a.cq); wc.WRID != 2 || wc.Opcode != verbs.WCSend {
+		t.Errorf("send with invalidate: completion %+v", wc)
+	}
+	wc := waitOne(t, b.cq)
+	if wc.WRID != 7 || wc.Opcode != verbs.WCRecv || wc.ByteLen != 14 || string(b.buf.Bytes()[:14]) != "and invalidate" {
+		t.Errorf("receive %+v, data %q", wc, b.buf.Bytes()[:14])
+	}
+	if testbed.IWARP(t) {
+		// libsiw reports neither flag nor rkey, and siw leaves a region's
+		// rkey valid: the write after it goes through.
+		if after := writeAt(t, a, 3, addr, rkey, 8); wc.Flags != 0 || after.Err() != nil {
+			t.Errorf("siw: receive flags %v; a write through the rkey after the send failed: siw now invalidates, update the test", wc.Flags)
+		}
+		testbed.Limitation(t, "siw (rdma-core 44, Linux 6.1) delivers a send with invalidate as a send: no WCWithInv, the region's rkey stays valid")
+	}
+	// rxe sets the kernel's IB_WC_WITH_INVALIDATE bit (see WCWithInv).
+	const rxeWithInv = verbs.WCFlags(1 << 2)
+	if wc.Flags&(verbs.WCWithInv|rxeWithInv) == 0 || wc.Imm != rkey {
+		t.Errorf("receive flags %v, Imm %#x: want WCWithInv and the invalidated rkey %#x", wc.Flags, wc.Imm, rkey)
+	}
+	wantRemAccessErr(t, "a write through the invalidated rkey", writeAt(t, a, 3, addr, rkey, 8))
+}
+
+// Invalidate requests the binding refuses before the provider sees them: a
+// local invalidate with entries or inline, either opcode on a UD QP.
+func TestInvalidateBadInput(t *testing.T) {
+	ctx := openTestDevice(t)
+	a := newEnd(t, ctx, 4096)
+	for name, wr := range map[string]verbs.SendWR{
+		"local invalidate with an entry":  {Opcode: verbs.WRLocalInv, RKey: 1, SGL: []verbs.SGE{a.mr.SGE(0, 8)}},
+		"local invalidate inline":         {Opcode: verbs.WRLocalInv, RKey: 1, Flags: verbs.SendInline},
+		"local invalidate, entry, inline": {Opcode: verbs.WRLocalInv, RKey: 1, Flags: verbs.SendInline, SGL: []verbs.SGE{a.mr.SGE(0, 8)}},
+	} {
+		var pe *verbs.PostError
+		if err := a.qp.PostSend([]verbs.SendWR{wr}); !errors.As(err, &pe) || pe.Index != 0 || !errors.Is(err, syscall.EINVAL) {
+			t.Errorf("%s: %v, want a *PostError at 0 wrapping EINVAL", name, err)
+		}
+	}
+	if testbed.IWARP(t) {
+		testbed.Limitation(t, "iWARP has no UD QPs")
+	}
+	u := newEndWith(t, ctx, 4096, endOpts{typ: verbs.QPTypeUD})
+	for _, op := range []verbs.WROpcode{verbs.WRLocalInv, verbs.WRSendWithInv} {
+		if err := u.qp.PostSend([]verbs.SendWR{{Opcode: op, RKey: 1}}); !errors.Is(err, syscall.EINVAL) {
+			t.Errorf("opcode %d on a UD QP: %v, want EINVAL", op, err)
+		}
+	}
+}
