@@ -18,7 +18,7 @@ typedef struct {
 	int32_t event;
 	int32_t status;
 	uint32_t qp_num;
-	uint8_t responder_resources, initiator_depth, private_data_len, pad;
+	uint8_t responder_resources, initiator_depth, private_data_len, srq;
 	uint8_t private_data[256];
 	uint32_t qkey, pad2;
 	uint64_t join; // multicast events: the token JoinMulticast passed as the join's context
@@ -43,6 +43,7 @@ static inline int go_get_cm_event(struct rdma_event_channel *ch, go_cm_event *ou
 		out->qp_num = c->qp_num;
 		out->responder_resources = c->responder_resources;
 		out->initiator_depth = c->initiator_depth;
+		out->srq = c->srq;
 		if (c->private_data && c->private_data_len) {
 			out->private_data_len = c->private_data_len;
 			memcpy(out->private_data, c->private_data, c->private_data_len);
@@ -224,7 +225,7 @@ type CMEvent struct {
 	ResponderResources uint8
 	InitiatorDepth     uint8
 	PrivateDataLen     uint8
-	_                  uint8
+	SRQ                uint8 // the peer's QP takes its receives from an SRQ (IB CM's flag)
 	PrivateData        [256]byte
 	QKey               uint32 // UD events: the remote QP's (or group's) Q_Key
 	_                  uint32
@@ -451,6 +452,7 @@ type ConnParam struct {
 	InitiatorDepth     uint8
 	RetryCount         uint8
 	RNRRetryCount      uint8
+	SRQ                bool   // the QP takes its receives from an SRQ
 	PrivateData        []byte // at most 255 bytes
 }
 
@@ -462,6 +464,9 @@ func (p *ConnParam) toC() (c C.go_conn) {
 	c.param.retry_count = C.uint8_t(p.RetryCount)
 	c.param.rnr_retry_count = C.uint8_t(p.RNRRetryCount)
 	c.param.qp_num = C.uint32_t(p.QPNum)
+	if p.SRQ {
+		c.param.srq = 1
+	}
 	return c
 }
 
@@ -488,6 +493,13 @@ func (id ID) Reject(data []byte) error {
 	var c C.go_conn
 	c.param.private_data_len = C.uint8_t(copyPrivateData(&c, data))
 	rc, err := C.go_cm_reject(id.p, c)
+	return errnoOf(rc, err)
+}
+
+// NotifyEstablished tells rdma_cm that the identifier's QP received its
+// first message (rdma_notify with IBV_EVENT_COMM_EST).
+func (id ID) NotifyEstablished() error {
+	rc, err := C.rdma_notify(id.p, C.IBV_EVENT_COMM_EST)
 	return errnoOf(rc, err)
 }
 

@@ -58,6 +58,10 @@ type ConnectionData struct {
 	InboundReadLimit  int
 	OutboundReadLimit int
 	PrivateData       []byte
+	// PeerSRQ says that the peer's QP takes its receives from a shared
+	// receive queue (the SRQ flag of IB CM's request and reply; each side
+	// sets it for its QP). iWARP carries no such flag: always false there.
+	PeerSRQ bool
 }
 
 type state int
@@ -171,6 +175,7 @@ func (c *Connector) record(ev *cgo.CMEvent) {
 		InboundReadLimit:  int(ev.ResponderResources),
 		OutboundReadLimit: int(ev.InitiatorDepth),
 		PrivateData:       decode(c.wire),
+		PeerSRQ:           ev.SRQ != 0,
 	}
 }
 
@@ -721,7 +726,7 @@ func (c *Connector) prepare(qp *verbs.QP, p *ConnParams, msg Message) (cgo.ConnP
 	}
 	wire, err := encode(c.space(), msg, data, raw)
 	return cgo.ConnParam{QPNum: qp.Num(), ResponderResources: uint8(in), InitiatorDepth: uint8(out),
-		RetryCount: uint8(retry), RNRRetryCount: uint8(rnr), PrivateData: wire}, err
+		RetryCount: uint8(retry), RNRRetryCount: uint8(rnr), SRQ: qp.SRQ() != nil, PrivateData: wire}, err
 }
 
 // checkParams checks what of p needs no device: read limits and retry
@@ -984,6 +989,29 @@ func (c *Connector) Accept(ctx context.Context, qp *verbs.QP, params *ConnParams
 		return err
 	}
 	return nil
+}
+
+// Notify tells rdma_cm that the accepted connection's QP has received its
+// first message (rdma_notify with IBV_EVENT_COMM_EST), which proves the
+// requester done: on IB and RoCE an Accept still waiting for the
+// requester's ready-to-use message (lost, or sent late, as after a
+// CompleteConnect that waits) then returns, the connection established.
+// Call it on the QP's verbs.EventCommEst, from verbs.Context.Events, as C
+// consumers do; the RTU that comes after changes nothing. It is legal on
+// the passive side from Accept's rdma_accept on, while Accept waits or
+// once connected (a no-op then, and on iWARP, whose connection is complete
+// when the accept goes out).
+func (c *Connector) Notify() error {
+	s, err := c.begin(true, stateAccepting, stateConnected)
+	if err != nil || s == stateConnected {
+		return c.opError("rdma_notify", err)
+	}
+	err = c.withID(func(id cgo.ID) error { return id.NotifyEstablished() })
+	if errors.Is(err, syscall.EISCONN) {
+		// The requester's message established the connection meanwhile.
+		err = nil
+	}
+	return c.opError("rdma_notify", err)
 }
 
 // accepted records the answer ev to the connector's accept.

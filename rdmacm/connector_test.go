@@ -532,3 +532,171 @@ func TestAcceptRefusedFlushes(t *testing.T) {
 		t.Errorf("the receive posted for the refused connection: %v, %+v; want it flushed", err, wc[0])
 	}
 }
+
+// TestNotify: an Accept that waits for the requester's ready-to-use
+// message (the requester holds its CompleteConnect back) returns, the
+// connection established, once the passive side calls Notify, as on its
+// QP's first message; the requester's CompleteConnect afterwards completes
+// the connection, which carries a message each way. Notify refuses the
+// active side, a request not accepted, and a closed connector. iWARP's
+// connection is complete when Connect returns: there Notify on the
+// accepted connection is a no-op (checked), and the wait it ends never
+// happens (a transport limitation).
+func TestNotify(t *testing.T) {
+	l := listen(t, 1)
+	active, ep, passive, done := request(t, l, nil)
+	if err := passive.Notify(); !errors.Is(err, rdmacm.ErrInvalidState) {
+		t.Errorf("Notify of a request not accepted: %v, want ErrInvalidState", err)
+	}
+	pep, accepted := accept(t, passive, nil)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := active.Notify(); !errors.Is(err, rdmacm.ErrInvalidState) {
+		t.Errorf("Notify on the active side: %v, want ErrInvalidState", err)
+	}
+	if testbed.IWARP(t) {
+		if err := <-accepted; err != nil {
+			t.Fatal(err)
+		}
+		if err := passive.Notify(); err != nil {
+			t.Errorf("Notify of an established iWARP connection: %v, want nil", err)
+		}
+		testbed.Limitation(t, "%s is iWARP, which completes the connection in Connect: no Accept waits for a ready-to-use message", testbed.Device(t))
+	}
+	select {
+	case err := <-accepted:
+		t.Fatalf("Accept returned (%v) before the requester's CompleteConnect or a Notify", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	// Accept's state moves to accepting right after its rdma_accept.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		err := passive.Notify()
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, rdmacm.ErrInvalidState) || time.Now().After(deadline) {
+			t.Fatalf("Notify while Accept waits: %v", err)
+		}
+	}
+	select {
+	case err := <-accepted:
+		if err != nil {
+			t.Fatalf("Accept after Notify: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Accept still waiting 5 s after Notify")
+	}
+	if err := active.CompleteConnect(testContext(t)); err != nil {
+		t.Fatalf("CompleteConnect after the passive side's Notify: %v", err)
+	}
+	if err := passive.Notify(); err != nil {
+		t.Errorf("Notify of the established connection: %v, want nil", err)
+	}
+	for _, dir := range [][2]*endpoint{{ep, pep}, {pep, ep}} {
+		from, to := dir[0], dir[1]
+		if err := to.qp.PostRecv([]verbs.RecvWR{{ID: 1, SGL: []verbs.SGE{to.mr.SGE(0, 64)}}}); err != nil {
+			t.Fatal(err)
+		}
+		copy(from.buf.Bytes(), "notified")
+		if err := from.qp.PostSend([]verbs.SendWR{{ID: 2, Opcode: verbs.WRSend, Flags: verbs.SendSignaled,
+			SGL: []verbs.SGE{from.mr.SGE(0, 8)}}}); err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range []*endpoint{from, to} {
+			wc := make([]verbs.WorkCompletion, 1)
+			if _, err := e.cq.PollWait(testContext(t), wc); err != nil || wc[0].Status != verbs.WCSuccess {
+				t.Fatalf("message after Notify: %v, %+v", err, wc[0])
+			}
+		}
+		if got := string(to.buf.Bytes()[:8]); got != "notified" {
+			t.Errorf("received %q", got)
+		}
+	}
+	if err := passive.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := passive.Notify(); !errors.Is(err, rdmacm.ErrClosed) {
+		t.Errorf("Notify of a closed connector: %v, want ErrClosed", err)
+	}
+}
+
+// TestPeerSRQ: each side's request or reply says whether its QP takes its
+// receives from an SRQ, and the other side's ConnectionData shows it: a
+// requester with an SRQ and an acceptor without, then the other way round.
+// A message goes through the SRQ. iWARP carries no such flag: PeerSRQ is
+// false on both sides there.
+func TestPeerSRQ(t *testing.T) {
+	for _, activeSRQ := range []bool{true, false} {
+		l := listen(t, 1)
+		ctx := testContext(t)
+		active := newConnector(t)
+		aep, pep := newEndpoint(t, testbed.Device(t)), newEndpoint(t, testbed.Device(t))
+		withSRQ := pep
+		if activeSRQ {
+			withSRQ = aep
+		}
+		srq, err := withSRQ.pd.CreateSRQ(&verbs.SRQInitAttr{MaxWR: 8, MaxSGE: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		qp, err := withSRQ.pd.CreateQP(&verbs.QPInitAttr{Type: verbs.QPTypeRC, SendCQ: withSRQ.cq, RecvCQ: withSRQ.cq, SRQ: srq,
+			Cap: verbs.QPCap{MaxSendWR: 8, MaxSendSGE: 1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { qp.Close(); srq.Close() })
+		aqp, pqp := aep.qp, pep.qp
+		if activeSRQ {
+			aqp = qp
+		} else {
+			pqp = qp
+		}
+		done := make(chan error, 1)
+		go func() { done <- active.Connect(ctx, l.Addr().String(), aqp, nil) }()
+		passive, err := l.GetConnectionRequest(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { passive.Close() })
+		iwarp := testbed.IWARP(t)
+		if d, err := passive.ConnectionData(); err != nil || d.PeerSRQ != (activeSRQ && !iwarp) {
+			t.Errorf("requester with SRQ %v: the request's PeerSRQ %v (%v)", activeSRQ, d.PeerSRQ, err)
+		}
+		accepted := make(chan error, 1)
+		go func() { accepted <- passive.Accept(ctx, pqp, nil) }()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if d, err := active.ConnectionData(); err != nil || d.PeerSRQ != (!activeSRQ && !iwarp) {
+			t.Errorf("acceptor with SRQ %v: the reply's PeerSRQ %v (%v)", !activeSRQ, d.PeerSRQ, err)
+		}
+		if !iwarp {
+			if err := active.CompleteConnect(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := <-accepted; err != nil {
+			t.Fatal(err)
+		}
+		if err := srq.PostRecv([]verbs.RecvWR{{ID: 3, SGL: []verbs.SGE{withSRQ.mr.SGE(0, 64)}}}); err != nil {
+			t.Fatal(err)
+		}
+		from, fromQP := pep, pqp
+		if !activeSRQ {
+			from, fromQP = aep, aqp
+		}
+		copy(from.buf.Bytes(), "via the SRQ")
+		if err := fromQP.PostSend([]verbs.SendWR{{ID: 4, Opcode: verbs.WRSend, Flags: verbs.SendSignaled,
+			SGL: []verbs.SGE{from.mr.SGE(0, 11)}}}); err != nil {
+			t.Fatal(err)
+		}
+		wc := make([]verbs.WorkCompletion, 1)
+		if _, err := withSRQ.cq.PollWait(ctx, wc); err != nil || wc[0].WRID != 3 || wc[0].Status != verbs.WCSuccess {
+			t.Fatalf("receive through the SRQ: %v, %+v", err, wc[0])
+		}
+		if got := string(withSRQ.buf.Bytes()[:11]); got != "via the SRQ" {
+			t.Errorf("received %q", got)
+		}
+	}
+}
