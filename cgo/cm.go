@@ -23,6 +23,7 @@ typedef struct {
 	uint32_t qkey, pad2;
 	uint64_t join; // multicast events: the token JoinMulticast passed as the join's context
 	struct ibv_ah_attr ah_attr;
+	struct { uint32_t vendor_id, options; } ece; // a request's or connect response's ECE
 } go_cm_event;
 
 enum { go_cm_event_ah_off = offsetof(go_cm_event, ah_attr) };
@@ -47,6 +48,14 @@ static inline int go_get_cm_event(struct rdma_event_channel *ch, go_cm_event *ou
 		if (c->private_data && c->private_data_len) {
 			out->private_data_len = c->private_data_len;
 			memcpy(out->private_data, c->private_data, c->private_data_len);
+		}
+		// librdmacm keeps a request's or response's ECE on the identifier
+		// (of an identifier without its own QP: ours never have one).
+		struct ibv_ece ece = {0};
+		if ((ev->event == RDMA_CM_EVENT_CONNECT_REQUEST || ev->event == RDMA_CM_EVENT_CONNECT_RESPONSE) &&
+		    rdma_get_remote_ece(ev->id, &ece) == 0) {
+			out->ece.vendor_id = ece.vendor_id;
+			out->ece.options = ece.options;
 		}
 	} else if (ev->event != RDMA_CM_EVENT_MULTICAST_JOIN && ev->event != RDMA_CM_EVENT_MULTICAST_ERROR) {
 		// A multicast event's private_data is the join's context, not data.
@@ -88,11 +97,20 @@ typedef struct {
 typedef struct {
 	struct rdma_conn_param param;
 	uint8_t private_data[255];
+	uint32_t ece_vendor_id, ece_options; // sent when the vendor ID is not 0
 } go_conn;
 
 static inline struct rdma_conn_param *go_conn_param(go_conn *c) {
 	c->param.private_data = c->param.private_data_len ? c->private_data : NULL;
 	return &c->param;
+}
+
+// go_conn_ece sets the ECE c sends, if any, on id (rdma_set_local_ece).
+static inline int go_conn_ece(struct rdma_cm_id *id, const go_conn *c) {
+	if (!c->ece_vendor_id)
+		return 0;
+	struct ibv_ece ece = {.vendor_id = c->ece_vendor_id, .options = c->ece_options};
+	return rdma_set_local_ece(id, &ece);
 }
 
 static inline go_ready go_cm_ready(struct rdma_cm_id *id, struct ibv_qp *qp, int first, int last, int resp, int init,
@@ -128,7 +146,9 @@ static inline go_ready go_cm_ready(struct rdma_cm_id *id, struct ibv_qp *qp, int
 	errno = 0;
 	switch (then) {
 	case 1:
-		r.rc = rdma_accept(id, go_conn_param(&conn));
+		r.rc = go_conn_ece(id, &conn);
+		if (!r.rc)
+			r.rc = rdma_accept(id, go_conn_param(&conn));
 		break;
 	case 2:
 		r.rc = rdma_establish(id);
@@ -142,17 +162,22 @@ static inline go_ready go_cm_ready(struct rdma_cm_id *id, struct ibv_qp *qp, int
 // go_cm_connect, go_cm_accept and go_cm_reject take the connection
 // parameters by value, for the same reason.
 static inline int go_cm_connect(struct rdma_cm_id *id, go_conn conn) {
-	return rdma_connect(id, go_conn_param(&conn));
+	return go_conn_ece(id, &conn) ? -1 : rdma_connect(id, go_conn_param(&conn));
 }
 
 static inline int go_cm_accept(struct rdma_cm_id *id, go_conn conn) {
-	return rdma_accept(id, go_conn_param(&conn));
+	return go_conn_ece(id, &conn) ? -1 : rdma_accept(id, go_conn_param(&conn));
 }
 
-static inline int go_cm_reject(struct rdma_cm_id *id, go_conn conn) {
+// go_cm_reject rejects with the reason "consumer reject", or with vendor
+// "option not supported" (rdma_reject_ece) when ece is not 0.
+static inline int go_cm_reject(struct rdma_cm_id *id, go_conn conn, int ece) {
 	struct rdma_conn_param *p = go_conn_param(&conn);
+	if (ece)
+		return rdma_reject_ece(id, p->private_data, p->private_data_len);
 	return rdma_reject(id, p->private_data, p->private_data_len);
 }
+
 
 // go_bind_addr and go_resolve_addr take their addresses by value, built on
 // Go's stack: one call into C, with nothing to allocate or free in C.
@@ -231,6 +256,7 @@ type CMEvent struct {
 	_                  uint32
 	Join               uint64 // multicast events: the token JoinMulticast gave the join
 	ah                 [C.sizeof_struct_ibv_ah_attr]byte
+	ECE                ECE // a connection request's or connect response's
 }
 
 var (
@@ -454,6 +480,7 @@ type ConnParam struct {
 	RNRRetryCount      uint8
 	SRQ                bool   // the QP takes its receives from an SRQ
 	PrivateData        []byte // at most 255 bytes
+	ECE                ECE    // Enhanced Connection Establishment options, sent when VendorID is not 0 (rdma_set_local_ece)
 }
 
 // toC builds the connection parameters of p, its private data copied in.
@@ -467,6 +494,7 @@ func (p *ConnParam) toC() (c C.go_conn) {
 	if p.SRQ {
 		c.param.srq = 1
 	}
+	c.ece_vendor_id, c.ece_options = C.uint32_t(p.ECE.VendorID), C.uint32_t(p.ECE.Options)
 	return c
 }
 
@@ -488,13 +516,20 @@ func (id ID) Accept(p *ConnParam) error {
 	return errnoOf(rc, err)
 }
 
-// Reject rejects a request, or a connect response on the active side (rdma_reject).
-func (id ID) Reject(data []byte) error {
+// Reject rejects a request, or a connect response on the active side
+// (rdma_reject), with the IB CM reason 35, vendor option not supported
+// (rdma_reject_ece), when ece is true.
+func (id ID) Reject(data []byte, ece bool) error {
 	var c C.go_conn
 	c.param.private_data_len = C.uint8_t(copyPrivateData(&c, data))
-	rc, err := C.go_cm_reject(id.p, c)
+	e := C.int(0)
+	if ece {
+		e = 1
+	}
+	rc, err := C.go_cm_reject(id.p, c, e)
 	return errnoOf(rc, err)
 }
+
 
 // NotifyEstablished tells rdma_cm that the identifier's QP received its
 // first message (rdma_notify with IBV_EVENT_COMM_EST).

@@ -507,6 +507,30 @@ func (qp QP) Modify(attr *QPAttr, mask int) error {
 	return errnoOf(rc, err)
 }
 
+// ECE is a QP's Enhanced Connection Establishment options (struct ibv_ece
+// without its comp_mask).
+type ECE struct {
+	VendorID uint32 // the provider vendor's IEEE OUI
+	Options  uint32 // vendor-specific
+}
+
+// QueryECE returns the ECE options the QP's provider supports
+// (ibv_query_ece).
+func (qp QP) QueryECE() (ECE, error) {
+	var e C.struct_ibv_ece
+	if rc, err := C.ibv_query_ece(qp.p, &e); rc != 0 {
+		return ECE{}, errnoOf(rc, err)
+	}
+	return ECE{VendorID: uint32(e.vendor_id), Options: uint32(e.options)}, nil
+}
+
+// SetECE sets the ECE options the QP uses (ibv_set_ece), before it moves to RTR.
+func (qp QP) SetECE(e ECE) error {
+	c := C.struct_ibv_ece{vendor_id: C.uint32_t(e.VendorID), options: C.uint32_t(e.Options)}
+	rc, err := C.ibv_set_ece(qp.p, &c)
+	return errnoOf(rc, err)
+}
+
 // AttachMcast attaches the QP to the multicast group gid, lid (ibv_attach_mcast).
 func (qp QP) AttachMcast(gid GID, lid uint16) error {
 	rc, err := C.go_mcast(qp.p, *(*C.union_ibv_gid)(unsafe.Pointer(&gid)), C.uint16_t(lid), 1)

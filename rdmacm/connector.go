@@ -33,6 +33,16 @@ type ConnParams struct {
 	// RoCE; iWARP runs over TCP and has none, UD has no retries: refused
 	// there). nil asks for 7 and 7, as rping and most C programs do.
 	Retry *Retry
+	// ECE, when not nil, is the Enhanced Connection Establishment options
+	// the request or the accept carries (IB CM; iWARP does not carry
+	// them), its VendorID not 0. An accept carries the request's vendor ID
+	// and these options, as librdmacm's rdma_accept does. librdmacm
+	// negotiates ECE itself only for QPs it creates: with a QP of its own
+	// on a provider that has ECE (mlx5), take the QP's (verbs.QP.ECE) into
+	// the request, give the QP the peer's answer (verbs.QP.SetECE, before
+	// CompleteConnect or Accept moves it to RTR), or refuse options the
+	// QP cannot take with RejectECE.
+	ECE *verbs.ECE
 }
 
 // Retry is how the QPs of a reliable connection retry (struct
@@ -62,6 +72,10 @@ type ConnectionData struct {
 	// receive queue (the SRQ flag of IB CM's request and reply; each side
 	// sets it for its QP). iWARP carries no such flag: always false there.
 	PeerSRQ bool
+	// PeerECE is the Enhanced Connection Establishment options of the
+	// peer's request (passive side) or accept (active side); zero when it
+	// sent none, and on iWARP.
+	PeerECE verbs.ECE
 }
 
 type state int
@@ -176,6 +190,7 @@ func (c *Connector) record(ev *cgo.CMEvent) {
 		OutboundReadLimit: int(ev.InitiatorDepth),
 		PrivateData:       decode(c.wire),
 		PeerSRQ:           ev.SRQ != 0,
+		PeerECE:           ev.ECE,
 	}
 }
 
@@ -725,8 +740,12 @@ func (c *Connector) prepare(qp *verbs.QP, p *ConnParams, msg Message) (cgo.ConnP
 		c.mu.Unlock()
 	}
 	wire, err := encode(c.space(), msg, data, raw)
-	return cgo.ConnParam{QPNum: qp.Num(), ResponderResources: uint8(in), InitiatorDepth: uint8(out),
-		RetryCount: uint8(retry), RNRRetryCount: uint8(rnr), SRQ: qp.SRQ() != nil, PrivateData: wire}, err
+	cp := cgo.ConnParam{QPNum: qp.Num(), ResponderResources: uint8(in), InitiatorDepth: uint8(out),
+		RetryCount: uint8(retry), RNRRetryCount: uint8(rnr), SRQ: qp.SRQ() != nil, PrivateData: wire}
+	if p != nil && p.ECE != nil {
+		cp.ECE = *p.ECE
+	}
+	return cp, err
 }
 
 // checkParams checks what of p needs no device: read limits and retry
@@ -737,6 +756,9 @@ func checkParams(p *ConnParams, ud bool) error {
 	}
 	if p.InboundReadLimit < 0 || p.OutboundReadLimit < 0 {
 		return fmt.Errorf("negative read limit: %w", syscall.EINVAL)
+	}
+	if e := p.ECE; e != nil && (ud || e.VendorID == 0) {
+		return fmt.Errorf("ECE with vendor ID %#x (on a UD lookup: %v): %w", e.VendorID, ud, syscall.EINVAL)
 	}
 	if r := p.Retry; r != nil {
 		if ud {
@@ -1076,13 +1098,19 @@ func cmCallFailed(err error) bool {
 //
 // When the connecting peer had already given up, Reject returns
 // ErrConnectionAborted (NDK STATUS_CONNECTION_ABORTED).
-func (c *Connector) Reject(privateData []byte) error { return c.reject(privateData, false) }
+func (c *Connector) Reject(privateData []byte) error { return c.reject(privateData, false, false) }
 
 // RejectRaw is Reject without the length framing: the peer gets exactly
 // privateData on iWARP, privateData padded with zeros on IB and RoCE.
-func (c *Connector) RejectRaw(privateData []byte) error { return c.reject(privateData, true) }
+func (c *Connector) RejectRaw(privateData []byte) error { return c.reject(privateData, true, false) }
 
-func (c *Connector) reject(privateData []byte, raw bool) error {
+// RejectECE is Reject with IB CM's reason "vendor option not supported"
+// (35, rdma_reject_ece) instead of "consumer reject" (28): the peer's ECE
+// options (ConnectionData.PeerECE) do not suit. iWARP has no reasons: the
+// peer sees a refusal as with Reject.
+func (c *Connector) RejectECE(privateData []byte) error { return c.reject(privateData, false, true) }
+
+func (c *Connector) reject(privateData []byte, raw, ece bool) error {
 	if c == nil {
 		return c.opError("reject", ErrClosed)
 	}
@@ -1111,7 +1139,7 @@ func (c *Connector) reject(privateData []byte, raw bool) error {
 		c.flush()
 		return c.opError("reject", ErrConnectionAborted)
 	}
-	err = c.withID(func(id cgo.ID) error { return id.Reject(wire) })
+	err = c.withID(func(id cgo.ID) error { return id.Reject(wire, ece) })
 	switch {
 	case errors.Is(err, syscall.EINVAL), errors.Is(err, syscall.ECONNRESET):
 		// The length is valid (checked above): the kernel no longer has
@@ -1334,5 +1362,5 @@ func (c *Connector) refuse() {
 // rejectEmpty rejects the request of id with empty, framed private data.
 func rejectEmpty(id cgo.ID) error {
 	wire, _ := encode(space{transport: id.Transport(), ud: id.IsUD()}, MsgReject, nil, false)
-	return id.Reject(wire)
+	return id.Reject(wire, false)
 }

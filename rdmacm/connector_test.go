@@ -700,3 +700,80 @@ func TestPeerSRQ(t *testing.T) {
 		}
 	}
 }
+
+// TestECE: a request's ECE options reach the passive side
+// (ConnectionData.PeerECE), the accept's reach the active side with the
+// request's vendor ID (as librdmacm's rdma_accept sends it); RejectECE
+// refuses with IB CM's reason 35, from either side, its private data
+// delivered. ECE without a vendor ID is refused before anything is sent.
+// iWARP carries no ECE (PeerECE stays zero, checked) and no reasons (the
+// refusal is one as Reject's).
+func TestECE(t *testing.T) {
+	iwarp := testbed.IWARP(t)
+	l := listen(t, 2)
+	ctx := testContext(t)
+	if err := newConnector(t).Connect(ctx, l.Addr().String(), newEndpoint(t, testbed.Device(t)).qp,
+		&rdmacm.ConnParams{ECE: &verbs.ECE{Options: 1}}); !errors.Is(err, syscall.EINVAL) {
+		t.Errorf("Connect with an ECE without vendor ID: %v, want EINVAL", err)
+	}
+	req := verbs.ECE{VendorID: 0x15b3, Options: 0x5}
+	active, _, passive, done := request(t, l, &rdmacm.ConnParams{ECE: &req})
+	want := req
+	if iwarp {
+		want = verbs.ECE{}
+	}
+	if d, err := passive.ConnectionData(); err != nil || d.PeerECE != want {
+		t.Errorf("the request's ECE at the passive side: %+v (%v), want %+v", d.PeerECE, err, want)
+	}
+	pep := newEndpoint(t, passive.DeviceName())
+	accepted := make(chan error, 1)
+	go func() {
+		accepted <- passive.Accept(ctx, pep.qp, &rdmacm.ConnParams{ECE: &verbs.ECE{VendorID: 0x2c9, Options: 0x1}})
+	}()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if !iwarp {
+		want = verbs.ECE{VendorID: req.VendorID, Options: 0x1}
+	}
+	if d, err := active.ConnectionData(); err != nil || d.PeerECE != want {
+		t.Errorf("the accept's ECE at the active side: %+v (%v), want %+v", d.PeerECE, err, want)
+	}
+	if !iwarp {
+		// The active side refuses the accept's options; the receive posted
+		// for the connection comes back flushed.
+		if err := pep.qp.PostRecv([]verbs.RecvWR{{ID: 1, SGL: []verbs.SGE{pep.mr.SGE(0, 8)}}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := active.RejectECE([]byte("options refused")); err != nil {
+			t.Fatal(err)
+		}
+		var re *rdmacm.RejectError
+		if err := <-accepted; !errors.As(err, &re) || re.Status != 35 || !re.ConsumerReject() || string(re.PrivateData) != "options refused" {
+			t.Errorf("Accept refused with RejectECE: %v, want a RejectError of reason 35 with the private data", err)
+		}
+		wc := make([]verbs.WorkCompletion, 1)
+		if _, err := pep.cq.PollWait(ctx, wc); err != nil || wc[0].Status != verbs.WCWRFlushErr {
+			t.Errorf("the refused accept's QP: %v, %+v; want it flushed", err, wc[0])
+		}
+	} else if err := <-accepted; err != nil {
+		t.Fatal(err)
+	}
+
+	// The passive side refuses the request's options.
+	active2, _, passive2, done2 := request(t, l, &rdmacm.ConnParams{ECE: &req})
+	if err := passive2.RejectECE([]byte("no such option")); err != nil {
+		t.Fatal(err)
+	}
+	var re *rdmacm.RejectError
+	err := <-done2
+	if !errors.As(err, &re) || !errors.Is(err, rdmacm.ErrConnectionRefused) || string(re.PrivateData) != "no such option" {
+		t.Fatalf("Connect refused with RejectECE: %v, want a refusal with the private data", err)
+	}
+	if !iwarp && (re.Status != 35 || !re.ConsumerReject() || !strings.Contains(re.Error(), "vendor option not supported")) {
+		t.Errorf("Connect refused with RejectECE: status %d (%v), want reason 35, a consumer's", re.Status, re)
+	}
+	if d, err := active2.ConnectionData(); err != nil || string(d.PrivateData) != "no such option" {
+		t.Errorf("ConnectionData after the refusal: %+v, %v", d, err)
+	}
+}

@@ -99,17 +99,22 @@ func (e *RejectError) Is(target error) bool {
 	return target == ErrConnectionRefused || target == syscall.ECONNREFUSED
 }
 
-// ConsumerReject reports whether the peer application rejected (IB reason 28
-// or iWARP ECONNREFUSED/ECONNRESET), rather than its stack finding no
-// listener.
+// ConsumerReject reports whether the peer application rejected (IB reason 28,
+// or 35 for a RejectECE, or iWARP ECONNREFUSED/ECONNRESET), rather than its
+// stack finding no listener.
 func (e *RejectError) ConsumerReject() bool {
 	if e.UD {
 		return e.Status == sidrReject
 	}
-	return e.Status == ibRejectConsumer || e.Status == -int(syscall.ECONNRESET) || e.Status == -int(syscall.ECONNREFUSED)
+	return e.Status == ibRejectConsumer || e.Status == ibRejectVendorOption || e.Status == -int(syscall.ECONNRESET) ||
+		e.Status == -int(syscall.ECONNREFUSED)
 }
 
-const ibRejectConsumer = 28
+// IB CM reject reasons a consumer gives: Reject's, and RejectECE's.
+const (
+	ibRejectConsumer     = 28
+	ibRejectVendorOption = 35
+)
 
 // sidrReject is the SIDR reply status of a Reject (IB_SIDR_REJECT).
 const sidrReject = 2
@@ -129,7 +134,7 @@ var ibRejectReasons = map[int]string{
 	23: "invalid alternate packet rate", 24: "port and CM redirection", 25: "port redirection",
 	26: "invalid MTU", 27: "insufficient responder resources", ibRejectConsumer: "consumer reject",
 	29: "invalid RNR NAK timeout", 30: "duplicate local communication ID", 31: "unsupported class version",
-	32: "invalid flow label", 33: "invalid alternate flow label",
+	32: "invalid flow label", 33: "invalid alternate flow label", ibRejectVendorOption: "vendor option not supported",
 }
 
 // EventError is an rdma_cm event that ended an operation other than as

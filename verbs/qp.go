@@ -73,6 +73,9 @@ type (
 	GlobalRoute = cgo.GlobalRoute
 	// SGE is a scatter/gather entry: a piece of a registered memory region.
 	SGE = cgo.SGE
+	// ECE is a QP's Enhanced Connection Establishment options (struct
+	// ibv_ece): vendor features two QPs agree on while connecting.
+	ECE = cgo.ECE
 )
 
 // QPAttrMask selects the QPAttr fields QP.Modify applies (enum ibv_qp_attr_mask).
@@ -427,6 +430,25 @@ func (qp *QP) Query() (*QPAttr, error) {
 		return nil, err
 	}
 	return &a, nil
+}
+
+// ECE returns the Enhanced Connection Establishment options the QP's
+// provider offers (ibv_query_ece); providers without ECE (all but mlx5 in
+// rdma-core 44: rxe and siw among them) fail with EOPNOTSUPP.
+func (qp *QP) ECE() (ECE, error) {
+	var e ECE
+	err := qp.use("ibv_query_ece", func(raw cgo.QP) (err error) {
+		e, err = raw.QueryECE()
+		return err
+	})
+	return e, err
+}
+
+// SetECE sets the options the QP uses (ibv_set_ece), the peer's answer to
+// the QP's own: before the connection moves the QP to RTR. Providers
+// without ECE fail with EOPNOTSUPP.
+func (qp *QP) SetECE(e ECE) error {
+	return qp.use("ibv_set_ece", func(raw cgo.QP) error { return raw.SetECE(e) })
 }
 
 // OutOfReset reports whether the QP has left the RESET state, without

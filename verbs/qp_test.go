@@ -566,3 +566,17 @@ func closeUnder(t *testing.T, name string, call, close func() error) {
 		t.Fatalf("%s did not return after Close", name)
 	}
 }
+
+// TestECEUnsupported: the providers of the test bed have no ECE (rdma-core
+// 44 implements it for mlx5 only): QP.ECE and QP.SetECE fail with
+// EOPNOTSUPP. (TestZeroValues covers closed QPs.)
+func TestECEUnsupported(t *testing.T) {
+	ctx := openTestDevice(t)
+	e := newEnd(t, ctx, 4096)
+	if _, err := e.qp.ECE(); !errors.Is(err, syscall.EOPNOTSUPP) {
+		t.Errorf("QP.ECE: %v, want EOPNOTSUPP", err)
+	}
+	if err := e.qp.SetECE(verbs.ECE{VendorID: 0x15b3}); !errors.Is(err, syscall.EOPNOTSUPP) {
+		t.Errorf("QP.SetECE: %v, want EOPNOTSUPP", err)
+	}
+}
