@@ -530,7 +530,6 @@ func (id ID) Reject(data []byte, ece bool) error {
 	return errnoOf(rc, err)
 }
 
-
 // NotifyEstablished tells rdma_cm that the identifier's QP received its
 // first message (rdma_notify with IBV_EVENT_COMM_EST).
 func (id ID) NotifyEstablished() error {
