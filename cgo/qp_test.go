@@ -58,11 +58,15 @@ func TestPostCounts(t *testing.T) {
 			t.Errorf("NewSendList(%d, %d): %v, want EINVAL", size[0], size[1], err)
 		}
 	}
-	l, err := NewSendList(2, 1)
+	_, maxSGE, _ := qp.Batch()
+	l, err := NewSendList(2, maxSGE)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(l.Free)
+	if err := l.Fill(qp, 0, 2); err != nil {
+		t.Errorf("Fill(0, 2) of a list of 2: %v", err)
+	}
 	for _, f := range [][2]int{{-1, 1}, {0, 0}, {0, 3}, {1, 2}, {0, 5}} {
 		if err := l.Fill(qp, f[0], f[1]); !errors.Is(err, syscall.EINVAL) {
 			t.Errorf("Fill(%d, %d) of a list of 2: %v, want EINVAL", f[0], f[1], err)

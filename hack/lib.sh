@@ -7,11 +7,17 @@ CACHE=${RDMA_CACHE:-$REPO/.cache}
 TESTBED=$CACHE/testbed
 # Go from go.dev's tarball comes first: Debian's golang-go is older than go.mod allows.
 export PATH=/usr/local/go/bin:$PATH:/usr/sbin:/sbin
-# Go's module downloads and build cache too, on the host (the guest has its own
-# GOCACHE in its /tmp and downloads nothing); -modcacherw lets rm -rf remove them.
+# Go's module downloads and build cache too, and staticcheck's, on the host (the
+# guest has its own GOCACHE in its /tmp and downloads nothing); -modcacherw lets
+# rm -rf remove them.
 if [ "${RDMA_VM:-}" != 1 ]; then
 	export GOMODCACHE=${GOMODCACHE:-$CACHE/go/mod} GOCACHE=${GOCACHE:-$CACHE/go/build}
-	case " ${GOFLAGS:-} " in *" -modcacherw "*) ;; *) export GOFLAGS="-modcacherw${GOFLAGS:+ $GOFLAGS}" ;; esac
+	export STATICCHECK_CACHE=${STATICCHECK_CACHE:-$CACHE/staticcheck}
+	# The user's GOFLAGS, from the environment or go env -w, kept.
+	goflags=${GOFLAGS-$(command -v go >/dev/null && go env GOFLAGS || true)}
+	case " $goflags " in *" -modcacherw "*) ;; *) goflags="-modcacherw${goflags:+ $goflags}" ;; esac
+	export GOFLAGS=$goflags
+	unset goflags
 fi
 
 # go_check: a Go new enough for go.mod on PATH, or a clear error.

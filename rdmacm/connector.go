@@ -1020,18 +1020,21 @@ func (c *Connector) Accept(ctx context.Context, qp *verbs.QP, params *ConnParams
 // CompleteConnect that waits) then returns, the connection established.
 // Call it on the QP's verbs.EventCommEst, from verbs.Context.Events, as C
 // consumers do; the RTU that comes after changes nothing. It is legal on
-// the passive side from Accept's rdma_accept on, while Accept waits or
-// once connected (a no-op then, and on iWARP, whose connection is complete
-// when the accept goes out).
+// the passive side once Accept has sent the accept, while Accept waits
+// (ErrInvalidState before), and once connected (a no-op then, and on
+// iWARP, whose connection is complete when the accept goes out).
 func (c *Connector) Notify() error {
 	s, err := c.begin(true, stateAccepting, stateConnected)
 	if err != nil || s == stateConnected {
 		return c.opError("rdma_notify", err)
 	}
 	err = c.withID(func(id cgo.ID) error { return id.NotifyEstablished() })
-	if errors.Is(err, syscall.EISCONN) {
-		// The requester's message established the connection meanwhile.
-		err = nil
+	if err != nil {
+		// The connection was established meanwhile (EISCONN: the
+		// requester's message came first).
+		if _, e := c.begin(true, stateConnected); e == nil || errors.Is(err, syscall.EISCONN) {
+			err = nil
+		}
 	}
 	return c.opError("rdma_notify", err)
 }

@@ -44,9 +44,10 @@ type AsyncEvent struct {
 	Type  EventType
 	QP    *QP
 	QPNum uint32 // the QP's number, for QP events (kept when QP is nil)
-	// CQ and SRQ are the object the event names, found by its address:
-	// one closed after the event was read and replaced by a new one at
-	// the same address names the new one (unlike QP, checked by number).
+	// QP, CQ and SRQ are the object the event names, found by its
+	// address before the event is acknowledged (until then the object
+	// cannot be destroyed and its address reused); nil when it was being
+	// closed.
 	CQ   *CQ
 	SRQ  *SRQ
 	Port int

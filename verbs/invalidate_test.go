@@ -19,42 +19,61 @@ func wantRemAccessErr(t *testing.T, what string, wc verbs.WorkCompletion) {
 }
 
 // A WRLocalInv request invalidates a bound type 2 window: its completion is
-// WCLocalInv, the peer's write through the window's rkey, which went
-// through before, is refused after it; the window, unbound, binds again
-// with a new rkey, through which the peer writes again, while the old rkey
-// stays refused.
+// WCLocalInv, and the peer's write through the window's rkey, which went
+// through before, is refused after it. An invalidated window binds again
+// with a new rkey, also in the same chain of requests as the invalidate:
+// local invalidates and binds of one window, posted together, complete in
+// order, and the peer writes through the last rkey.
 func TestLocalInvalidate(t *testing.T) {
 	ctx := openTestDevice(t)
 	a, b := newEnd(t, ctx, 4096), newEnd(t, ctx, 4096)
 	needMW(t, ctx, b.pd)
 	connect(t, ctx, a, b)
 	mr, mw := bindType2(t, b, 0, 1024, verbs.AccessRemoteWrite)
-	old := mw.RKey()
-	if wc := writeAt(t, a, 1, mr.Addr(), old, 8); wc.Err() != nil {
+	if wc := writeAt(t, a, 1, mr.Addr(), mw.RKey(), 8); wc.Err() != nil {
 		t.Fatalf("write through the window: %v", wc.Err())
 	}
-	if err := b.qp.PostSend([]verbs.SendWR{{ID: 2, Opcode: verbs.WRLocalInv, Flags: verbs.SendSignaled, RKey: old}}); err != nil {
+	if err := b.qp.PostSend([]verbs.SendWR{{ID: 2, Opcode: verbs.WRLocalInv, Flags: verbs.SendSignaled, RKey: mw.RKey()}}); err != nil {
 		t.Fatal(err)
 	}
 	if wc := waitOne(t, b.cq); wc.WRID != 2 || wc.Opcode != verbs.WCLocalInv {
 		t.Errorf("local invalidate completion %+v, want WR 2, %v", wc, verbs.WCLocalInv)
 	}
-	rkey := verbs.IncRKey(old)
-	if err := b.qp.PostSend([]verbs.SendWR{{ID: 3, Opcode: verbs.WRBindMW, Flags: verbs.SendSignaled, MW: mw, RKey: rkey,
-		Bind: verbs.MWBind{MR: mr, Addr: mr.Addr(), Length: 1024, Access: verbs.AccessRemoteWrite}}}); err != nil {
+	wantRemAccessErr(t, "a write through the invalidated rkey", writeAt(t, a, 3, mr.Addr(), mw.RKey(), 8))
+
+	// A fresh pair: the refused write took the first one down.
+	c, d := newEnd(t, ctx, 4096), newEnd(t, ctx, 4096)
+	connect(t, ctx, c, d)
+	mr, mw = bindType2(t, d, 0, 1024, verbs.AccessRemoteWrite)
+	k1 := mw.RKey()
+	k2, k3 := verbs.IncRKey(k1), verbs.IncRKey(verbs.IncRKey(k1))
+	bind := func(id uint64, rkey uint32) verbs.SendWR {
+		return verbs.SendWR{ID: id, Opcode: verbs.WRBindMW, Flags: verbs.SendSignaled, MW: mw, RKey: rkey,
+			Bind: verbs.MWBind{MR: mr, Addr: mr.Addr(), Length: 1024, Access: verbs.AccessRemoteWrite}}
+	}
+	inv := func(id uint64, rkey uint32) verbs.SendWR {
+		return verbs.SendWR{ID: id, Opcode: verbs.WRLocalInv, Flags: verbs.SendSignaled, RKey: rkey}
+	}
+	if err := d.qp.PostSend([]verbs.SendWR{inv(10, k1), bind(11, k2), inv(12, k2), bind(13, k3)}); err != nil {
 		t.Fatal(err)
 	}
-	if wc := waitOne(t, b.cq); wc.WRID != 3 || wc.Opcode != verbs.WCBindMW {
-		t.Errorf("bind after the invalidate: completion %+v", wc)
+	for i, wc := range waitN(t, d.cq, 4) {
+		want := []verbs.WCOpcode{verbs.WCLocalInv, verbs.WCBindMW}[i%2]
+		if wc.Err() != nil || wc.WRID != uint64(10+i) || wc.Opcode != want {
+			t.Errorf("completion %d of the chain: %+v (%v), want WR %d, %v", i, wc, wc.Err(), 10+i, want)
+		}
 	}
-	copy(a.buf.Bytes(), "rebound!")
-	if wc := writeAt(t, a, 4, mr.Addr()+8, rkey, 8); wc.Err() != nil {
+	if mw.RKey() != k3 {
+		t.Errorf("window rkey %#x after the chain, want %#x", mw.RKey(), k3)
+	}
+	copy(c.buf.Bytes(), "rebound!")
+	if wc := writeAt(t, c, 14, mr.Addr()+8, k3, 8); wc.Err() != nil {
 		t.Fatalf("write through the rebound window: %v", wc.Err())
 	}
-	if got := string(b.buf.Bytes()[8:16]); got != "rebound!" {
+	if got := string(d.buf.Bytes()[8:16]); got != "rebound!" {
 		t.Errorf("write through the rebound window left %q", got)
 	}
-	wantRemAccessErr(t, "a write through the invalidated rkey", writeAt(t, a, 5, mr.Addr(), old, 8))
+	wantRemAccessErr(t, "a write through the rkey invalidated in the chain", writeAt(t, c, 15, mr.Addr(), k2, 8))
 }
 
 // A WRSendWithInv request delivers its message and invalidates the rkey it

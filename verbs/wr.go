@@ -36,7 +36,8 @@ const (
 	// WRSendWithInv sends as WRSend does and invalidates the peer's rkey
 	// SendWR.RKey (a type 2 window bound to the receiving QP) before the
 	// peer's receive completes; that completion carries WCWithInv and the
-	// rkey in its Imm. Connected QPs only.
+	// rkey in its Imm (but see WCWithInv for rxe and siw). Connected QPs
+	// only.
 	WRSendWithInv WROpcode = 9
 )
 
@@ -86,7 +87,9 @@ type SendWR struct {
 	// MW and Bind are a WRBindMW request's type 2 window and what it binds
 	// the window to; they are held open for the duration of PostSend, and
 	// refused with the other opcodes. Once posted the window's RKey is the
-	// request's, and Bind.MR stays open while the window lives (see MW).
+	// request's, and Bind.MR stays open while the window lives (see MW). A
+	// bind that completes with an error leaves the window unusable on rxe,
+	// whose provider names it by that rkey in the next bind: close it.
 	MW   *MW
 	Bind MWBind
 }
@@ -137,11 +140,18 @@ func (qp *QP) PostSend(wrs []SendWR) error {
 	qp.postMu.Lock()
 	defer qp.postMu.Unlock()
 	batch, maxSGE, _ := qp.raw.Batch()
-	for base := 0; base < len(wrs); base += batch {
+	for base := 0; base < len(wrs); {
 		chain := wrs[base:min(base+batch, len(wrs))]
 		n, invalid, binds := len(chain), error(nil), false
 		for i := range chain {
 			wr := &chain[i]
+			if wr.Opcode == WRBindMW && rebinds(chain[:i], wr.MW) {
+				// The provider names the window by the rkey of its last
+				// bind, recorded once that bind is posted: the chain ends
+				// before this one.
+				n = i
+				break
+			}
 			if invalid = qp.checkSend(wr, maxSGE); invalid != nil {
 				n = i
 				break
@@ -178,8 +188,19 @@ func (qp *QP) PostSend(wrs []SendWR) error {
 		case invalid != nil:
 			return &PostError{Op: op, Index: base + n, Err: invalid}
 		}
+		base += n
 	}
 	return nil
+}
+
+// rebinds tells whether chain binds mw.
+func rebinds(chain []SendWR, mw *MW) bool {
+	for i := range chain {
+		if chain[i].Opcode == WRBindMW && chain[i].MW == mw {
+			return true
+		}
+	}
+	return false
 }
 
 // raw is wr for the C side, but for a bind request's window and region.
