@@ -103,6 +103,9 @@ func (c Context) Close() error {
 // AsyncFD is the file descriptor of the context's asynchronous event queue.
 func (c Context) AsyncFD() int { return int(c.p.async_fd) }
 
+// NumCompVectors is how many completion vectors the device has.
+func (c Context) NumCompVectors() int { return int(c.p.num_comp_vectors) }
+
 // DeviceAttr mirrors struct ibv_device_attr_ex (the parts every provider fills).
 type DeviceAttr struct {
 	FirmwareVersion         string

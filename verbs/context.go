@@ -47,6 +47,18 @@ func (c *Context) Name() string {
 	return c.name
 }
 
+// NumCompVectors returns how many completion vectors (CQOptions.Vector)
+// the device has: often one per CPU (rxe and siw), on hardware one per
+// interrupt.
+func (c *Context) NumCompVectors() (int, error) {
+	var n int
+	err := c.use("num_comp_vectors", "", func(raw cgo.Context) error {
+		n = raw.NumCompVectors()
+		return nil
+	})
+	return n, err
+}
+
 // Close closes the device. It fails with EBUSY while objects made from it
 // (PDs, CQs, …) are open, and with ErrClosed the second time. It stops the
 // event goroutine and closes the Events channel.

@@ -90,7 +90,9 @@ type CQOptions struct {
 	// Batch is the most completions one Poll call returns (default 64; never
 	// more than the CQ holds).
 	Batch int
-	// Vector is the completion vector (interrupt) to use (default 0).
+	// Vector is the completion vector (interrupt) whose events the CQ
+	// raises, 0 (the default) to Context.NumCompVectors()-1: CQs of
+	// threads on different CPUs spread over the vectors.
 	Vector int
 }
 

@@ -364,3 +364,30 @@ func TestCQResize(t *testing.T) {
 		}
 	}
 }
+
+// TestCompVectors: the device has at least one completion vector, a CQ is
+// made on each, and the vector past the last is refused by the kernel
+// (EINVAL).
+func TestCompVectors(t *testing.T) {
+	ctx := openTestDevice(t)
+	n, err := ctx.NumCompVectors()
+	if err != nil || n < 1 {
+		t.Fatalf("NumCompVectors = %d, %v", n, err)
+	}
+	t.Logf("%s: %d completion vectors", ctx.Name(), n)
+	for v := range n {
+		cq, err := ctx.CreateCQ(4, &verbs.CQOptions{Vector: v})
+		if err != nil {
+			t.Fatalf("CreateCQ on vector %d of %d: %v", v, n, err)
+		}
+		if err := cq.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if cq, err := ctx.CreateCQ(4, &verbs.CQOptions{Vector: n}); !errors.Is(err, syscall.EINVAL) {
+		if err == nil {
+			cq.Close()
+		}
+		t.Errorf("CreateCQ on vector %d of %d: %v, want EINVAL", n, n, err)
+	}
+}
