@@ -54,7 +54,9 @@ static inline int go_get_async_event(struct ibv_context *ctx, go_async_event *ou
 	return 0;
 }
 
-static inline void go_ack_async_event(go_async_event *e) { ibv_ack_async_event(&e->ev); }
+// go_ack_async_event acks the event of e, taken by value: the ack reads the
+// event's type and object only.
+static inline void go_ack_async_event(go_async_event e) { ibv_ack_async_event(&e.ev); }
 */
 import "C"
 
@@ -113,4 +115,4 @@ func (c Context) GetAsyncEvent() (AsyncEvent, error) {
 }
 
 // Ack acknowledges the event (ibv_ack_async_event), once.
-func (e *AsyncEvent) Ack() { C.go_ack_async_event(&e.raw) }
+func (e *AsyncEvent) Ack() { C.go_ack_async_event(e.raw) }
