@@ -31,10 +31,11 @@ func (pd PD) Dealloc() error {
 // MR is a registered memory region (struct ibv_mr *).
 type MR struct{ p *C.struct_ibv_mr }
 
-// RegMR registers length bytes at addr (ibv_reg_mr). The memory must not be
-// managed by Go's garbage collector: mmap'd or C-allocated.
-func (pd PD) RegMR(addr unsafe.Pointer, length int, access int) (MR, error) {
-	mr, err := C.ibv_reg_mr(pd.p, addr, C.size_t(length), C.int(access))
+// RegMR registers length bytes at addr, which the device addresses from
+// iova on (ibv_reg_mr_iova2; ibv_reg_mr is iova = addr). The memory must
+// not be managed by Go's garbage collector: mmap'd or C-allocated.
+func (pd PD) RegMR(addr unsafe.Pointer, length int, iova uint64, access int) (MR, error) {
+	mr, err := C.ibv_reg_mr_iova2(pd.p, addr, C.size_t(length), C.uint64_t(iova), C.uint(access))
 	if mr == nil {
 		return MR{}, nonNil(err)
 	}

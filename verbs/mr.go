@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"sync/atomic"
 	"syscall"
 	"unsafe"
@@ -34,6 +35,7 @@ type MR struct {
 	buf        *Buffer
 	raw        cgo.MR
 	mem        []byte
+	base       uint64 // the address the device knows mem[0] by: its own, or the IOVA of RegMRAt
 	lkey, rkey uint32
 	lists      atomic.Int32 // send list entries naming the region
 }
@@ -48,8 +50,29 @@ func (mr *MR) pinList(n int32) {
 // RegMR registers buf[off:off+length] (length 0: to the end) with access
 // (ibv_reg_mr). Remote access needs AccessLocalWrite too, as in libibverbs.
 func (pd *PD) RegMR(buf *Buffer, off, length int, access Access) (*MR, error) {
+	return pd.regMR("ibv_reg_mr", buf, off, length, nil, access)
+}
+
+// RegMRAt registers buf[off:off+length] as RegMR does, addressed by the
+// device from iova on instead of from the memory's own address
+// (ibv_reg_mr_iova2): Addr returns iova, SGE and peers' RDMA requests
+// name the region's bytes from iova on, and iova 0 makes the addresses
+// offsets into a region that starts a page. iova must have the memory's
+// offset within its page (the kernel's rule; EINVAL otherwise). Providers
+// copy inline data from an entry's
+// address with the CPU: entries in a region whose iova is not its
+// memory's address are refused in inline requests (EINVAL). siw (Linux
+// 6.1) registers such a region but places RDMA data by the memory's own
+// address: use RegMR there.
+func (pd *PD) RegMRAt(buf *Buffer, off, length int, iova uint64, access Access) (*MR, error) {
+	return pd.regMR("ibv_reg_mr_iova2", buf, off, length, &iova, access)
+}
+
+// regMR registers a range of buf at iova, or at its own address when iova
+// is nil.
+func (pd *PD) regMR(op string, buf *Buffer, off, length int, iova *uint64, access Access) (*MR, error) {
 	var mr *MR
-	err := pd.use("ibv_reg_mr", func(raw cgo.PD) error {
+	err := pd.use(op, func(raw cgo.PD) error {
 		if buf == nil || !buf.acquire() {
 			return fmt.Errorf("buffer: %w", ErrClosed)
 		}
@@ -61,11 +84,21 @@ func (pd *PD) RegMR(buf *Buffer, off, length int, access Access) (*MR, error) {
 			return fmt.Errorf("range [%d, %d+%d) outside the %d-byte buffer: %w", off, off, length, len(buf.mem), syscall.EINVAL)
 		}
 		mem := buf.mem[off : off+length]
-		r, err := raw.RegMR(unsafe.Pointer(&mem[0]), length, int(access))
+		base := uint64(uintptr(unsafe.Pointer(&mem[0])))
+		if iova != nil {
+			if *iova > math.MaxUint64-uint64(length) {
+				return fmt.Errorf("iova %#x + %d bytes past the 64-bit space: %w", *iova, length, syscall.EINVAL)
+			}
+			if page := uint64(os.Getpagesize()); *iova%page != base%page {
+				return fmt.Errorf("iova %#x at page offset %#x, the memory at %#x: %w", *iova, *iova%page, base%page, syscall.EINVAL)
+			}
+			base = *iova
+		}
+		r, err := raw.RegMR(unsafe.Pointer(&mem[0]), length, base, int(access))
 		if err != nil {
 			return err
 		}
-		mr = &MR{life: born(), pd: pd, buf: buf, raw: r, mem: mem, lkey: r.LKey(), rkey: r.RKey()}
+		mr = &MR{life: born(), pd: pd, buf: buf, raw: r, mem: mem, base: base, lkey: r.LKey(), rkey: r.RKey()}
 		pd.addMR(mr, mr.lkey)
 		pd.children.Add(1)
 		buf.children.Add(1)
@@ -93,42 +126,40 @@ func (mr *MR) Close() error {
 	return opError("ibv_dereg_mr", mr.pd.name(), err)
 }
 
-// view returns the region's memory and keys; nil and zeros once it is
-// closed (and for a nil or zero MR).
-func (mr *MR) view() (mem []byte, lkey, rkey uint32) {
+// view returns the region's memory, device address and keys; nil and
+// zeros once it is closed (and for a nil or zero MR).
+func (mr *MR) view() (mem []byte, base uint64, lkey, rkey uint32) {
 	if mr == nil || !mr.acquire() {
-		return nil, 0, 0
+		return nil, 0, 0, 0
 	}
 	defer mr.release()
-	return mr.mem, mr.lkey, mr.rkey
+	return mr.mem, mr.base, mr.lkey, mr.rkey
 }
 
 // LKey is the local key, for scatter/gather entries (0 once closed).
 func (mr *MR) LKey() uint32 {
-	_, lkey, _ := mr.view()
+	_, _, lkey, _ := mr.view()
 	return lkey
 }
 
 // RKey is the remote key a peer needs for RDMA read, write and atomics (0
 // once closed).
 func (mr *MR) RKey() uint32 {
-	_, _, rkey := mr.view()
+	_, _, _, rkey := mr.view()
 	return rkey
 }
 
-// Addr is the region's start address, as a peer names it in RDMA requests
-// (0 once closed).
+// Addr is the region's start address, as the device knows it: the one
+// scatter/gather entries and peers' RDMA requests name (the memory's own,
+// or RegMRAt's iova; 0 once closed).
 func (mr *MR) Addr() uint64 {
-	mem, _, _ := mr.view()
-	if len(mem) == 0 {
-		return 0
-	}
-	return uint64(uintptr(unsafe.Pointer(&mem[0])))
+	_, base, _, _ := mr.view()
+	return base
 }
 
 // Len is the region's length in bytes (0 once closed).
 func (mr *MR) Len() int {
-	mem, _, _ := mr.view()
+	mem, _, _, _ := mr.view()
 	return len(mem)
 }
 
@@ -136,7 +167,7 @@ func (mr *MR) Len() int {
 // to the Buffer, which cannot be closed while the region is registered: do
 // not use it after Close.
 func (mr *MR) Bytes() []byte {
-	mem, _, _ := mr.view()
+	mem, _, _, _ := mr.view()
 	return mem
 }
 
@@ -152,11 +183,11 @@ func (mr *MR) SGE(off, n int) SGE {
 	if n >= 0 && uint64(n) < math.MaxUint32 {
 		length = uint32(n)
 	}
-	mem, lkey, _ := mr.view()
+	mem, base, lkey, _ := mr.view()
 	if mem == nil {
 		return SGE{Length: length}
 	}
-	return SGE{Addr: uint64(uintptr(unsafe.Pointer(&mem[0]))) + uint64(off), Length: length, LKey: lkey}
+	return SGE{Addr: base + uint64(off), Length: length, LKey: lkey}
 }
 
 // Rereg changes the region's access rights (ibv_rereg_mr with
@@ -183,7 +214,7 @@ func (mr *MR) Rereg(access Access) error {
 	if errors.Is(err, syscall.EOPNOTSUPP) {
 		// The PD cannot close while the MR lives: its raw handle is valid.
 		var r cgo.MR
-		if r, err = mr.pd.raw.RegMR(unsafe.Pointer(&mr.mem[0]), len(mr.mem), int(access)); err != nil {
+		if r, err = mr.pd.raw.RegMR(unsafe.Pointer(&mr.mem[0]), len(mr.mem), mr.base, int(access)); err != nil {
 			return opError("ibv_reg_mr", mr.pd.name(), err)
 		}
 		if err := mr.raw.Dereg(); err != nil {
@@ -208,10 +239,19 @@ func (mr *MR) contains(sge SGE) error {
 		// Re-registered since the lookup.
 		return fmt.Errorf("lkey %#x is no longer its region's: %w", sge.LKey, syscall.EINVAL)
 	}
-	base := uint64(uintptr(unsafe.Pointer(&mr.mem[0])))
-	size := uint64(len(mr.mem))
+	base, size := mr.base, uint64(len(mr.mem))
 	if sge.Addr < base || sge.Addr-base > size || uint64(sge.Length) > size-(sge.Addr-base) {
 		return fmt.Errorf("[%#x, +%d) outside its region [%#x, +%d): %w", sge.Addr, sge.Length, base, size, syscall.EINVAL)
+	}
+	return nil
+}
+
+// inlineFrom checks that the CPU can read an inline entry of mr, held open,
+// at the entry's address: not in a region the device addresses from
+// another IOVA than its memory's.
+func (mr *MR) inlineFrom() error {
+	if mr.base != uint64(uintptr(unsafe.Pointer(&mr.mem[0]))) {
+		return fmt.Errorf("inline data from a region at IOVA %#x, not its memory's address: %w", mr.base, syscall.EINVAL)
 	}
 	return nil
 }

@@ -183,6 +183,14 @@ func (l *SendList) SetFlags(i int, flags SendFlags) error {
 		if limit := uint64(l.qp.cap.MaxInlineData); total > limit {
 			return opError(op, l.qp.name(), fmt.Errorf("request %d: %d bytes inline, the QP takes %d: %w", i, total, limit, syscall.EINVAL))
 		}
+		// The entries' regions are held open by the list.
+		for _, mr := range l.mrs[i*l.maxSGE : (i+1)*l.maxSGE] {
+			if mr != nil {
+				if err := mr.inlineFrom(); err != nil {
+					return opError(op, l.qp.name(), fmt.Errorf("request %d: %w", i, err))
+				}
+			}
+		}
 	}
 	l.raw.SetFlags(i, uint32(flags))
 	return nil
@@ -240,7 +248,11 @@ func (l *SendList) SetSGE(i, j int, sge SGE) error {
 			err = errNoRegion(sge.LKey)
 		}
 		if err == nil {
-			if err = mr.contains(sge); err == nil {
+			err = mr.contains(sge)
+			if err == nil && l.raw.Flags(i)&uint32(SendInline) != 0 {
+				err = mr.inlineFrom()
+			}
+			if err == nil {
 				mr.pinList(1)
 			}
 			mr.release()

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"syscall"
-	"unsafe"
 
 	"github.com/go-rdma/rdma/cgo"
 )
@@ -292,7 +291,11 @@ func (qp *QP) checkInline(sgl []SGE) error {
 		if sge.Length == 0 {
 			continue
 		}
-		if _, err := qp.heldRegion(sge); err != nil {
+		mr, err := qp.heldRegion(sge)
+		if err == nil {
+			err = mr.inlineFrom()
+		}
+		if err != nil {
 			return fmt.Errorf("inline SGE %d: %w", j, err)
 		}
 	}
@@ -343,7 +346,7 @@ func checkWindow(qp *QP, mw *MW, b *MWBind) error {
 	if mw.pd != qp.pd || b.MR.pd != mw.pd {
 		return fmt.Errorf("an MW or MR of another PD than the QP's: %w", syscall.EINVAL)
 	}
-	base, size := uint64(uintptr(unsafe.Pointer(&b.MR.mem[0]))), uint64(len(b.MR.mem))
+	base, size := b.MR.base, uint64(len(b.MR.mem))
 	if b.Length > 0 && (b.Addr < base || b.Addr-base > size || b.Length > size-(b.Addr-base)) {
 		return fmt.Errorf("window [%#x, +%d) outside its region [%#x, +%d): %w", b.Addr, b.Length, base, size, syscall.EINVAL)
 	}
