@@ -49,6 +49,9 @@ func (mr *MR) pinList(n int32) {
 
 // RegMR registers buf[off:off+length] (length 0: to the end) with access
 // (ibv_reg_mr). Remote access needs AccessLocalWrite too, as in libibverbs.
+// AccessZeroBased is refused (EINVAL): some providers (irdma) would then
+// address the region from 0 unknown to the binding; RegMRAt with iova 0
+// does that.
 func (pd *PD) RegMR(buf *Buffer, off, length int, access Access) (*MR, error) {
 	return pd.regMR("ibv_reg_mr", buf, off, length, nil, access)
 }
@@ -58,12 +61,12 @@ func (pd *PD) RegMR(buf *Buffer, off, length int, access Access) (*MR, error) {
 // (ibv_reg_mr_iova2): Addr returns iova, SGE and peers' RDMA requests
 // name the region's bytes from iova on, and iova 0 makes the addresses
 // offsets into a region that starts a page. iova must have the memory's
-// offset within its page (the kernel's rule; EINVAL otherwise). Providers
-// copy inline data from an entry's
-// address with the CPU: entries in a region whose iova is not its
-// memory's address are refused in inline requests (EINVAL). siw (Linux
-// 6.1) registers such a region but places RDMA data by the memory's own
-// address: use RegMR there.
+// offset within its page (the kernel's rule), and the range must not
+// wrap past 2^64: EINVAL otherwise. Providers copy inline data from an
+// entry's address with the CPU: entries in a region whose iova is not
+// its memory's address are refused in inline requests (EINVAL). siw
+// (Linux 6.1) registers such a region but places RDMA data by the
+// memory's own address: use RegMR there.
 func (pd *PD) RegMRAt(buf *Buffer, off, length int, iova uint64, access Access) (*MR, error) {
 	return pd.regMR("ibv_reg_mr_iova2", buf, off, length, &iova, access)
 }
@@ -73,6 +76,9 @@ func (pd *PD) RegMRAt(buf *Buffer, off, length int, iova uint64, access Access) 
 func (pd *PD) regMR(op string, buf *Buffer, off, length int, iova *uint64, access Access) (*MR, error) {
 	var mr *MR
 	err := pd.use(op, func(raw cgo.PD) error {
+		if access&AccessZeroBased != 0 {
+			return errZeroBased
+		}
 		if buf == nil || !buf.acquire() {
 			return fmt.Errorf("buffer: %w", ErrClosed)
 		}
@@ -196,10 +202,15 @@ func (mr *MR) SGE(off, n int) SGE {
 // memory anew and then deregisters the old registration, so the region stays
 // usable if the new registration fails. Requests in flight with the old keys
 // fail: quiesce the QPs using the region first. A region that send lists
-// name is not re-registered (EBUSY): their entries carry its keys.
+// name is not re-registered (EBUSY): their entries carry its keys. The
+// region keeps its addresses (RegMRAt's IOVA); AccessZeroBased is refused
+// as in RegMR.
 func (mr *MR) Rereg(access Access) error {
 	if mr == nil {
 		return opError("ibv_rereg_mr", "", ErrClosed)
+	}
+	if access&AccessZeroBased != 0 {
+		return opError("ibv_rereg_mr", mr.pd.name(), errZeroBased)
 	}
 	mr.mu.Lock()
 	defer mr.mu.Unlock()
@@ -215,7 +226,7 @@ func (mr *MR) Rereg(access Access) error {
 		// The PD cannot close while the MR lives: its raw handle is valid.
 		var r cgo.MR
 		if r, err = mr.pd.raw.RegMR(unsafe.Pointer(&mr.mem[0]), len(mr.mem), mr.base, int(access)); err != nil {
-			return opError("ibv_reg_mr", mr.pd.name(), err)
+			return opError("ibv_reg_mr_iova2", mr.pd.name(), err)
 		}
 		if err := mr.raw.Dereg(); err != nil {
 			r.Dereg()
@@ -232,8 +243,10 @@ func (mr *MR) Rereg(access Access) error {
 }
 
 // contains checks that sge names mr, held open, by its lkey and lies inside
-// it: a provider copies an inline request's data from the entry's address
-// itself, with no key check, so that a bad address would crash the process.
+// it, in the device's addresses. A provider copies an inline request's data
+// from the entry's address itself, with no key check, so that a bad
+// address would crash the process: an inline entry also needs inlineFrom,
+// for which those addresses are the CPU's.
 func (mr *MR) contains(sge SGE) error {
 	if mr.lkey != sge.LKey {
 		// Re-registered since the lookup.
@@ -255,6 +268,9 @@ func (mr *MR) inlineFrom() error {
 	}
 	return nil
 }
+
+// errZeroBased refuses AccessZeroBased on a region.
+var errZeroBased = fmt.Errorf("AccessZeroBased on a region (RegMRAt with iova 0 addresses it from 0): %w", syscall.EINVAL)
 
 // errNoRegion is the error of an entry whose lkey names no open region.
 func errNoRegion(lkey uint32) error {

@@ -64,6 +64,9 @@ func TestRegMRAt(t *testing.T) {
 	if _, err := b.pd.RegMRAt(b.buf, 1024, 2048, 0, access); !errors.Is(err, syscall.EINVAL) {
 		t.Errorf("RegMRAt of memory at page offset 1024 at IOVA 0: %v, want EINVAL", err)
 	}
+	if _, err := b.pd.RegMR(b.buf, 0, 0, access|verbs.AccessZeroBased); !errors.Is(err, syscall.EINVAL) {
+		t.Errorf("RegMR with AccessZeroBased: %v, want EINVAL", err)
+	}
 	mr, err := b.pd.RegMRAt(b.buf, 0, 2048, 0, access)
 	if err != nil {
 		t.Fatal(err)
@@ -143,6 +146,9 @@ func TestRegMRAt(t *testing.T) {
 	}
 
 	// Re-registered (a new registration on rxe), still at IOVA 0.
+	if err := mr.Rereg(access | verbs.AccessZeroBased); !errors.Is(err, syscall.EINVAL) {
+		t.Errorf("Rereg with AccessZeroBased: %v, want EINVAL", err)
+	}
 	if err := mr.Rereg(access); err != nil {
 		t.Fatal(err)
 	}

@@ -168,7 +168,8 @@ func (l *SendList) SetID(i int, id uint64) error {
 }
 
 // SetFlags sets the flags of request i for later posts. Making it inline
-// fails with EINVAL when its entries hold more than the QP's inline size.
+// fails with EINVAL when its entries hold more than the QP's inline size,
+// or lie in a region at another IOVA than its memory's (RegMRAt).
 func (l *SendList) SetFlags(i int, flags SendFlags) error {
 	const op = "set send list flags"
 	if err := l.lock(op, i, false); err != nil {
@@ -211,7 +212,7 @@ func (l *SendList) SetImm(i int, imm uint32) error {
 // SetSGE sets scatter/gather entry j of request i, one of the entries it
 // was built with (EINVAL beyond them). As in NewSendList, sge must lie
 // inside an open region of the QP's PD, and an inline request's entries
-// fit the QP's inline size.
+// fit the QP's inline size and lie in regions at their memory's address.
 func (l *SendList) SetSGE(i, j int, sge SGE) error {
 	const op = "set send list SGE"
 	if err := l.lock(op, i, false); err != nil {

@@ -62,8 +62,9 @@ type SendWR struct {
 	// inline request's entries are read by the CPU during PostSend (the
 	// provider copies them without checking a key), so each must lie
 	// inside an open MR of the QP's PD and name it by its LKey, as every
-	// entry does for the device; EINVAL otherwise. Their length together
-	// is at most the QP's MaxInlineData.
+	// entry does for the device, and that region must not be at another
+	// IOVA than its memory's (RegMRAt); EINVAL otherwise. Their length
+	// together is at most the QP's MaxInlineData.
 	SGL []SGE
 	// Imm is the immediate data of the *WithImm opcodes, in host order.
 	Imm uint32
@@ -122,11 +123,12 @@ func (e *PostError) Unwrap() error { return e.Err }
 // unknown opcode; too many SGEs; an atomic without exactly one 8-byte
 // entry; a bind or a local invalidate with entries or inline; on a UD QP
 // anything but a send (with or without immediate data), or no AH; an AH
-// on another QP type; a missing or closed AH, MW or MR, or one of another device context
-// (an MR of another PD than its window's); inline entries over the QP's
-// MaxInlineData or outside an open MR of its PD. A post that uses an AH,
-// MW or MR while it is being closed or changed (MR.Rereg) fails with
-// EAGAIN instead of waiting for it: the requests before it are posted.
+// on another QP type; a missing or closed AH, MW or MR, or one of another
+// device context (an MR of another PD than its window's); inline entries
+// over the QP's MaxInlineData, outside an open MR of its PD, or in one at
+// another IOVA. A post that uses an AH, MW or MR while it is being closed
+// or changed (MR.Rereg) fails with EAGAIN instead of waiting for it: the
+// requests before it are posted.
 func (qp *QP) PostSend(wrs []SendWR) error {
 	const op = "ibv_post_send"
 	if qp == nil || !qp.acquire() {
