@@ -32,6 +32,17 @@
 // iWARP the connection is complete when Connect returns; CompleteConnect
 // returns nil and an active-side Reject returns ErrUnsupported.
 //
+// The request and the accept also carry, on IB and RoCE, whether each side's
+// QP takes its receives from an SRQ (set from the QP; the peer's in
+// ConnectionData.PeerSRQ) and Enhanced Connection Establishment options
+// (ConnParams.ECE; the peer's in ConnectionData.PeerECE; RejectECE refuses
+// them with reason 35). librdmacm negotiates ECE by itself only for QPs it
+// creates: for the application's own QP, take verbs.QP.ECE into the request
+// and give the QP the answer with verbs.QP.SetECE. A passive side whose QP
+// received its first message before the requester's ready-to-use message
+// came (the QP's verbs.EventCommEst) calls Notify, and a waiting Accept
+// returns.
+//
 // # Datagrams
 //
 // NewUDConnector and ListenUD work in rdma_cm's UDP port space, for UD QPs:
