@@ -8,8 +8,9 @@
 //
 // Memory: the entries of a request name registered memory by key, and the
 // device checks them; where a provider reads or writes an entry itself
-// (inline sends) the package checks it against the PD's open regions, and
-// a SendList checks all its entries and holds their regions open. Receive
+// (inline sends) the package checks it against the PD's open regions (and
+// refuses regions the device addresses at another IOVA, RegMRAt), and a
+// SendList checks all its entries and holds their regions open. Receive
 // entries are not checked: on mlx5, libmlx5 copies small received
 // messages from the completion into the receive's memory on the CPU
 // (scatter to CQE), so a receive posted outside an open region can crash
