@@ -15,7 +15,9 @@ export RPING_GO=$CACHE/bin/rping-go
 
 # One server and one client on the address in the variable named $1, port $2; the
 # client waits until the server listens (rdma resource show cm_id) and pings 10
-# times, validated.
+# times, validated. Ten pings take well under a second: a run still going after 60 s
+# has hung, and both programs are stopped with SIGQUIT, which prints their goroutines,
+# next to rdma_cm's identifiers.
 demo='
 set -eu
 addr=${!1} port=$2
@@ -27,7 +29,13 @@ for _ in $(seq 100); do
 	sleep 0.1
 done
 echo "\$ rping-go -c -a $addr -p $port -C 10 -V -v"
-"$RPING_GO" -c -a "$addr" -p "$port" -C 10 -V -v
+if ! timeout -s QUIT 60 "$RPING_GO" -c -a "$addr" -p "$port" -C 10 -V -v; then
+	echo "rping-go client failed; rdma_cm identifiers:"
+	rdma resource show cm_id || true
+	kill -QUIT $server 2>/dev/null || true
+	wait $server || true
+	exit 1
+fi
 wait $server
 '
 
