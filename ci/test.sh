@@ -18,9 +18,8 @@ phase "gofmt, go vet, staticcheck"
 mapfile -t gofiles < <(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.cache/*')
 bad=$(gofmt -l "${gofiles[@]}")
 [ -z "$bad" ] || die "gofmt would change: $bad"
-# -tags testbed only adds files (the device examples): one vet covers all.
-go vet -tags testbed ./...
-go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 -tags testbed ./...
+go vet ./...
+go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
 phase "native: go test ./... (device tests skip outside the test bed)"
 go test -count=1 ./...
@@ -40,8 +39,7 @@ mkdir -p "$CACHE/runs"
 summary=$(mktemp "$CACHE/runs/summary.XXXXXX")
 status=0
 # One guest for every package on both transports (two guests side by side take as
-# long on two cores: the emulation is CPU-bound); -tags testbed adds the runnable
-# examples that need a device.
+# long on two cores: the emulation is CPU-bound).
 phase "in the guest on rxe and siw: hack/vm-test ./..."
 RDMA_TEST_SUMMARY=$summary hack/vm-test -x rxe,siw ./... || status=1
 

@@ -18,7 +18,8 @@ import (
 )
 
 // TestMain runs the test binary as the peer of a fault test when
-// RDMA_PEER_ROLE says so.
+// RDMA_PEER_ROLE says so, and otherwise runs the tests, and the examples
+// where there is a device (testbed.Main).
 func TestMain(m *testing.M) {
 	if role := os.Getenv("RDMA_PEER_ROLE"); role != "" {
 		if err := runPeer(role, os.Getenv("RDMA_PEER_ADDR")); err != nil {
@@ -27,7 +28,7 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	os.Exit(testbed.Main(m))
 }
 
 // Steps of the handshake the peer reports on its stdout, one per line.

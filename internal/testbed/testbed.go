@@ -14,6 +14,7 @@
 package testbed
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -76,6 +77,24 @@ func need(t testing.TB, name string) string {
 	}
 	t.Skip(howToRun)
 	return ""
+}
+
+// Main runs m, for a TestMain. A package's examples that check their
+// output need the device under test's address and, unlike tests, cannot
+// skip: outside the bed, with RDMA_TEST_ADDR unset and no -test.run given,
+// Main leaves them out (it runs -test.run=^(Test|Fuzz)) and says so on
+// stderr. Inside the bed they always run.
+func Main(m *testing.M) int {
+	flag.Parse()
+	if run := flag.Lookup("test.run"); !InVM() && os.Getenv("RDMA_TEST_ADDR") == "" && run != nil && run.Value.String() == "" {
+		if err := run.Value.Set("^(Test|Fuzz)"); err != nil {
+			fmt.Fprintln(os.Stderr, "testbed:", err)
+			return 2
+		}
+		fmt.Fprintln(os.Stderr, "examples left out: they need an RDMA device; ./ci/test.sh runs them in the soft-RDMA VM "+
+			"on rxe and siw, or set RDMA_TEST_ADDR (and RDMA_TEST_DEVICE, RDMA_TEST_NETDEV) on a host with RDMA")
+	}
+	return m.Run()
 }
 
 // Limitation skips t because the transport under test lacks what t needs. The
