@@ -64,6 +64,10 @@ func ibvDevinfo(t *testing.T, dev string) devinfo {
 	return info
 }
 
+// TestMain runs the tests, and the examples where there is a device
+// (testbed.Main): Example_sendReceive checks its output.
+func TestMain(m *testing.M) { os.Exit(testbed.Main(m)) }
+
 func openTestDevice(t *testing.T) *verbs.Context {
 	t.Helper()
 	ctx, err := verbs.Open(testbed.Device(t))

@@ -3,6 +3,7 @@ package verbs_test
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"log"
 	"time"
@@ -31,11 +32,44 @@ func Example() {
 	}
 }
 
+// roceV2 finds a device with a RoCE v2 GID of an IPv4 address (as rxe and
+// RoCE NICs have for each IPv4 address of their netdev) and returns its name
+// and that GID's entry.
+func roceV2() (string, verbs.GIDEntry, error) {
+	devs, err := verbs.Devices()
+	if err != nil {
+		return "", verbs.GIDEntry{}, err
+	}
+	for _, d := range devs {
+		ctx, err := verbs.Open(d.Name)
+		if err != nil {
+			return "", verbs.GIDEntry{}, err
+		}
+		table, err := ctx.GIDTable()
+		ctx.Close()
+		if err != nil {
+			return "", verbs.GIDEntry{}, err
+		}
+		for _, e := range table {
+			if e.Type == verbs.GIDTypeRoCEv2 && e.GID.IP().To4() != nil {
+				return d.Name, e, nil
+			}
+		}
+	}
+	return "", verbs.GIDEntry{}, errors.New("no RoCE v2 device with an IPv4 address")
+}
+
 // The data flow of two RC queue pairs on one device: memory, a PD and
 // region, a CQ, QPs brought to RTS against each other, a receive, a send, and
-// the completions. It needs a RoCE or InfiniBand device (here rxe0).
+// the completions. The QPs address each other by a RoCE v2 GID of the
+// device (rxe0 in the test bed); on InfiniBand the path would name the
+// port's LID instead.
 func Example_sendReceive() {
-	ctx, err := verbs.Open("rxe0")
+	device, gid, err := roceV2()
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx, err := verbs.Open(device)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -68,11 +102,7 @@ func Example_sendReceive() {
 		}
 		defer qps[i].Close()
 	}
-	port, err := ctx.QueryPort(1)
-	if err != nil {
-		log.Fatal(err)
-	}
-	gid, err := ctx.QueryGID(1, 1) // rxe's IPv4-mapped RoCE v2 GID
+	port, err := ctx.QueryPort(gid.Port)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -83,10 +113,11 @@ func Example_sendReceive() {
 			attr verbs.QPAttr
 			mask verbs.QPAttrMask
 		}{
-			{verbs.QPAttr{State: int(verbs.QPStateInit), PortNum: 1},
+			{verbs.QPAttr{State: int(verbs.QPStateInit), PortNum: uint8(gid.Port)},
 				verbs.QPAttrState | verbs.QPAttrPKeyIndex | verbs.QPAttrPort | verbs.QPAttrAccessFlags},
 			{verbs.QPAttr{State: int(verbs.QPStateRTR), PathMTU: port.ActiveMTU, DestQPNum: peer.Num(), MaxDestRdAtomic: 1,
-				MinRNRTimer: 12, AHAttr: verbs.AHAttr{IsGlobal: true, PortNum: 1, GRH: verbs.GlobalRoute{DGID: gid, SGIDIndex: 1, HopLimit: 1}}},
+				MinRNRTimer: 12, AHAttr: verbs.AHAttr{IsGlobal: true, PortNum: uint8(gid.Port),
+					GRH: verbs.GlobalRoute{DGID: gid.GID, SGIDIndex: uint8(gid.Index), HopLimit: 1}}},
 				verbs.QPAttrState | verbs.QPAttrAV | verbs.QPAttrPathMTU | verbs.QPAttrDestQPN | verbs.QPAttrRQPSN |
 					verbs.QPAttrMaxDestRdAtomic | verbs.QPAttrMinRNRTimer},
 		}
@@ -127,6 +158,10 @@ func Example_sendReceive() {
 		got += n
 	}
 	fmt.Printf("received %q\n", buf.Bytes()[2048:2053])
+	// Unordered output:
+	// SEND completion for request 2, 5 bytes
+	// RECV completion for request 1, 5 bytes
+	// received "hello"
 }
 
 // The examples below work on a set-up like Example_sendReceive's: qp, a

@@ -80,10 +80,10 @@ func need(t testing.TB, name string) string {
 }
 
 // Main runs m, for a TestMain. A package's examples that check their
-// output need the device under test's address and, unlike tests, cannot
-// skip: outside the bed, with RDMA_TEST_ADDR unset and no -test.run given,
-// Main leaves them out (it runs -test.run=^(Test|Fuzz)) and says so on
-// stderr. Inside the bed they always run.
+// output need an RDMA device and, unlike tests, cannot skip: outside the
+// bed, with no device selected (RDMA_TEST_ADDR unset) and no -test.run
+// given, Main leaves them out (it runs -test.run=^(Test|Fuzz)) and says so
+// on stderr. Inside the bed they always run.
 func Main(m *testing.M) int {
 	flag.Parse()
 	if run := flag.Lookup("test.run"); !InVM() && os.Getenv("RDMA_TEST_ADDR") == "" && run != nil && run.Value.String() == "" {
