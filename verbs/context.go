@@ -21,6 +21,7 @@ type Context struct {
 
 	attrMu sync.Mutex
 	attr   *DeviceAttr // the first answer of QueryDevice
+	siw    bool        // the device is soft-iWARP, whose quirks validation steers clear of
 
 	compMu sync.Mutex
 	comp   *compChannel // made by the first CreateCQ
@@ -36,8 +37,16 @@ func Open(name string) (*Context, error) {
 	if err != nil {
 		return nil, opError("ibv_open_device", name, err)
 	}
-	return &Context{life: born(), name: name, raw: raw, objects: make(map[uintptr]any)}, nil
+	c := &Context{life: born(), name: name, raw: raw, objects: make(map[uintptr]any)}
+	if attr, err := raw.QueryDevice(); err == nil {
+		c.attr = &attr
+		c.siw = attr.VendorID == siwVendorID
+	}
+	return c, nil
 }
+
+// siwVendorID is the vendor ID soft-iWARP reports ("bmt").
+const siwVendorID = 0x626d74
 
 // Name returns the device's name; it stays valid after Close.
 func (c *Context) Name() string {

@@ -161,3 +161,69 @@ func TestInvalidateBadInput(t *testing.T) {
 		}
 	}
 }
+
+// Invalidates of a type 2 window that is not bound, or by another rkey than
+// its current one, are refused before the provider sees them: besides being
+// invalid, they crash Linux 6.1's rxe, which follows a null pointer
+// invalidating a window that is not bound (a kernel panic in the test bed
+// if one got through). Refused: a local invalidate or a send with
+// invalidate of a fresh window, a second local invalidate of a window, one
+// by the rkey before its last bind, an invalidate in a send list. A bind
+// and an invalidate of the window posted in one call go through, in order.
+func TestInvalidateUnboundWindow(t *testing.T) {
+	ctx := openTestDevice(t)
+	a, b := newEnd(t, ctx, 4096), newEnd(t, ctx, 4096)
+	needMW(t, ctx, b.pd)
+	connect(t, ctx, a, b)
+	mr := windowed(t, b)
+	mw := allocMW(t, b.pd, verbs.MWType2)
+	refused := func(what string, qp *verbs.QP, wrs ...verbs.SendWR) {
+		t.Helper()
+		var pe *verbs.PostError
+		if err := qp.PostSend(wrs); !errors.As(err, &pe) || pe.Index != len(wrs)-1 || !errors.Is(err, syscall.EINVAL) {
+			t.Errorf("%s: %v, want a *PostError at %d wrapping EINVAL", what, err, len(wrs)-1)
+		}
+	}
+	inv := func(id uint64, rkey uint32) verbs.SendWR {
+		return verbs.SendWR{ID: id, Opcode: verbs.WRLocalInv, Flags: verbs.SendSignaled, RKey: rkey}
+	}
+	bind := func(id uint64, rkey uint32) verbs.SendWR {
+		return verbs.SendWR{ID: id, Opcode: verbs.WRBindMW, Flags: verbs.SendSignaled, MW: mw, RKey: rkey,
+			Bind: verbs.MWBind{MR: mr, Addr: mr.Addr(), Length: 1024, Access: verbs.AccessRemoteWrite}}
+	}
+	k0 := mw.RKey()
+	refused("local invalidate of a fresh window", b.qp, inv(1, k0))
+	refused("send with invalidate of a fresh window", a.qp, verbs.SendWR{ID: 2, Opcode: verbs.WRSendWithInv,
+		Flags: verbs.SendSignaled, SGL: []verbs.SGE{a.mr.SGE(0, 8)}, RKey: k0})
+	expectEmpty(t, a.cq)
+	expectEmpty(t, b.cq)
+
+	k1 := verbs.IncRKey(k0)
+	if err := b.qp.PostSend([]verbs.SendWR{bind(3, k1), inv(4, k1)}); err != nil {
+		t.Fatal(err)
+	}
+	for i, wc := range waitN(t, b.cq, 2) {
+		if wc.Err() != nil || wc.WRID != uint64(3+i) {
+			t.Errorf("bind and invalidate posted together: completion %d: %+v (%v)", i, wc, wc.Err())
+		}
+	}
+	refused("a second local invalidate", b.qp, inv(5, k1))
+	k2 := verbs.IncRKey(k1)
+	refused("a bind, then an invalidate by the rkey before it", b.qp, bind(6, k2), inv(7, k1))
+	if wc := waitOne(t, b.cq); wc.WRID != 6 {
+		t.Errorf("bind completion %+v", wc)
+	}
+	if _, err := b.qp.NewSendList([]verbs.SendWR{inv(8, k2)}); !errors.Is(err, syscall.EINVAL) {
+		t.Errorf("a send list with a local invalidate: %v, want EINVAL", err)
+	}
+	if _, err := a.qp.NewSendList([]verbs.SendWR{{Opcode: verbs.WRSendWithInv, SGL: []verbs.SGE{a.mr.SGE(0, 8)}, RKey: k2}}); !errors.Is(err, syscall.EINVAL) {
+		t.Errorf("a send list with a send with invalidate: %v, want EINVAL", err)
+	}
+	if err := b.qp.PostSend([]verbs.SendWR{inv(9, k2)}); err != nil {
+		t.Fatal(err)
+	}
+	if wc := waitOne(t, b.cq); wc.WRID != 9 || wc.Opcode != verbs.WCLocalInv {
+		t.Errorf("local invalidate of the bound window: completion %+v", wc)
+	}
+	expectEmpty(t, b.cq)
+}

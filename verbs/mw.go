@@ -31,10 +31,32 @@ type MW struct {
 	pd  *PD
 	raw cgo.MW
 	typ MWType
+	key windowKey // type 2: its entry in windows
 
-	bindMu sync.Mutex // guards mr and rkey
-	mr     *MR        // the region of the last bind, counted as its child
-	rkey   uint32
+	bindMu  sync.Mutex // guards mr, rkey and unbound
+	mr      *MR        // the region of the last bind, counted as its child
+	rkey    uint32
+	unbound bool // type 2: no bind posted since allocation or the last invalidate posted
+}
+
+// windows are this process's open type 2 windows by device and index (an
+// rkey's upper 24 bits), which checkInvalidate looks an rkey up in.
+var windows = struct {
+	sync.Mutex
+	m map[windowKey]*MW
+}{m: map[windowKey]*MW{}}
+
+type windowKey struct {
+	device string
+	index  uint32
+}
+
+// windowOf returns the open type 2 window of this process on device that
+// rkey names by its index, if any.
+func windowOf(device string, rkey uint32) *MW {
+	windows.Lock()
+	defer windows.Unlock()
+	return windows.m[windowKey{device, rkey >> 8}]
 }
 
 // MWBind is the part of a memory region a window grants access to (struct
@@ -64,8 +86,14 @@ func (pd *PD) AllocMW(typ MWType) (*MW, error) {
 		if err != nil {
 			return err
 		}
-		mw = &MW{life: born(), pd: pd, raw: r, typ: typ, rkey: r.RKey()}
+		mw = &MW{life: born(), pd: pd, raw: r, typ: typ, rkey: r.RKey(), unbound: typ == MWType2}
 		pd.children.Add(1)
+		if typ == MWType2 {
+			mw.key = windowKey{pd.ctx.Name(), mw.rkey >> 8}
+			windows.Lock()
+			windows.m[mw.key] = mw
+			windows.Unlock()
+		}
 		return nil
 	})
 	return mw, err
@@ -105,6 +133,7 @@ func (mw *MW) bound(mr *MR, rkey uint32) {
 		mw.mr = mr
 	}
 	mw.rkey = rkey
+	mw.unbound = mw.typ == MWType2 && mr == nil
 }
 
 // Close frees the window (ibv_dealloc_mw), which revokes its access. It
@@ -115,10 +144,48 @@ func (mw *MW) Close() error {
 	}
 	err := mw.close(mw.raw.Dealloc)
 	if err == nil {
+		windows.Lock()
+		// A window allocated since may have the index already.
+		if windows.m[mw.key] == mw {
+			delete(windows.m, mw.key)
+		}
+		windows.Unlock()
 		mw.bound(nil, 0)
 		mw.pd.children.Add(-1)
 	}
 	return opError("ibv_dealloc_mw", mw.pd.name(), err)
+}
+
+// invalidated records a posted invalidate of the window.
+func (mw *MW) invalidated() {
+	mw.bindMu.Lock()
+	mw.unbound = true
+	mw.bindMu.Unlock()
+}
+
+// checkInvalidate refuses a WRLocalInv or WRSendWithInv whose rkey names
+// one of this process's type 2 windows on the QP's device by other than
+// its current rkey, or while it is not bound, and holds the window open
+// until releaseHeld. Besides being invalid, such a request crashes Linux
+// 6.1's rxe, which follows a null pointer invalidating a window that is not
+// bound.
+func (qp *QP) checkInvalidate(rkey uint32) error {
+	mw := windowOf(qp.pd.ctx.Name(), rkey)
+	if mw == nil {
+		return nil
+	}
+	if err := qp.hold(&mw.life, true); err != nil {
+		return fmt.Errorf("the window of rkey %#x: %w", rkey, err)
+	}
+	mw.bindMu.Lock()
+	defer mw.bindMu.Unlock()
+	switch {
+	case mw.unbound:
+		return fmt.Errorf("rkey %#x: an invalidate of a window that is not bound: %w", rkey, syscall.EINVAL)
+	case rkey != mw.rkey:
+		return fmt.Errorf("rkey %#x: the window's rkey is %#x: %w", rkey, mw.rkey, syscall.EINVAL)
+	}
+	return nil
 }
 
 // IncRKey returns rkey with its low byte, the consumer-owned key, increased

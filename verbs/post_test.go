@@ -372,3 +372,96 @@ func TestPostBadInput(t *testing.T) {
 		}
 	}
 }
+
+// Requests that crash or lose work in a provider are refused before it
+// sees them: an empty entry among several (siw, Linux 6.1, follows a null
+// pointer sending one that a non-empty entry follows, an oops that leaves
+// the guest hung), inline data on an RDMA read or an atomic (siw loses an
+// inline read posted with another request: no completion), an entry whose
+// lkey names no region of the QP's PD (siw neither executes nor completes
+// one of another PD), an unknown flag, on siw a fenced RDMA read (which it
+// refuses with EIO as its send queue stops). The requests before a refused one
+// are posted, and nothing after. A lone empty entry still sends an empty
+// message.
+func TestPostRefusesWhatProvidersMishandle(t *testing.T) {
+	ctx := openTestDevice(t)
+	a, b := newEnd(t, ctx, 4096), newEnd(t, ctx, 4096)
+	connect(t, ctx, a, b)
+	raddr, rkey := b.mr.Addr(), b.mr.RKey()
+	write := verbs.SendWR{ID: 1, Opcode: verbs.WRRDMAWrite, Flags: verbs.SendSignaled, SGL: []verbs.SGE{a.mr.SGE(0, 8)},
+		RemoteAddr: raddr, RKey: rkey}
+	for name, wr := range map[string]verbs.SendWR{
+		"a send, its first of two entries empty": {Opcode: verbs.WRSend, SGL: []verbs.SGE{a.mr.SGE(0, 0), a.mr.SGE(64, 8)}},
+		"a write, its last of two entries empty": {Opcode: verbs.WRRDMAWrite, SGL: []verbs.SGE{a.mr.SGE(0, 8), a.mr.SGE(64, 0)},
+			RemoteAddr: raddr, RKey: rkey},
+		"an inline read":            {Opcode: verbs.WRRDMARead, Flags: verbs.SendInline, SGL: []verbs.SGE{a.mr.SGE(0, 8)}, RemoteAddr: raddr, RKey: rkey},
+		"an inline read of nothing": {Opcode: verbs.WRRDMARead, Flags: verbs.SendInline, RemoteAddr: raddr, RKey: rkey},
+		"an inline atomic": {Opcode: verbs.WRAtomicFetchAndAdd, Flags: verbs.SendInline, SGL: []verbs.SGE{a.mr.SGE(0, 8)},
+			RemoteAddr: raddr, RKey: rkey, CompareAdd: 1},
+		"an entry of another PD's region": {Opcode: verbs.WRSend, SGL: []verbs.SGE{b.mr.SGE(0, 8)}},
+		"an entry of no region":           {Opcode: verbs.WRRDMARead, SGL: []verbs.SGE{{Addr: a.mr.Addr(), Length: 8, LKey: a.mr.LKey() ^ 0xffff00}}, RemoteAddr: raddr, RKey: rkey},
+		"an unknown flag":                 {Opcode: verbs.WRSend, Flags: 1 << 7, SGL: []verbs.SGE{a.mr.SGE(0, 8)}},
+	} {
+		wr.ID, wr.Flags = 2, wr.Flags|verbs.SendSignaled
+		var pe *verbs.PostError
+		if err := a.qp.PostSend([]verbs.SendWR{write, wr}); !errors.As(err, &pe) || pe.Index != 1 || !errors.Is(err, syscall.EINVAL) {
+			t.Errorf("PostSend of a write and %s: %v, want a *PostError at 1 wrapping EINVAL", name, err)
+		}
+		if wc := waitOne(t, a.cq); wc.WRID != 1 {
+			t.Errorf("%s: completion %+v, want the write's", name, wc)
+		}
+		if l, err := a.qp.NewSendList([]verbs.SendWR{wr}); !errors.Is(err, syscall.EINVAL) || l != nil {
+			t.Errorf("NewSendList of %s: %v, want EINVAL", name, err)
+		}
+	}
+	expectEmpty(t, a.cq)
+
+	// siw answers a fenced RDMA read with EIO and stops the QP's send
+	// queue: nothing posted after it completes.
+	dev, err := ctx.QueryDevice()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fenced := verbs.SendWR{ID: 5, Opcode: verbs.WRRDMARead, Flags: verbs.SendSignaled | verbs.SendFence,
+		SGL: []verbs.SGE{a.mr.SGE(0, 8)}, RemoteAddr: raddr, RKey: rkey}
+	if err := a.qp.PostSend([]verbs.SendWR{fenced}); dev.VendorID == 0x626d74 {
+		if !errors.Is(err, syscall.EINVAL) {
+			t.Errorf("siw: a fenced read: %v, want EINVAL", err)
+		}
+	} else if err != nil {
+		t.Errorf("a fenced read: %v", err)
+	} else if wc := waitOne(t, a.cq); wc.WRID != 5 {
+		t.Errorf("fenced read: completion %+v", wc)
+	}
+
+	if err := b.qp.PostRecv([]verbs.RecvWR{{ID: 3, SGL: []verbs.SGE{b.mr.SGE(0, 64)}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.qp.PostSend([]verbs.SendWR{{ID: 4, Opcode: verbs.WRSend, Flags: verbs.SendSignaled, SGL: []verbs.SGE{a.mr.SGE(0, 0)}}}); err != nil {
+		t.Fatalf("a send of one empty entry: %v", err)
+	}
+	if wc := waitOne(t, a.cq); wc.WRID != 4 {
+		t.Errorf("empty send: completion %+v", wc)
+	}
+	if wc := waitOne(t, b.cq); wc.WRID != 3 || wc.ByteLen != 0 {
+		t.Errorf("empty send: receive %+v, want 0 bytes", wc)
+	}
+
+	list, err := a.qp.NewSendList([]verbs.SendWR{
+		{Opcode: verbs.WRSend, SGL: []verbs.SGE{a.mr.SGE(0, 8), a.mr.SGE(64, 8)}},
+		{Opcode: verbs.WRRDMARead, SGL: []verbs.SGE{a.mr.SGE(0, 8)}, RemoteAddr: raddr, RKey: rkey},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer list.Close()
+	if err := list.SetSGE(0, 1, a.mr.SGE(0, 0)); !errors.Is(err, syscall.EINVAL) {
+		t.Errorf("SetSGE emptying one of two entries: %v, want EINVAL", err)
+	}
+	if err := list.SetFlags(1, verbs.SendSignaled|verbs.SendInline); !errors.Is(err, syscall.EINVAL) {
+		t.Errorf("SetFlags making a read inline: %v, want EINVAL", err)
+	}
+	if err := list.SetFlags(0, verbs.SendSignaled|1<<7); !errors.Is(err, syscall.EINVAL) {
+		t.Errorf("SetFlags with an unknown flag: %v, want EINVAL", err)
+	}
+}

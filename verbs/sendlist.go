@@ -25,7 +25,8 @@ import (
 // list is closed. Each entry must lie inside an open region of the QP's PD
 // (EINVAL otherwise), so that no post, inline requests' included, reads
 // memory that is no longer there; an entry of length 0 names none. Bind
-// requests (WRBindMW) are posted with PostSend.
+// and invalidate requests (WRBindMW, WRLocalInv, WRSendWithInv) are posted
+// with PostSend.
 //
 // A SendList is safe for concurrent use; its calls are serialized.
 type SendList struct {
@@ -94,6 +95,10 @@ func (l *SendList) build(base, i int, wr *SendWR, maxSGE int) error {
 	qp := l.qp
 	if wr.Opcode == WRBindMW {
 		return fmt.Errorf("a bind request in a send list (post it with PostSend): %w", syscall.EINVAL)
+	}
+	if invalidates(wr) {
+		// Each post would invalidate the same rkey again.
+		return fmt.Errorf("an invalidate in a send list (post it with PostSend): %w", syscall.EINVAL)
 	}
 	if err := qp.checkSend(wr, maxSGE); err != nil {
 		return err
@@ -167,16 +172,24 @@ func (l *SendList) SetID(i int, id uint64) error {
 	return l.change("set send list ID", i, "ID", func() bool { l.raw.SetID(i, id); return true })
 }
 
-// SetFlags sets the flags of request i for later posts. Making it inline
-// fails with EINVAL when its entries hold more than the QP's inline size,
-// or lie in a region at another IOVA than its memory's (RegMRAt).
+// SetFlags sets the flags of request i for later posts; an unknown flag,
+// or on siw a fence on an RDMA read, fails with EINVAL. Making it inline
+// fails with EINVAL when it is not a send or an RDMA write, its entries
+// hold more than the QP's inline size, or lie in a region at another IOVA
+// than its memory's (RegMRAt).
 func (l *SendList) SetFlags(i int, flags SendFlags) error {
 	const op = "set send list flags"
 	if err := l.lock(op, i, false); err != nil {
 		return err
 	}
 	defer l.mu.Unlock()
+	if err := l.qp.checkFlags(WROpcode(l.raw.Opcode(i)), flags); err != nil {
+		return opError(op, l.qp.name(), fmt.Errorf("request %d: %w", i, err))
+	}
 	if flags&SendInline != 0 {
+		if opc := WROpcode(l.raw.Opcode(i)); !carriesInline(opc) {
+			return opError(op, l.qp.name(), fmt.Errorf("request %d: %w", i, errInlineOpcode(opc)))
+		}
 		var total uint64
 		for _, sge := range l.raw.SGL(i) {
 			total += uint64(sge.Length)
@@ -212,7 +225,8 @@ func (l *SendList) SetImm(i int, imm uint32) error {
 // SetSGE sets scatter/gather entry j of request i, one of the entries it
 // was built with (EINVAL beyond them). As in NewSendList, sge must lie
 // inside an open region of the QP's PD, and an inline request's entries
-// fit the QP's inline size and lie in regions at their memory's address.
+// fit the QP's inline size and lie in regions at their memory's address;
+// of a request's several entries none may be empty.
 func (l *SendList) SetSGE(i, j int, sge SGE) error {
 	const op = "set send list SGE"
 	if err := l.lock(op, i, false); err != nil {
@@ -222,6 +236,9 @@ func (l *SendList) SetSGE(i, j int, sge SGE) error {
 	sgl := l.raw.SGL(i)
 	if j < 0 || j >= len(sgl) {
 		return opError(op, l.qp.name(), fmt.Errorf("request %d has no such scatter/gather entry: %w", i, syscall.EINVAL))
+	}
+	if len(sgl) > 1 && sge.Length == 0 {
+		return opError(op, l.qp.name(), fmt.Errorf("request %d has %d entries, none of which may be empty: %w", i, len(sgl), syscall.EINVAL))
 	}
 	if opc := WROpcode(l.raw.Opcode(i)); (opc == WRAtomicCmpAndSwp || opc == WRAtomicFetchAndAdd) && sge.Length != 8 {
 		return opError(op, l.qp.name(), fmt.Errorf("request %d is an atomic, whose entry is 8 bytes: %w", i, syscall.EINVAL))

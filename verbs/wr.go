@@ -36,7 +36,10 @@ const (
 	// SendWR.RKey (a type 2 window bound to the receiving QP) before the
 	// peer's receive completes; that completion carries WCWithInv and the
 	// rkey in its Imm (but see WCWithInv for rxe and siw). Connected QPs
-	// only.
+	// only. An rkey the peer cannot invalidate fails its receive and takes
+	// its QP to the error state; rxe (Linux 6.1) acknowledges the send
+	// first and then retries the requests after it for ever, without a
+	// completion.
 	WRSendWithInv WROpcode = 9
 )
 
@@ -51,6 +54,9 @@ const (
 	SendInline    SendFlags = 1 << 3
 )
 
+// knownSendFlags are the flags a request may carry.
+const knownSendFlags = SendFence | SendSignaled | SendSolicited | SendInline
+
 // SendWR is a send work request (struct ibv_send_wr).
 type SendWR struct {
 	ID     uint64
@@ -58,20 +64,22 @@ type SendWR struct {
 	Flags  SendFlags
 	// SGL is the local memory the request reads (sends, writes, inline) or
 	// writes (reads; atomics: exactly one 8-byte entry for the original
-	// remote value; binds: none). An
-	// inline request's entries are read by the CPU during PostSend (the
-	// provider copies them without checking a key), so each must lie
-	// inside an open MR of the QP's PD and name it by its LKey, as every
-	// entry does for the device, and that region must not be at another
-	// IOVA than its memory's (RegMRAt); EINVAL otherwise. Their length
-	// together is at most the QP's MaxInlineData.
+	// remote value; binds: none). Each non-empty entry names an open MR
+	// of the QP's PD by its LKey, and of several entries none is empty;
+	// EINVAL otherwise. Only sends and RDMA writes carry data inline
+	// (SendInline). An inline request's entries are read by the CPU
+	// during PostSend (the provider copies them without checking a key),
+	// so each must also lie inside its MR, which must not be at another
+	// IOVA than its memory's (RegMRAt). Their length together is at most
+	// the QP's MaxInlineData.
 	SGL []SGE
 	// Imm is the immediate data of the *WithImm opcodes, in host order.
 	Imm uint32
 	// RemoteAddr and RKey name the peer's memory for RDMA and atomics. For
 	// WRBindMW, RKey is the rkey the window takes: its current one with a
 	// new low byte, IncRKey(MW.RKey()); for WRLocalInv and WRSendWithInv,
-	// the rkey to invalidate.
+	// the rkey to invalidate, which, for a type 2 window of this process
+	// on the QP's device, must be its current one while it is bound.
 	RemoteAddr uint64
 	RKey       uint32
 	// CompareAdd is the value compared (CmpAndSwp) or added (FetchAndAdd);
@@ -120,13 +128,17 @@ func (e *PostError) Unwrap() error { return e.Err }
 // libibverbs per chain. It allocates nothing on success. A request that
 // fails validation is reported as a *PostError like one the provider
 // refuses: the requests before it are posted. Validation refuses an
-// unknown opcode; too many SGEs; an atomic without exactly one 8-byte
-// entry; a bind or a local invalidate with entries or inline; on a UD QP
-// anything but a send (with or without immediate data), or no AH; an AH
-// on another QP type; a missing or closed AH, MW or MR, or one of another
-// device context (an MR of another PD than its window's); inline entries
-// over the QP's MaxInlineData, outside an open MR of its PD, or in one at
-// another IOVA. A post that uses an AH, MW or MR while it is being closed
+// unknown opcode or flag (and on siw a fenced RDMA read); too many SGEs, or an empty one among several; an atomic
+// without exactly one 8-byte entry; a bind or a local invalidate with
+// entries or inline; inline data on other than a send or an RDMA write; on
+// a UD QP anything but a send (with or without immediate data), or no AH;
+// an AH on another QP type; a missing or closed AH, MW or MR, or one of
+// another device context (an MR of another PD than its window's); inline
+// entries over the QP's MaxInlineData, outside an open MR of its PD, or in
+// one at another IOVA; an entry whose lkey names no open region of the
+// QP's PD; an invalidate (WRLocalInv, WRSendWithInv) of a
+// type 2 window of this process that is not bound, or by another rkey than
+// the window's. A post that uses an AH, MW or MR while it is being closed
 // or changed (MR.Rereg) fails with EAGAIN instead of waiting for it: the
 // requests before it are posted.
 func (qp *QP) PostSend(wrs []SendWR) error {
@@ -143,13 +155,14 @@ func (qp *QP) PostSend(wrs []SendWR) error {
 	batch, maxSGE, _ := qp.raw.Batch()
 	for base := 0; base < len(wrs); {
 		chain := wrs[base:min(base+batch, len(wrs))]
-		n, invalid, binds := len(chain), error(nil), false
+		n, invalid, windowOps := len(chain), error(nil), false
 		for i := range chain {
 			wr := &chain[i]
-			if wr.Opcode == WRBindMW && rebinds(chain[:i], wr.MW) {
+			if wr.Opcode == WRBindMW && rebinds(chain[:i], wr.MW) || invalidates(wr) && qp.windowChanges(chain[:i], wr.RKey) {
 				// The provider names the window by the rkey of its last
-				// bind, recorded once that bind is posted: the chain ends
-				// before this one.
+				// bind, and checkInvalidate the window by its state, both
+				// recorded once the requests before are posted: the chain
+				// ends before this one.
 				n = i
 				break
 			}
@@ -158,8 +171,9 @@ func (qp *QP) PostSend(wrs []SendWR) error {
 				break
 			}
 			raw := wr.raw()
+			windowOps = windowOps || invalidates(wr)
 			if wr.Opcode == WRBindMW {
-				binds = true
+				windowOps = true
 				raw.MW, raw.BindMR = wr.MW.raw, wr.Bind.MR.raw
 				raw.BindAddr, raw.BindLength, raw.BindAccess = wr.Bind.Addr, wr.Bind.Length, uint32(wr.Bind.Access)
 			}
@@ -170,17 +184,12 @@ func (qp *QP) PostSend(wrs []SendWR) error {
 		if n > 0 {
 			bad, err = qp.raw.PostSend(n)
 		}
-		if binds {
+		if windowOps {
 			posted := n
 			if err != nil {
 				posted = bad
 			}
-			for i := range chain[:posted] {
-				if wr := &chain[i]; wr.Opcode == WRBindMW {
-					wr.MW.raw.SetRKey(wr.RKey)
-					wr.MW.bound(wr.Bind.MR, wr.RKey)
-				}
-			}
+			qp.windowsPosted(chain[:posted])
 		}
 		qp.releaseHeld()
 		switch {
@@ -192,6 +201,39 @@ func (qp *QP) PostSend(wrs []SendWR) error {
 		base += n
 	}
 	return nil
+}
+
+// windowsPosted records the binds and invalidates of posted requests.
+func (qp *QP) windowsPosted(posted []SendWR) {
+	for i := range posted {
+		switch wr := &posted[i]; {
+		case wr.Opcode == WRBindMW:
+			wr.MW.raw.SetRKey(wr.RKey)
+			wr.MW.bound(wr.Bind.MR, wr.RKey)
+		case invalidates(wr):
+			if mw := windowOf(qp.pd.ctx.Name(), wr.RKey); mw != nil {
+				mw.invalidated()
+			}
+		}
+	}
+}
+
+// invalidates tells whether wr invalidates an rkey.
+func invalidates(wr *SendWR) bool { return wr.Opcode == WRLocalInv || wr.Opcode == WRSendWithInv }
+
+// windowChanges tells whether chain binds or invalidates the type 2 window
+// of this process on the QP's device that rkey names.
+func (qp *QP) windowChanges(chain []SendWR, rkey uint32) bool {
+	mw := windowOf(qp.pd.ctx.Name(), rkey)
+	if mw == nil {
+		return false
+	}
+	for i := range chain {
+		if wr := &chain[i]; wr.Opcode == WRBindMW && wr.MW == mw || invalidates(wr) && wr.RKey>>8 == rkey>>8 {
+			return true
+		}
+	}
+	return false
 }
 
 // rebinds tells whether chain binds mw.
@@ -223,6 +265,17 @@ func (qp *QP) checkSend(wr *SendWR, maxSGE int) error {
 	if len(wr.SGL) > maxSGE {
 		return fmt.Errorf("%d SGEs, the QP takes %d: %w", len(wr.SGL), maxSGE, syscall.EINVAL)
 	}
+	if err := qp.checkFlags(wr.Opcode, wr.Flags); err != nil {
+		return err
+	}
+	if err := checkEmptySGE(wr.SGL); err != nil {
+		return err
+	}
+	if wr.Flags&SendInline == 0 {
+		if err := qp.checkLKeys(wr.SGL); err != nil {
+			return err
+		}
+	}
 	switch wr.Opcode {
 	case WRRDMAWrite, WRRDMAWriteWithImm, WRSend, WRSendWithImm, WRRDMARead, WRBindMW, WRSendWithInv:
 	case WRLocalInv:
@@ -238,6 +291,11 @@ func (qp *QP) checkSend(wr *SendWR, maxSGE int) error {
 	default:
 		return fmt.Errorf("opcode %d: %w", wr.Opcode, syscall.EINVAL)
 	}
+	if invalidates(wr) {
+		if err := qp.checkInvalidate(wr.RKey); err != nil {
+			return err
+		}
+	}
 	if wr.Opcode == WRBindMW {
 		if len(wr.SGL) > 0 || wr.Flags&SendInline != 0 {
 			// Providers would take the entries as the bind's data.
@@ -250,6 +308,9 @@ func (qp *QP) checkSend(wr *SendWR, maxSGE int) error {
 		return fmt.Errorf("MW or Bind set on a request of opcode %d: %w", wr.Opcode, syscall.EINVAL)
 	}
 	if wr.Flags&SendInline != 0 && wr.Opcode != WRBindMW {
+		if !carriesInline(wr.Opcode) {
+			return errInlineOpcode(wr.Opcode)
+		}
 		if err := qp.checkInline(wr.SGL); err != nil {
 			return err
 		}
@@ -275,6 +336,66 @@ func (qp *QP) checkSend(wr *SendWR, maxSGE int) error {
 		return fmt.Errorf("an AH of another device context: %w", syscall.EINVAL)
 	}
 	return nil
+}
+
+// checkFlags refuses unknown flags, and on siw a fenced RDMA read, which
+// it refuses with EIO as the QP's send queue stops for good.
+func (qp *QP) checkFlags(op WROpcode, flags SendFlags) error {
+	if flags&^knownSendFlags != 0 {
+		return fmt.Errorf("unknown flags %#x: %w", uint32(flags), syscall.EINVAL)
+	}
+	if op == WRRDMARead && flags&SendFence != 0 && qp.pd.ctx.siw {
+		return fmt.Errorf("siw stops its send queue for a fenced RDMA read: %w", syscall.EINVAL)
+	}
+	return nil
+}
+
+// checkEmptySGE refuses an empty entry among several: siw (Linux 6.1)
+// follows a null pointer sending one that a non-empty entry follows.
+func checkEmptySGE(sgl []SGE) error {
+	if len(sgl) < 2 {
+		return nil
+	}
+	for j := range sgl {
+		if sgl[j].Length == 0 {
+			return fmt.Errorf("SGE %d of %d is empty (only a lone entry may be): %w", j, len(sgl), syscall.EINVAL)
+		}
+	}
+	return nil
+}
+
+// checkLKeys refuses an entry whose lkey names no open region of the
+// QP's PD: siw (Linux 6.1) neither executes nor completes a request with
+// one of another PD. The device checks the rest; inline entries are
+// checked whole by checkInline.
+func (qp *QP) checkLKeys(sgl []SGE) error {
+	var last uint32
+	for j := range sgl {
+		sge := &sgl[j]
+		if sge.Length == 0 || j > 0 && sge.LKey == last {
+			continue
+		}
+		if qp.pd.mrOf(sge.LKey) == nil {
+			return fmt.Errorf("SGE %d: %w", j, errNoRegion(sge.LKey))
+		}
+		last = sge.LKey
+	}
+	return nil
+}
+
+// carriesInline tells whether requests of op may carry their data inline:
+// sends and RDMA writes (siw loses an inline RDMA read posted with
+// another request).
+func carriesInline(op WROpcode) bool {
+	switch op {
+	case WRSend, WRSendWithImm, WRSendWithInv, WRRDMAWrite, WRRDMAWriteWithImm:
+		return true
+	}
+	return false
+}
+
+func errInlineOpcode(op WROpcode) error {
+	return fmt.Errorf("inline data on opcode %d: only sends and RDMA writes carry it: %w", op, syscall.EINVAL)
 }
 
 // checkInline validates the entries of an inline request, whose data the
