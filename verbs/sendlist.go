@@ -55,6 +55,7 @@ func (qp *QP) NewSendList(wrs []SendWR) (*SendList, error) {
 	}
 	qp.postMu.Lock()
 	defer qp.postMu.Unlock()
+	qp.lkeyKnown = false
 	batch, maxSGE, _ := qp.raw.Batch()
 	if len(wrs) > math.MaxInt32/max(maxSGE, 1) {
 		return nil, opError(op, qp.name(), fmt.Errorf("%d requests of %d SGEs: %w", len(wrs), maxSGE, syscall.E2BIG))

@@ -152,6 +152,7 @@ func (qp *QP) PostSend(wrs []SendWR) error {
 	}
 	qp.postMu.Lock()
 	defer qp.postMu.Unlock()
+	qp.lkeyKnown = false
 	batch, maxSGE, _ := qp.raw.Batch()
 	for base := 0; base < len(wrs); {
 		chain := wrs[base:min(base+batch, len(wrs))]
@@ -368,17 +369,17 @@ func checkEmptySGE(sgl []SGE) error {
 // QP's PD: siw (Linux 6.1) neither executes nor completes a request with
 // one of another PD. The device checks the rest; inline entries are
 // checked whole by checkInline.
+// The post in progress (postMu) remembers the last lkey it found.
 func (qp *QP) checkLKeys(sgl []SGE) error {
-	var last uint32
 	for j := range sgl {
 		sge := &sgl[j]
-		if sge.Length == 0 || j > 0 && sge.LKey == last {
+		if sge.Length == 0 || qp.lkeyKnown && sge.LKey == qp.lkeyFound {
 			continue
 		}
 		if qp.pd.mrOf(sge.LKey) == nil {
 			return fmt.Errorf("SGE %d: %w", j, errNoRegion(sge.LKey))
 		}
-		last = sge.LKey
+		qp.lkeyFound, qp.lkeyKnown = sge.LKey, true
 	}
 	return nil
 }
