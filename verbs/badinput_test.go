@@ -188,6 +188,14 @@ func TestBadInputTable(t *testing.T) {
 		{"QP.PostRecv", "nil slice", func() error { return rc.PostRecv(nil) }, syscall.EINVAL},
 		{"QP.PostRecv", "2 SGEs, QP takes 1", func() error { return rc.PostRecv([]verbs.RecvWR{{SGL: []verbs.SGE{sge, sge}}}) }, syscall.EINVAL},
 		{"QP.PostRecv", "more WRs than the receive queue", func() error { return rc.PostRecv(make([]verbs.RecvWR, 64)) }, nil},
+		{"QP.PostRecv", "an entry across its region's end", func() error {
+			return rc.PostRecv([]verbs.RecvWR{{SGL: []verbs.SGE{mr.SGE(mr.Len()-4, 8)}}})
+		}, syscall.EINVAL},
+		{"QP.PostRecv", "an entry of a closed region", func() error { return rc.PostRecv([]verbs.RecvWR{{SGL: []verbs.SGE{closedMR.SGE(0, 8)}}}) }, syscall.EINVAL},
+		{"QP.PostRecv", "an lkey of no region", func() error {
+			return rc.PostRecv([]verbs.RecvWR{{SGL: []verbs.SGE{{Addr: mr.Addr(), Length: 8, LKey: mr.LKey() ^ 0xffff00}}}})
+		}, syscall.EINVAL},
+		{"QP.PostSend", "an entry across its region's end", send(rc, verbs.SendWR{Opcode: verbs.WRSend, SGL: []verbs.SGE{mr.SGE(mr.Len()-4, 8)}}), syscall.EINVAL},
 		{"QP.Modify", "nil attr", func() error { return rc.Modify(nil, verbs.QPAttrState) }, syscall.EINVAL},
 		{"QP.State", "nil QP", func() error { _, err := nilQP.State(); return err }, verbs.ErrClosed},
 		{"QP.OutOfReset", "nil QP", func() error { _, err := nilQP.OutOfReset(); return err }, verbs.ErrClosed},

@@ -6,16 +6,16 @@
 // syscall.Errno captured in the failing call, so errors.Is(err, syscall.ENODEV)
 // and errors.As(err, &opErr) work (a refused post is a *PostError).
 //
-// Memory: the entries of a request name registered memory by key, and the
-// device checks them; where a provider reads or writes an entry itself
-// (inline sends) the package checks it against the PD's open regions (and
-// refuses regions the device addresses at another IOVA, RegMRAt), and a
-// SendList checks all its entries and holds their regions open. Receive
-// entries are not checked: on mlx5, libmlx5 copies small received
-// messages from the completion into the receive's memory on the CPU
-// (scatter to CQE), so a receive posted outside an open region can crash
-// the process there; post receives into open regions, or set
-// MLX5_SCATTER_TO_CQE=0 in the environment.
+// Memory: the entries of a request name registered memory by key. Every
+// entry of a send or receive request must lie inside an open region of the
+// QP's (or SRQ's) PD, named by its lkey, or the post refuses it: providers
+// read and write some entries on the CPU (inline sends; on mlx5, small
+// received messages, copied from the completion into the receive's memory,
+// scatter to CQE), where a bad entry would crash the process. Inline
+// entries are also refused in regions the device addresses at another
+// IOVA (RegMRAt), and a SendList holds its entries' regions open. A
+// receive's region must stay open, and its Buffer mapped, until the
+// receive completes.
 //
 // The data path allocates nothing and makes one call into C per batch:
 // QP.PostSend and QP.PostRecv take a chain of requests, validated and

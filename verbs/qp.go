@@ -138,10 +138,8 @@ type QP struct {
 	typ            QPType
 	cap            QPCap
 	num            uint32
-	postMu         sync.Mutex // serializes use of the raw QP's post scratch and held
-	held           []*life    // AHs, MWs and MRs held open by the post in progress
-	lkeyFound      uint32     // an lkey the post in progress found a region of the PD for, if lkeyKnown
-	lkeyKnown      bool
+	postMu         sync.Mutex  // serializes use of the raw QP's post scratch and held
+	held           []*life     // AHs, MWs and MRs held open by the post in progress
 	moved          atomic.Bool // the last Modify that set the state took the QP out of RESET
 
 	mcastMu sync.Mutex

@@ -55,7 +55,6 @@ func (qp *QP) NewSendList(wrs []SendWR) (*SendList, error) {
 	}
 	qp.postMu.Lock()
 	defer qp.postMu.Unlock()
-	qp.lkeyKnown = false
 	batch, maxSGE, _ := qp.raw.Batch()
 	if len(wrs) > math.MaxInt32/max(maxSGE, 1) {
 		return nil, opError(op, qp.name(), fmt.Errorf("%d requests of %d SGEs: %w", len(wrs), maxSGE, syscall.E2BIG))
@@ -101,7 +100,8 @@ func (l *SendList) build(base, i int, wr *SendWR, maxSGE int) error {
 		// Each post would invalidate the same rkey again.
 		return fmt.Errorf("an invalidate in a send list (post it with PostSend): %w", syscall.EINVAL)
 	}
-	if err := qp.checkSend(wr, maxSGE); err != nil {
+	var regions regionCache
+	if err := qp.checkSend(wr, maxSGE, &regions); err != nil {
 		return err
 	}
 	for j, sge := range wr.SGL {

@@ -78,7 +78,8 @@ func (srq *SRQ) use(op string, f func(cgo.SRQ) error) error {
 }
 
 // PostRecv posts wrs as chains of up to the SRQ's batch, one call into
-// libibverbs per chain (ibv_post_srq_recv). It allocates nothing on success.
+// libibverbs per chain (ibv_post_srq_recv), each entry inside an open region
+// of the SRQ's PD (as QP.PostRecv's). It allocates nothing on success.
 func (srq *SRQ) PostRecv(wrs []RecvWR) error {
 	const op = "ibv_post_srq_recv"
 	if srq == nil || !srq.acquire() {
@@ -88,7 +89,7 @@ func (srq *SRQ) PostRecv(wrs []RecvWR) error {
 	srq.postMu.Lock()
 	defer srq.postMu.Unlock()
 	batch, maxSGE := srq.raw.Batch()
-	return postRecv(op, srq.raw, batch, maxSGE, wrs)
+	return postRecv(op, srq.pd, srq.raw, batch, maxSGE, wrs)
 }
 
 // ArmLimit arms the SRQ limit event: when fewer than limit receive requests

@@ -53,6 +53,10 @@ func TestSRQPostQueryLimit(t *testing.T) {
 	if err := srq.PostRecv([]verbs.RecvWR{wrs[0], {ID: 2, SGL: make([]verbs.SGE, 64)}}); !errors.As(err, &pe) || pe.Index != 1 {
 		t.Errorf("SRQ PostRecv with too many SGEs in request 1: %v", err)
 	}
+	other := newEnd(t, ctx, 4096) // another PD
+	if err := srq.PostRecv([]verbs.RecvWR{wrs[1], {ID: 3, SGL: []verbs.SGE{other.mr.SGE(0, 64)}}}); !errors.As(err, &pe) || pe.Index != 1 || !errors.Is(err, syscall.EINVAL) {
+		t.Errorf("SRQ PostRecv of an entry of another PD's region in request 1: %v, want a *PostError at 1 wrapping EINVAL", err)
+	}
 	if err := e.qp.PostRecv(wrs[:1]); !errors.Is(err, syscall.EINVAL) {
 		t.Errorf("QP.PostRecv on a QP with an SRQ: %v, want EINVAL", err)
 	}

@@ -64,14 +64,14 @@ type SendWR struct {
 	Flags  SendFlags
 	// SGL is the local memory the request reads (sends, writes, inline) or
 	// writes (reads; atomics: exactly one 8-byte entry for the original
-	// remote value; binds: none). Each non-empty entry names an open MR
-	// of the QP's PD by its LKey, and of several entries none is empty;
+	// remote value; binds: none). Each non-empty entry lies inside an open
+	// MR of the QP's PD and names it by its LKey, and of several entries
+	// none is empty;
 	// EINVAL otherwise. Only sends and RDMA writes carry data inline
 	// (SendInline). An inline request's entries are read by the CPU
 	// during PostSend (the provider copies them without checking a key),
-	// so each must also lie inside its MR, which must not be at another
-	// IOVA than its memory's (RegMRAt). Their length together is at most
-	// the QP's MaxInlineData.
+	// so their MRs must not be at another IOVA than their memory's
+	// (RegMRAt). Their length together is at most the QP's MaxInlineData.
 	SGL []SGE
 	// Imm is the immediate data of the *WithImm opcodes, in host order.
 	Imm uint32
@@ -135,8 +135,8 @@ func (e *PostError) Unwrap() error { return e.Err }
 // an AH on another QP type; a missing or closed AH, MW or MR, or one of
 // another device context (an MR of another PD than its window's); inline
 // entries over the QP's MaxInlineData, outside an open MR of its PD, or in
-// one at another IOVA; an entry whose lkey names no open region of the
-// QP's PD; an invalidate (WRLocalInv, WRSendWithInv) of a
+// one at another IOVA; an entry outside the open region of the QP's PD
+// its lkey names; an invalidate (WRLocalInv, WRSendWithInv) of a
 // type 2 window of this process that is not bound, or by another rkey than
 // the window's. A post that uses an AH, MW or MR while it is being closed
 // or changed (MR.Rereg) fails with EAGAIN instead of waiting for it: the
@@ -152,7 +152,7 @@ func (qp *QP) PostSend(wrs []SendWR) error {
 	}
 	qp.postMu.Lock()
 	defer qp.postMu.Unlock()
-	qp.lkeyKnown = false
+	var regions regionCache
 	batch, maxSGE, _ := qp.raw.Batch()
 	for base := 0; base < len(wrs); {
 		chain := wrs[base:min(base+batch, len(wrs))]
@@ -167,7 +167,7 @@ func (qp *QP) PostSend(wrs []SendWR) error {
 				n = i
 				break
 			}
-			if invalid = qp.checkSend(wr, maxSGE); invalid != nil {
+			if invalid = qp.checkSend(wr, maxSGE, &regions); invalid != nil {
 				n = i
 				break
 			}
@@ -261,8 +261,8 @@ func (wr *SendWR) raw() cgo.SendWR {
 }
 
 // checkSend validates wr for the QP and holds its AH, MW and MR open until
-// releaseHeld.
-func (qp *QP) checkSend(wr *SendWR, maxSGE int) error {
+// releaseHeld; regions remembers the region of the post's last entry.
+func (qp *QP) checkSend(wr *SendWR, maxSGE int, regions *regionCache) error {
 	if len(wr.SGL) > maxSGE {
 		return fmt.Errorf("%d SGEs, the QP takes %d: %w", len(wr.SGL), maxSGE, syscall.EINVAL)
 	}
@@ -273,7 +273,7 @@ func (qp *QP) checkSend(wr *SendWR, maxSGE int) error {
 		return err
 	}
 	if wr.Flags&SendInline == 0 {
-		if err := qp.checkLKeys(wr.SGL); err != nil {
+		if err := regions.entries(qp.pd, wr.SGL); err != nil {
 			return err
 		}
 	}
@@ -365,21 +365,52 @@ func checkEmptySGE(sgl []SGE) error {
 	return nil
 }
 
-// checkLKeys refuses an entry whose lkey names no open region of the
-// QP's PD: siw (Linux 6.1) neither executes nor completes a request with
-// one of another PD. The device checks the rest; inline entries are
-// checked whole by checkInline.
-// The post in progress (postMu) remembers the last lkey it found.
-func (qp *QP) checkLKeys(sgl []SGE) error {
+// regionCache checks entries against a PD's open regions for one post,
+// remembering the last region it found by its lkey and bounds.
+type regionCache struct {
+	lkey       uint32
+	base, size uint64
+	known      bool
+}
+
+// entries refuses an entry of sgl that does not lie inside an open region
+// of pd named by its lkey (empty entries name none). Providers read and
+// write some entries on the CPU (mlx5 copies small received messages into
+// the receive's entries), and siw neither executes nor completes a request
+// naming a region of another PD.
+func (c *regionCache) entries(pd *PD, sgl []SGE) error {
 	for j := range sgl {
-		sge := &sgl[j]
-		if sge.Length == 0 || qp.lkeyKnown && sge.LKey == qp.lkeyFound {
-			continue
+		if err := c.entry(pd, sgl[j]); err != nil {
+			return fmt.Errorf("SGE %d: %w", j, err)
 		}
-		if qp.pd.mrOf(sge.LKey) == nil {
-			return fmt.Errorf("SGE %d: %w", j, errNoRegion(sge.LKey))
+	}
+	return nil
+}
+
+func (c *regionCache) entry(pd *PD, sge SGE) error {
+	if sge.Length == 0 {
+		return nil
+	}
+	if !c.known || sge.LKey != c.lkey {
+		mr := pd.mrOf(sge.LKey)
+		if mr == nil {
+			return errNoRegion(sge.LKey)
 		}
-		qp.lkeyFound, qp.lkeyKnown = sge.LKey, true
+		switch err := mr.tryAcquire(); {
+		case errors.Is(err, ErrClosed):
+			return errNoRegion(sge.LKey)
+		case err != nil:
+			return fmt.Errorf("the region of lkey %#x: %w", sge.LKey, err)
+		}
+		c.lkey, c.base, c.size, c.known = mr.lkey, mr.base, uint64(len(mr.mem)), true
+		mr.release()
+		if c.lkey != sge.LKey {
+			c.known = false
+			return errNoRegion(sge.LKey)
+		}
+	}
+	if sge.Addr < c.base || sge.Addr-c.base > c.size || uint64(sge.Length) > c.size-(sge.Addr-c.base) {
+		return fmt.Errorf("[%#x, +%d) outside its region [%#x, +%d): %w", sge.Addr, sge.Length, c.base, c.size, syscall.EINVAL)
 	}
 	return nil
 }
@@ -505,7 +536,10 @@ func (qp *QP) releaseHeld() {
 }
 
 // PostRecv posts wrs as chains of up to the QP's batch, one call into
-// libibverbs per chain. It allocates nothing on success. A QP created with
+// libibverbs per chain. It allocates nothing on success. Each non-empty
+// entry must lie inside an open region of the QP's PD, named by its LKey
+// (EINVAL otherwise, as a *PostError); the region must stay open, and its
+// Buffer mapped, while the receive is outstanding. A QP created with
 // an SRQ takes no receive requests of its own (EINVAL): post to the SRQ.
 func (qp *QP) PostRecv(wrs []RecvWR) error {
 	const op = "ibv_post_recv"
@@ -519,7 +553,7 @@ func (qp *QP) PostRecv(wrs []RecvWR) error {
 	qp.postMu.Lock()
 	defer qp.postMu.Unlock()
 	batch, _, maxSGE := qp.raw.Batch()
-	return postRecv(op, qp.raw, batch, maxSGE, wrs)
+	return postRecv(op, qp.pd, qp.raw, batch, maxSGE, wrs)
 }
 
 // recvPoster is a raw QP or SRQ.
@@ -528,19 +562,24 @@ type recvPoster interface {
 	PostRecv(n int) (int, error)
 }
 
-// postRecv posts wrs to raw in chains of batch, the requests before an
-// invalid one included.
-func postRecv[R recvPoster](op string, raw R, batch, maxSGE int, wrs []RecvWR) error {
+// postRecv posts wrs to raw, a queue of pd, in chains of batch, the
+// requests before an invalid one included.
+func postRecv[R recvPoster](op string, pd *PD, raw R, batch, maxSGE int, wrs []RecvWR) error {
 	if len(wrs) == 0 {
 		return &PostError{Op: op, Err: fmt.Errorf("no work requests: %w", syscall.EINVAL)}
 	}
+	var regions regionCache
 	for base := 0; base < len(wrs); base += batch {
 		chain := wrs[base:min(base+batch, len(wrs))]
 		n, invalid := len(chain), error(nil)
 		for i := range chain {
 			if len(chain[i].SGL) > maxSGE {
-				n = i
 				invalid = fmt.Errorf("%d SGEs, the queue takes %d: %w", len(chain[i].SGL), maxSGE, syscall.EINVAL)
+			} else {
+				invalid = regions.entries(pd, chain[i].SGL)
+			}
+			if invalid != nil {
+				n = i
 				break
 			}
 			raw.SetRecv(i, chain[i].ID, chain[i].SGL)
