@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -418,4 +420,240 @@ func (e *randomEnv) sge(op verbs.WROpcode) verbs.SGE {
 		n = 1 + e.rng.IntN(4096)
 	}
 	return mr.SGE(e.rng.IntN(4096-n+1), n)
+}
+
+// TestRandomConcurrency runs random calls on shared objects from several
+// goroutines for a while: posts and polls of a connected pair of RC QPs,
+// send list posts and changes, region re-registrations, and Closes of
+// regions, send lists, buffers, the CQ, the PD and one QP, which may
+// succeed or be refused (EBUSY) at any point of the others' calls. Every
+// call returns nil or a typed error (*OpError, *PostError), and nothing
+// crashes or races (the test bed also runs it with -race); at the end
+// everything closes, down to the context.
+func TestRandomConcurrency(t *testing.T) {
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	dev := testbed.Device(t)
+	ctx, err := verbs.Open(dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &shared{ctx: ctx}
+	// Registered before connect's own clean-ups (rdmacm connectors on
+	// iWARP), so that it runs after them.
+	t.Cleanup(func() { s.closeAll(t) })
+	if s.pd, err = ctx.AllocPD(); err != nil {
+		t.Fatal(err)
+	}
+	if s.cq, err = ctx.CreateCQ(256, nil); err != nil {
+		t.Fatal(err)
+	}
+	for i := range s.bufs {
+		if s.bufs[i], err = verbs.NewBuffer(4096, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range s.mrs {
+		s.mrs[i] = s.regMR(t, i)
+	}
+	var ends [2]*end
+	for i := range ends {
+		qp, err := s.pd.CreateQP(&verbs.QPInitAttr{Type: verbs.QPTypeRC, SendCQ: s.cq, RecvCQ: s.cq,
+			Cap: verbs.QPCap{MaxSendWR: 64, MaxRecvWR: 64, MaxSendSGE: 2, MaxRecvSGE: 2, MaxInlineData: 64}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.qps[i] = qp
+		ends[i] = &end{pd: s.pd, cq: s.cq, qp: qp, buf: s.bufs[i], mr: s.mrs[i]}
+	}
+	connect(t, ctx, ends[0], ends[1])
+	s.raddr, s.rkey = s.mrs[1].Addr(), s.mrs[1].RKey()
+	if s.list, err = s.qps[0].NewSendList([]verbs.SendWR{{Opcode: verbs.WRRDMAWrite, SGL: []verbs.SGE{s.mrs[0].SGE(0, 8)},
+		RemoteAddr: s.raddr, RKey: s.rkey}}); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var countMu sync.Mutex
+	counts := map[string][2]int{} // per call: successes, errors
+	firstErr := map[string]error{}
+	deadline := time.Now().Add(2 * time.Second)
+	for g := range 4 {
+		rng := rand.New(rand.NewPCG(seed, uint64(g)))
+		wg.Go(func() {
+			for i := 0; i < 5000 && time.Now().Before(deadline); i++ {
+				op, err := s.random(t, rng)
+				var oe *verbs.OpError
+				var pe *verbs.PostError
+				if err != nil && !errors.As(err, &oe) && !errors.As(err, &pe) {
+					t.Errorf("%s: %v (%T) is neither an *OpError nor a *PostError", op, err, err)
+					return
+				}
+				countMu.Lock()
+				c := counts[op]
+				c[btoi(err != nil)]++
+				counts[op] = c
+				if _, ok := firstErr[op]; err != nil && !ok {
+					firstErr[op] = err
+				}
+				countMu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	t.Logf("calls (succeeded, failed): %v; first errors: %v", counts, firstErr)
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// shared are TestRandomConcurrency's objects; mu guards the slots, whose
+// objects are replaced once closed.
+type shared struct {
+	ctx      *verbs.Context
+	pd       *verbs.PD
+	cq       *verbs.CQ
+	qps      [2]*verbs.QP
+	raddr    uint64
+	rkey     uint32
+	mu       sync.Mutex
+	bufs     [3]*verbs.Buffer
+	mrs      [3]*verbs.MR
+	list     *verbs.SendList
+	closedQP bool
+	calls    atomic.Int64 // random's calls so far: the last tenth may close the QP
+}
+
+func (s *shared) regMR(t *testing.T, i int) *verbs.MR {
+	mr, err := s.pd.RegMR(s.bufs[i], 0, 0, verbs.AccessLocalWrite|verbs.AccessRemoteWrite|verbs.AccessRemoteRead)
+	if err != nil {
+		t.Errorf("RegMR: %v", err)
+	}
+	return mr
+}
+
+// pick returns the objects of a random slot.
+func (s *shared) pick(rng *rand.Rand) (*verbs.MR, *verbs.SendList) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mrs[rng.IntN(len(s.mrs))], s.list
+}
+
+// random makes one random call and returns its name and error.
+func (s *shared) random(t *testing.T, rng *rand.Rand) (string, error) {
+	s.calls.Add(1)
+	mr, list := s.pick(rng)
+	switch n := rng.IntN(100); {
+	case n < 25:
+		wrs := make([]verbs.SendWR, 1+rng.IntN(4))
+		for i := range wrs {
+			wrs[i] = verbs.SendWR{Opcode: verbs.WRRDMAWrite, SGL: []verbs.SGE{mr.SGE(rng.IntN(64), 8)},
+				RemoteAddr: s.raddr, RKey: s.rkey}
+			if rng.IntN(2) == 0 {
+				wrs[i].Opcode = verbs.WRSend // takes one of the peer's receives
+			}
+			if rng.IntN(4) == 0 {
+				wrs[i].Flags = verbs.SendSignaled
+			}
+		}
+		return "PostSend", s.qps[0].PostSend(wrs)
+	case n < 40:
+		return "PostRecv", s.qps[1].PostRecv([]verbs.RecvWR{{SGL: []verbs.SGE{mr.SGE(0, 64)}}})
+	case n < 60:
+		_, err := s.cq.Poll(make([]verbs.WorkCompletion, 4))
+		return "Poll", err
+	case n < 70:
+		return "SendList.Post", list.Post(1)
+	case n < 78:
+		return "SendList.SetSGE", list.SetSGE(0, 0, mr.SGE(rng.IntN(64), 8))
+	case n < 84:
+		return "MR.Rereg", mr.Rereg(verbs.AccessLocalWrite | verbs.AccessRemoteWrite | verbs.Access(rng.IntN(2))*verbs.AccessRemoteRead)
+	case n < 90:
+		// Close a region and register its buffer again, or see why not.
+		i := rng.IntN(len(s.mrs))
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		err := s.mrs[i].Close()
+		if err == nil {
+			s.mrs[i] = s.regMR(t, i)
+		}
+		return "MR.Close", err
+	case n < 94:
+		// Close the send list and build another, or see why not.
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.list != nil {
+			if err := s.list.Close(); err != nil {
+				return "SendList.Close", err
+			}
+			s.list = nil
+		}
+		l, err := s.qps[0].NewSendList([]verbs.SendWR{{Opcode: verbs.WRRDMAWrite, SGL: []verbs.SGE{mr.SGE(0, 8)},
+			RemoteAddr: s.raddr, RKey: s.rkey}})
+		if err == nil {
+			s.list = l
+		}
+		return "SendList.Close", err
+	case n < 96:
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return "Buffer.Close", s.bufs[rng.IntN(len(s.bufs))].Close() // EBUSY: its region is open
+	case n < 97:
+		return "CQ.Close", s.cq.Close() // EBUSY: the QPs are open
+	case n < 98:
+		return "PD.Close", s.pd.Close() // EBUSY
+	case n < 99 && s.calls.Load() > 18000:
+		// The send list holds the QP open: close both (on iWARP the
+		// connector holds it too: EBUSY).
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.list != nil {
+			if err := s.list.Close(); err != nil {
+				return "SendList.Close", err
+			}
+			s.list = nil
+		}
+		err := s.qps[0].Close()
+		s.closedQP = s.closedQP || err == nil
+		return "QP.Close", err
+	default:
+		return "Arm", s.cq.Arm(false)
+	}
+}
+
+// closeAll closes what TestRandomConcurrency made, the context last.
+func (s *shared) closeAll(t *testing.T) {
+	var objs []interface{ Close() error }
+	if s.list != nil {
+		objs = append(objs, s.list)
+	}
+	for _, qp := range s.qps {
+		if qp != nil && (qp != s.qps[0] || !s.closedQP) {
+			objs = append(objs, qp)
+		}
+	}
+	for _, mr := range s.mrs {
+		if mr != nil {
+			objs = append(objs, mr)
+		}
+	}
+	for _, b := range s.bufs {
+		if b != nil {
+			objs = append(objs, b)
+		}
+	}
+	if s.cq != nil {
+		objs = append(objs, s.cq)
+	}
+	if s.pd != nil {
+		objs = append(objs, s.pd)
+	}
+	for _, o := range append(objs, s.ctx) {
+		if err := o.Close(); err != nil {
+			t.Errorf("closing %T: %v", o, err)
+		}
+	}
 }
