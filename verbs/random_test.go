@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -36,15 +35,7 @@ import (
 // RDMA_TEST_TRACE=1 logs every post before it is made (a request that
 // crashes the kernel ends the log).
 func TestRandomPosts(t *testing.T) {
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("RDMA_TEST_SEED"); s != "" {
-		var err error
-		if seed, err = strconv.ParseUint(s, 0, 64); err != nil {
-			t.Fatalf("RDMA_TEST_SEED: %v", err)
-		}
-	}
-	t.Logf("seed %d (RDMA_TEST_SEED=%d replays this run)", seed, seed)
-	rng := rand.New(rand.NewPCG(seed, 0x5eed))
+	rng := rand.New(rand.NewPCG(testbed.Seed(t), 0x5eed))
 	trace := os.Getenv("RDMA_TEST_TRACE") == "1"
 	for _, typ := range []verbs.QPType{verbs.QPTypeRC, verbs.QPTypeUD} {
 		t.Run(typ.String(), func(t *testing.T) {
@@ -429,11 +420,10 @@ func (e *randomEnv) sge(op verbs.WROpcode) verbs.SGE {
 // succeed or be refused (EBUSY) at any point of the others' calls. Every
 // call returns nil or a typed error (*OpError, *PostError), and nothing
 // crashes or races (the test bed also runs it with -race); at the end
-// everything closes, down to the context.
+// everything closes, down to the context. RDMA_TEST_SEED replays a run.
 func TestRandomConcurrency(t *testing.T) {
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
 	dev := testbed.Device(t)
+	seed := testbed.Seed(t)
 	ctx, err := verbs.Open(dev)
 	if err != nil {
 		t.Fatal(err)

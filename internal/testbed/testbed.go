@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -95,6 +96,21 @@ func Main(m *testing.M) int {
 			"on rxe and siw, or set RDMA_TEST_ADDR (and RDMA_TEST_DEVICE, RDMA_TEST_NETDEV) on a host with RDMA")
 	}
 	return m.Run()
+}
+
+// Seed returns the seed of a randomized test: RDMA_TEST_SEED when set, to
+// replay a run, else the clock's nanoseconds. It logs the seed.
+func Seed(t testing.TB) uint64 {
+	t.Helper()
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv("RDMA_TEST_SEED"); s != "" {
+		var err error
+		if seed, err = strconv.ParseUint(s, 0, 64); err != nil {
+			t.Fatalf("RDMA_TEST_SEED: %v", err)
+		}
+	}
+	t.Logf("seed %d (RDMA_TEST_SEED=%d replays this run)", seed, seed)
+	return seed
 }
 
 // Limitation skips t because the transport under test lacks what t needs. The
