@@ -458,8 +458,7 @@ func TestRandomConcurrency(t *testing.T) {
 	}
 	connect(t, ctx, ends[0], ends[1])
 	s.raddr, s.rkey = s.mrs[1].Addr(), s.mrs[1].RKey()
-	if s.list, err = s.qps[0].NewSendList([]verbs.SendWR{{Opcode: verbs.WRRDMAWrite, SGL: []verbs.SGE{s.mrs[0].SGE(0, 8)},
-		RemoteAddr: s.raddr, RKey: s.rkey}}); err != nil {
+	if s.list, err = s.newList(s.mrs[0]); err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
@@ -525,6 +524,24 @@ func (s *shared) regMR(t *testing.T, i int) *verbs.MR {
 	return mr
 }
 
+// newList builds a send list of one RDMA write from mr.
+func (s *shared) newList(mr *verbs.MR) (*verbs.SendList, error) {
+	return s.qps[0].NewSendList([]verbs.SendWR{{Opcode: verbs.WRRDMAWrite, SGL: []verbs.SGE{mr.SGE(0, 8)},
+		RemoteAddr: s.raddr, RKey: s.rkey}})
+}
+
+// closeList closes the send list, if any; s.mu is held.
+func (s *shared) closeList() error {
+	if s.list == nil {
+		return nil
+	}
+	if err := s.list.Close(); err != nil {
+		return err
+	}
+	s.list = nil
+	return nil
+}
+
 // pick returns the objects of a random slot.
 func (s *shared) pick(rng *rand.Rand) (*verbs.MR, *verbs.SendList) {
 	s.mu.Lock()
@@ -575,14 +592,10 @@ func (s *shared) random(t *testing.T, rng *rand.Rand) (string, error) {
 		// Close the send list and build another, or see why not.
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		if s.list != nil {
-			if err := s.list.Close(); err != nil {
-				return "SendList.Close", err
-			}
-			s.list = nil
+		if err := s.closeList(); err != nil {
+			return "SendList.Close", err
 		}
-		l, err := s.qps[0].NewSendList([]verbs.SendWR{{Opcode: verbs.WRRDMAWrite, SGL: []verbs.SGE{mr.SGE(0, 8)},
-			RemoteAddr: s.raddr, RKey: s.rkey}})
+		l, err := s.newList(mr)
 		if err == nil {
 			s.list = l
 		}
@@ -600,11 +613,8 @@ func (s *shared) random(t *testing.T, rng *rand.Rand) (string, error) {
 		// connector holds it too: EBUSY).
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		if s.list != nil {
-			if err := s.list.Close(); err != nil {
-				return "SendList.Close", err
-			}
-			s.list = nil
+		if err := s.closeList(); err != nil {
+			return "SendList.Close", err
 		}
 		err := s.qps[0].Close()
 		s.closedQP = s.closedQP || err == nil
