@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -26,7 +27,8 @@ import (
 // data over the limit is refused (ErrPrivateDataTooLong); what one side
 // sent is what the other reads (request, accept and reject data) unless a
 // Close cut in; and afterwards the process holds no more descriptors,
-// goroutines or RDMA resources than before. RDMA_TEST_SEED replays a run.
+// goroutines or RDMA resources than before. RDMA_TEST_SEED replays a run's
+// choices (not its timing).
 func TestRandomConnections(t *testing.T) {
 	rng := rand.New(rand.NewPCG(testbed.Seed(t), 1))
 	e := newEndpoint(t, testbed.Device(t))
@@ -80,23 +82,30 @@ type serverResult struct {
 
 // randomCycle runs one connection on a listener of its own (closed at the
 // end, refusing whatever request is still queued), QPs from e's PD.
-func randomCycle(t *testing.T, rng *rand.Rand, e *endpoint, iwarp bool) (steps string, err error) {
+func randomCycle(t *testing.T, rng *rand.Rand, e *endpoint, iwarp bool) (string, error) {
 	var mu sync.Mutex
+	var log []string
 	step := func(format string, args ...any) {
 		mu.Lock()
-		steps += fmt.Sprintf(format, args...) + "; "
+		log = append(log, fmt.Sprintf(format, args...))
 		mu.Unlock()
+	}
+	// The steps so far: the server's goroutine may still be adding some.
+	steps := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return strings.Join(log, "; ")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	l, err := rdmacm.Listen(net.JoinHostPort(testbed.Addr(t), "0"), 4)
 	if err != nil {
-		return steps, err
+		return steps(), err
 	}
 	defer l.Close()
 	c, err := rdmacm.NewConnector()
 	if err != nil {
-		return steps, err
+		return steps(), err
 	}
 	defer c.Close()
 	newQP := func() (*verbs.QP, error) {
@@ -105,19 +114,19 @@ func randomCycle(t *testing.T, rng *rand.Rand, e *endpoint, iwarp bool) (steps s
 	}
 	qp, err := newQP()
 	if err != nil {
-		return steps, err
+		return steps(), err
 	}
 	defer qp.Close()
 	if err := c.Resolve(ctx, l.Addr().String()); err != nil {
-		return steps, err
+		return steps(), err
 	}
 	hello := randomData(rng, c.MaxPrivateData(rdmacm.MsgConnect, false))
 	tooLong := len(hello) > c.MaxPrivateData(rdmacm.MsgConnect, false)
 	clientCloses, serverCloses := rng.IntN(6) == 0, rng.IntN(6) == 0
 	step("request %d bytes, client closes %v, server closes %v", len(hello), clientCloses, serverCloses)
 	srng := rand.New(rand.NewPCG(rng.Uint64(), 2))
-	closeAfter := func(close func() error) {
-		time.AfterFunc(time.Duration(rng.IntN(30))*time.Millisecond, func() { close() })
+	closeAfter := func(delay int, close func() error) {
+		time.AfterFunc(time.Duration(delay)*time.Millisecond, func() { close() })
 	}
 
 	answers := make(chan answer, 1)
@@ -136,7 +145,7 @@ func randomCycle(t *testing.T, rng *rand.Rand, e *endpoint, iwarp bool) (steps s
 			return
 		}
 		if serverCloses {
-			closeAfter(req.Close)
+			closeAfter(srng.IntN(30), req.Close)
 		}
 		switch srng.IntN(3) {
 		case 0:
@@ -175,15 +184,15 @@ func randomCycle(t *testing.T, rng *rand.Rand, e *endpoint, iwarp bool) (steps s
 	}()
 
 	if clientCloses {
-		closeAfter(c.Close)
+		closeAfter(rng.IntN(30), c.Close)
 	}
 	err = c.Connect(ctx, "", qp, &rdmacm.ConnParams{PrivateData: hello})
 	step("Connect: %v", err)
 	if !typed(err) {
-		return steps, fmt.Errorf("Connect: %v (%T)", err, err)
+		return steps(), fmt.Errorf("Connect: %v (%T)", err, err)
 	}
 	if tooLong && !clientCloses && !errors.Is(err, rdmacm.ErrPrivateDataTooLong) {
-		return steps, fmt.Errorf("Connect with %d bytes of private data: %v, want ErrPrivateDataTooLong", len(hello), err)
+		return steps(), fmt.Errorf("Connect with %d bytes of private data: %v, want ErrPrivateDataTooLong", len(hello), err)
 	}
 	if err != nil {
 		// A request may not have gone out: the server waits for one
@@ -198,10 +207,10 @@ func randomCycle(t *testing.T, rng *rand.Rand, e *endpoint, iwarp bool) (steps s
 		select {
 		case a = <-answers:
 		case <-ctx.Done():
-			return steps, fmt.Errorf("Connect succeeded without an answer from the server")
+			return steps(), fmt.Errorf("Connect succeeded without an answer from the server")
 		}
 		if data, err := c.ConnectionData(); !serverCloses && !clientCloses && (a.reject || err != nil || !bytes.Equal(data.PrivateData, a.data)) {
-			return steps, fmt.Errorf("accept's private data %x, %v; the server answered %+v", data.PrivateData, err, a)
+			return steps(), fmt.Errorf("accept's private data %x, %v; the server answered %+v", data.PrivateData, err, a)
 		}
 		n := rng.IntN(4)
 		switch {
@@ -218,7 +227,7 @@ func randomCycle(t *testing.T, rng *rand.Rand, e *endpoint, iwarp bool) (steps s
 		}
 		step("client step %d: %v", n, err)
 		if !typed(err) {
-			return steps, fmt.Errorf("after Connect: %v (%T)", err, err)
+			return steps(), fmt.Errorf("after Connect: %v (%T)", err, err)
 		}
 	case errors.As(err, &rej) && rej.ConsumerReject() && !serverCloses:
 		// A Reject within the limit sends its data; a refused answer, or
@@ -226,7 +235,7 @@ func randomCycle(t *testing.T, rng *rand.Rand, e *endpoint, iwarp bool) (steps s
 		select {
 		case a := <-answers:
 			if a.reject && len(a.data) <= c.MaxPrivateData(rdmacm.MsgReject, false) && !bytes.Equal(rej.PrivateData, a.data) {
-				return steps, fmt.Errorf("refused with private data %x; the server rejected with %x", rej.PrivateData, a.data)
+				return steps(), fmt.Errorf("refused with private data %x; the server rejected with %x", rej.PrivateData, a.data)
 			}
 		case <-ctx.Done():
 		}
@@ -235,9 +244,9 @@ func randomCycle(t *testing.T, rng *rand.Rand, e *endpoint, iwarp bool) (steps s
 	r := <-served
 	switch {
 	case r.fail != nil:
-		return steps, fmt.Errorf("server: %w", r.fail)
+		return steps(), fmt.Errorf("server: %w", r.fail)
 	case !typed(r.err):
-		return steps, fmt.Errorf("server: %v (%T)", r.err, r.err)
+		return steps(), fmt.Errorf("server: %v (%T)", r.err, r.err)
 	}
-	return steps, nil
+	return steps(), nil
 }

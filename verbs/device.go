@@ -7,8 +7,10 @@
 // and errors.As(err, &opErr) work (a refused post is a *PostError).
 //
 // Memory: the entries of a request name registered memory by key. Every
-// entry of a send or receive request must lie inside an open region of the
-// QP's (or SRQ's) PD, named by its lkey, or the post refuses it: providers
+// non-empty entry of a send or receive request must lie inside an open
+// region of the QP's (or SRQ's) PD, named by its lkey, or the post refuses
+// it (closing a region during a post that names it is the caller's race):
+// providers
 // read and write some entries on the CPU (inline sends; on mlx5, small
 // received messages, copied from the completion into the receive's memory,
 // scatter to CQE), where a bad entry would crash the process. Inline

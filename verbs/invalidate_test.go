@@ -166,7 +166,9 @@ func TestInvalidateBadInput(t *testing.T) {
 // its current one, are refused before the provider sees them: besides being
 // invalid, they crash Linux 6.1's rxe, which follows a null pointer
 // invalidating a window that is not bound (a kernel panic in the test bed
-// if one got through). Refused: a local invalidate or a send with
+// if one got through). Refused: a bind by the window's own rkey or one of
+// another index (a bind that failed as it ran would leave the window free
+// under the rkey the binding records), a local invalidate or a send with
 // invalidate of a fresh window, a second local invalidate of a window, one
 // by the rkey before its last bind, an invalidate in a send list. A bind
 // and an invalidate of the window posted in one call go through, in order.
@@ -192,6 +194,8 @@ func TestInvalidateUnboundWindow(t *testing.T) {
 			Bind: verbs.MWBind{MR: mr, Addr: mr.Addr(), Length: 1024, Access: verbs.AccessRemoteWrite}}
 	}
 	k0 := mw.RKey()
+	refused("a bind by the window's own rkey", b.qp, bind(20, k0))
+	refused("a bind by an rkey of another index", b.qp, bind(21, verbs.IncRKey(k0)^0x100))
 	refused("local invalidate of a fresh window", b.qp, inv(1, k0))
 	refused("send with invalidate of a fresh window", a.qp, verbs.SendWR{ID: 2, Opcode: verbs.WRSendWithInv,
 		Flags: verbs.SendSignaled, SGL: []verbs.SGE{a.mr.SGE(0, 8)}, RKey: k0})

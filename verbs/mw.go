@@ -1,6 +1,7 @@
 package verbs
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"syscall"
@@ -156,36 +157,75 @@ func (mw *MW) Close() error {
 	return opError("ibv_dealloc_mw", mw.pd.name(), err)
 }
 
-// invalidated records a posted invalidate of the window.
-func (mw *MW) invalidated() {
-	mw.bindMu.Lock()
-	mw.unbound = true
-	mw.bindMu.Unlock()
+// invalidatedWindow returns the type 2 window of this process that wr,
+// an invalidate, names, or nil: for WRLocalInv a window on the QP's device;
+// for WRSendWithInv one on the device of the QP's peer, when the peer is a
+// QP of the same device context (otherwise the rkey is another host's,
+// whose windows may have the same indexes).
+func (qp *QP) invalidatedWindow(wr *SendWR) *MW {
+	if wr.Opcode == WRSendWithInv && !qp.peerIsLocal() {
+		return nil
+	}
+	return windowOf(qp.pd.ctx.Name(), wr.RKey)
 }
 
-// checkInvalidate refuses a WRLocalInv or WRSendWithInv whose rkey names
-// one of this process's type 2 windows on the QP's device by other than
-// its current rkey, or while it is not bound, and holds the window open
-// until releaseHeld. Besides being invalid, such a request crashes Linux
-// 6.1's rxe, which follows a null pointer invalidating a window that is not
-// bound.
-func (qp *QP) checkInvalidate(rkey uint32) error {
-	mw := windowOf(qp.pd.ctx.Name(), rkey)
+// peerIsLocal reports whether the QP's destination is a QP of its device
+// context.
+func (qp *QP) peerIsLocal() bool {
+	a, _, err := qp.raw.Query(int(QPAttrDestQPN))
+	if err != nil {
+		return false
+	}
+	c := qp.pd.ctx
+	c.objMu.Lock()
+	defer c.objMu.Unlock()
+	for _, obj := range c.objects {
+		if peer, ok := obj.(*QP); ok && peer.num == a.DestQPNum {
+			return true
+		}
+	}
+	return false
+}
+
+// checkInvalidate refuses a WRLocalInv or WRSendWithInv that names one of
+// this process's type 2 windows (invalidatedWindow) by other than its
+// current rkey, or while it is not bound, and holds the window open until
+// releaseHeld. Besides being invalid, such a request crashes Linux 6.1's
+// rxe, which follows a null pointer invalidating a window that is not
+// bound. A request that passes marks the window unbound at once, so that
+// another QP's invalidate of it is refused meanwhile; windowsPosted undoes
+// the mark for a request that was not posted.
+func (qp *QP) checkInvalidate(wr *SendWR) error {
+	mw := qp.invalidatedWindow(wr)
 	if mw == nil {
 		return nil
 	}
-	if err := qp.hold(&mw.life, true); err != nil {
-		return fmt.Errorf("the window of rkey %#x: %w", rkey, err)
+	switch err := qp.hold(&mw.life, true); {
+	case errors.Is(err, ErrClosed):
+		return nil // freed: the device refuses the rkey
+	case err != nil:
+		return fmt.Errorf("the window of rkey %#x: %w", wr.RKey, err)
 	}
 	mw.bindMu.Lock()
 	defer mw.bindMu.Unlock()
 	switch {
 	case mw.unbound:
-		return fmt.Errorf("rkey %#x: an invalidate of a window that is not bound: %w", rkey, syscall.EINVAL)
-	case rkey != mw.rkey:
-		return fmt.Errorf("rkey %#x: the window's rkey is %#x: %w", rkey, mw.rkey, syscall.EINVAL)
+		return fmt.Errorf("rkey %#x: an invalidate of a window that is not bound: %w", wr.RKey, syscall.EINVAL)
+	case wr.RKey != mw.rkey:
+		return fmt.Errorf("rkey %#x: the window's rkey is %#x: %w", wr.RKey, mw.rkey, syscall.EINVAL)
 	}
+	mw.unbound = true
 	return nil
+}
+
+// notInvalidated undoes checkInvalidate's mark for an invalidate of rkey
+// that was not posted.
+func (mw *MW) notInvalidated(rkey uint32) {
+	mw.bindMu.Lock()
+	if mw.rkey == rkey {
+		mw.unbound = false
+	}
+	mw.bindMu.Unlock()
 }
 
 // IncRKey returns rkey with its low byte, the consumer-owned key, increased

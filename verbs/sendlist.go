@@ -41,9 +41,10 @@ type SendList struct {
 }
 
 // NewSendList builds wrs into a SendList for qp, validating each request as
-// PostSend does and, beyond it, every entry as PostSend does an inline
-// request's: inside an open MR of the QP's PD, named by its LKey. The list
-// keeps no reference to wrs or their SGLs.
+// PostSend does (every entry inside an open MR of the QP's PD, named by its
+// LKey), and holds the entries' regions open (see SendList). Bind and
+// invalidate requests are refused. The list keeps no reference to wrs or
+// their SGLs.
 func (qp *QP) NewSendList(wrs []SendWR) (*SendList, error) {
 	const op = "build send list"
 	if qp == nil || !qp.acquire() {

@@ -127,16 +127,17 @@ func (e *PostError) Unwrap() error { return e.Err }
 // PostSend posts wrs as chains of up to the QP's batch, one call into
 // libibverbs per chain. It allocates nothing on success. A request that
 // fails validation is reported as a *PostError like one the provider
-// refuses: the requests before it are posted. Validation refuses an
-// unknown opcode or flag (and on siw a fenced RDMA read); too many SGEs, or an empty one among several; an atomic
-// without exactly one 8-byte entry; a bind or a local invalidate with
-// entries or inline; inline data on other than a send or an RDMA write; on
-// a UD QP anything but a send (with or without immediate data), or no AH;
-// an AH on another QP type; a missing or closed AH, MW or MR, or one of
-// another device context (an MR of another PD than its window's); inline
-// entries over the QP's MaxInlineData, outside an open MR of its PD, or in
-// one at another IOVA; an entry outside the open region of the QP's PD
-// its lkey names; an invalidate (WRLocalInv, WRSendWithInv) of a
+// refuses: the requests before it are posted. Validation refuses an unknown
+// opcode or flag (and on siw a fenced RDMA read); too many SGEs, or an empty
+// one among several; an entry outside the open region of the QP's PD its
+// lkey names; an atomic without exactly one 8-byte entry; a bind or a local
+// invalidate with entries or inline; inline data on other than a send or an
+// RDMA write; on a UD QP anything but a send (with or without immediate
+// data), or no AH; an AH on another QP type; a missing or closed AH, MW or
+// MR, or one of another device context (an MR of another PD than its
+// window's); inline entries over the QP's MaxInlineData or in a region at
+// another IOVA; a bind whose rkey is not IncRKey's of the window's; an
+// invalidate (WRLocalInv; WRSendWithInv to a QP of the same context) of a
 // type 2 window of this process that is not bound, or by another rkey than
 // the window's. A post that uses an AH, MW or MR while it is being closed
 // or changed (MR.Rereg) fails with EAGAIN instead of waiting for it: the
@@ -152,14 +153,14 @@ func (qp *QP) PostSend(wrs []SendWR) error {
 	}
 	qp.postMu.Lock()
 	defer qp.postMu.Unlock()
-	var regions regionCache
 	batch, maxSGE, _ := qp.raw.Batch()
 	for base := 0; base < len(wrs); {
 		chain := wrs[base:min(base+batch, len(wrs))]
+		var regions regionCache
 		n, invalid, windowOps := len(chain), error(nil), false
 		for i := range chain {
 			wr := &chain[i]
-			if wr.Opcode == WRBindMW && rebinds(chain[:i], wr.MW) || invalidates(wr) && qp.windowChanges(chain[:i], wr.RKey) {
+			if wr.Opcode == WRBindMW && rebinds(chain[:i], wr.MW) || invalidates(wr) && qp.windowChanges(chain[:i], wr) {
 				// The provider names the window by the rkey of its last
 				// bind, and checkInvalidate the window by its state, both
 				// recorded once the requests before are posted: the chain
@@ -190,7 +191,7 @@ func (qp *QP) PostSend(wrs []SendWR) error {
 			if err != nil {
 				posted = bad
 			}
-			qp.windowsPosted(chain[:posted])
+			qp.windowsPosted(chain[:n], posted)
 		}
 		qp.releaseHeld()
 		switch {
@@ -204,16 +205,17 @@ func (qp *QP) PostSend(wrs []SendWR) error {
 	return nil
 }
 
-// windowsPosted records the binds and invalidates of posted requests.
-func (qp *QP) windowsPosted(posted []SendWR) {
-	for i := range posted {
-		switch wr := &posted[i]; {
-		case wr.Opcode == WRBindMW:
+// windowsPosted records the binds of the first posted requests of
+// checked, and undoes checkInvalidate's mark for the invalidates after them.
+func (qp *QP) windowsPosted(checked []SendWR, posted int) {
+	for i := range checked {
+		switch wr := &checked[i]; {
+		case wr.Opcode == WRBindMW && i < posted:
 			wr.MW.raw.SetRKey(wr.RKey)
 			wr.MW.bound(wr.Bind.MR, wr.RKey)
-		case invalidates(wr):
-			if mw := windowOf(qp.pd.ctx.Name(), wr.RKey); mw != nil {
-				mw.invalidated()
+		case invalidates(wr) && i >= posted:
+			if mw := qp.invalidatedWindow(wr); mw != nil {
+				mw.notInvalidated(wr.RKey)
 			}
 		}
 	}
@@ -223,14 +225,14 @@ func (qp *QP) windowsPosted(posted []SendWR) {
 func invalidates(wr *SendWR) bool { return wr.Opcode == WRLocalInv || wr.Opcode == WRSendWithInv }
 
 // windowChanges tells whether chain binds or invalidates the type 2 window
-// of this process on the QP's device that rkey names.
-func (qp *QP) windowChanges(chain []SendWR, rkey uint32) bool {
-	mw := windowOf(qp.pd.ctx.Name(), rkey)
+// of this process that inv, an invalidate, names.
+func (qp *QP) windowChanges(chain []SendWR, inv *SendWR) bool {
+	mw := qp.invalidatedWindow(inv)
 	if mw == nil {
 		return false
 	}
 	for i := range chain {
-		if wr := &chain[i]; wr.Opcode == WRBindMW && wr.MW == mw || invalidates(wr) && wr.RKey>>8 == rkey>>8 {
+		if wr := &chain[i]; wr.Opcode == WRBindMW && wr.MW == mw || invalidates(wr) && qp.invalidatedWindow(wr) == mw {
 			return true
 		}
 	}
@@ -261,8 +263,20 @@ func (wr *SendWR) raw() cgo.SendWR {
 }
 
 // checkSend validates wr for the QP and holds its AH, MW and MR open until
-// releaseHeld; regions remembers the region of the post's last entry.
+// releaseHeld; regions remembers the region of the post's last entry. An
+// invalidate's window is checked last: a window that passes is marked.
 func (qp *QP) checkSend(wr *SendWR, maxSGE int, regions *regionCache) error {
+	if err := qp.checkRequest(wr, maxSGE, regions); err != nil {
+		return err
+	}
+	if invalidates(wr) {
+		return qp.checkInvalidate(wr)
+	}
+	return nil
+}
+
+// checkRequest is checkSend but for the invalidated window.
+func (qp *QP) checkRequest(wr *SendWR, maxSGE int, regions *regionCache) error {
 	if len(wr.SGL) > maxSGE {
 		return fmt.Errorf("%d SGEs, the QP takes %d: %w", len(wr.SGL), maxSGE, syscall.EINVAL)
 	}
@@ -291,11 +305,6 @@ func (qp *QP) checkSend(wr *SendWR, maxSGE int, regions *regionCache) error {
 		}
 	default:
 		return fmt.Errorf("opcode %d: %w", wr.Opcode, syscall.EINVAL)
-	}
-	if invalidates(wr) {
-		if err := qp.checkInvalidate(wr.RKey); err != nil {
-			return err
-		}
 	}
 	if wr.Opcode == WRBindMW {
 		if len(wr.SGL) > 0 || wr.Flags&SendInline != 0 {
@@ -483,6 +492,11 @@ func (qp *QP) checkBind(wr *SendWR) error {
 	}
 	if wr.MW.typ != MWType2 {
 		return fmt.Errorf("a type %d window binds through QP.BindMW: %w", wr.MW.typ, syscall.EINVAL)
+	}
+	// The device takes the rkey's low byte, the key, only: a bind that
+	// failed as it ran would leave the window free under its current rkey.
+	if cur := wr.MW.RKey(); wr.RKey>>8 != cur>>8 || wr.RKey == cur {
+		return fmt.Errorf("rkey %#x for a window of rkey %#x: the same index and a new key, IncRKey: %w", wr.RKey, cur, syscall.EINVAL)
 	}
 	if err := qp.hold(&wr.Bind.MR.life, wr.Bind.MR.pd != nil); err != nil {
 		return fmt.Errorf("MR: %w", err)
