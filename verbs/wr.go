@@ -231,8 +231,10 @@ func (qp *QP) windowChanges(chain []SendWR, inv *SendWR) bool {
 	if mw == nil {
 		return false
 	}
+	// An earlier invalidate of the same index may name another host's
+	// window: a needless end of the chain, not a query of the QP each.
 	for i := range chain {
-		if wr := &chain[i]; wr.Opcode == WRBindMW && wr.MW == mw || invalidates(wr) && qp.invalidatedWindow(wr) == mw {
+		if wr := &chain[i]; wr.Opcode == WRBindMW && wr.MW == mw || invalidates(wr) && wr.RKey>>8 == inv.RKey>>8 {
 			return true
 		}
 	}
