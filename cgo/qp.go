@@ -6,6 +6,8 @@ package cgo
 #cgo noescape go_poll_post_send_list
 #cgo nocallback go_poll_post_send_list
 #cgo nocallback go_post_recv
+#cgo noescape ibv_query_qp
+#cgo nocallback ibv_query_qp
 #cgo noescape go_block
 #cgo nocallback go_block
 #include <errno.h>
@@ -83,9 +85,29 @@ static inline void go_fill_send(struct ibv_send_wr *wrs, const go_send_wr *in, i
 	}
 }
 
+// go_not_ready is what the post shims return for a QP in a state that
+// takes no such requests (go_refuses).
+enum { go_not_ready = -1000 };
+
+// go_refuses tells whether qp, an IB or RoCE QP, is in a state that takes
+// no send requests (RESET, INIT, RTR) or, for receives, no receive requests
+// (RESET), as libibverbs last recorded it (ibv_modify_qp, ibv_query_qp; the
+// device moves a QP on to SQE or ERR only, which take both). rxe queues a
+// send posted before RTS although its doorbell fails, and sends it once the
+// QP reaches RTS: refused, then sent. The kernel's iWARP connection manager
+// moves iWARP QPs, and siw reports no state: their record says nothing.
+static inline int go_refuses(struct ibv_qp *qp, int send) {
+	return qp->state < (send ? IBV_QPS_RTS : IBV_QPS_INIT) &&
+	       qp->context->device->transport_type == IBV_TRANSPORT_IB;
+}
+
 // go_post_chain posts the chain that starts at wrs; on failure *bad is the
 // index of the failing request.
 static inline int go_post_chain(struct ibv_qp *qp, struct ibv_send_wr *wrs, int *bad) {
+	if (go_refuses(qp, 1)) {
+		*bad = 0;
+		return go_not_ready;
+	}
 	struct ibv_send_wr *bad_wr = NULL;
 	int rc = ibv_post_send(qp, wrs, &bad_wr);
 	*bad = bad_wr ? (int)(bad_wr - wrs) : 0;
@@ -196,6 +218,10 @@ static inline int go_post_recv(uintptr_t qp, int srq, go_recv_wr *in, int n, str
 		uintptr_t wrsp, int *bad) {
 	struct ibv_recv_wr *wrs = (struct ibv_recv_wr *)wrsp;
 	struct ibv_recv_wr *bad_wr = NULL;
+	if (!srq && go_refuses((struct ibv_qp *)qp, 0)) {
+		*bad = 0;
+		return go_not_ready;
+	}
 	go_fill_recv(wrs, in, n, sges, stride);
 	int rc = srq ? ibv_post_srq_recv((struct ibv_srq *)qp, wrs, &bad_wr)
 		     : ibv_post_recv((struct ibv_qp *)qp, wrs, &bad_wr);
@@ -323,6 +349,7 @@ import "C"
 
 import (
 	"encoding/binary"
+	"fmt"
 	"math"
 	"syscall"
 	"unsafe"
@@ -434,7 +461,7 @@ func (s *recvScratch) post(q unsafe.Pointer, srq bool, n int) (int, error) {
 		isSRQ = 1
 	}
 	rc := C.go_post_recv(cptr(q), isSRQ, s.recv, C.int(n), s.sge, C.int(s.maxSGE), cptr(unsafe.Pointer(s.wr)), s.bad)
-	return int(*s.bad), errnoOf(rc, nil)
+	return int(*s.bad), postErr(rc)
 }
 
 // set stores request i of the next chain.
@@ -453,6 +480,18 @@ type postScratch struct {
 	sendWR            *C.struct_ibv_send_wr
 	bad               *C.int
 	recv              recvScratch
+}
+
+// ErrNotReady is a post to an IB or RoCE QP in a state that takes no such
+// requests: a send before RTS, a receive in RESET.
+var ErrNotReady = fmt.Errorf("QP not ready: sends need RTS, receives INIT or later: %w", syscall.EINVAL)
+
+// postErr is the error of a post shim's rc.
+func postErr(rc C.int) error {
+	if rc == C.go_not_ready {
+		return ErrNotReady
+	}
+	return errnoOf(rc, nil)
 }
 
 // MaxBatch bounds the requests one post call takes (a QP's or SRQ's batch).
@@ -629,7 +668,7 @@ func (qp QP) PostSend(n int) (int, error) {
 	}
 	rc := C.go_post_send(cptr(unsafe.Pointer(qp.p)), cptr(unsafe.Pointer(s.send)), C.int(n), s.sendSGE, C.int(s.maxSendSGE),
 		cptr(unsafe.Pointer(s.sendWR)), s.bad)
-	return int(*s.bad), errnoOf(rc, nil)
+	return int(*s.bad), postErr(rc)
 }
 
 // SendList is a chain of send requests in C memory of its own, built once
@@ -740,7 +779,7 @@ func (l SendList) Post(qp QP, n, per int) (int, error) {
 		return 0, syscall.EINVAL
 	}
 	rc := C.go_post_send_list(cptr(unsafe.Pointer(qp.p)), cptr(unsafe.Pointer(l.wrs)), C.int(n), C.int(per), l.bad)
-	return int(*l.bad), errnoOf(rc, nil)
+	return int(*l.bad), postErr(rc)
 }
 
 // PostAfterPoll polls cq as PollSpin does and, when that gives completions,
@@ -761,7 +800,7 @@ func (l SendList) PostAfterPoll(qp QP, cq CQ, wcs []WC, spins, n int) (got, bad 
 	if r.got < 0 {
 		return 0, 0, syscall.EIO // ibv_poll_cq gives no errno
 	}
-	return int(r.got), int(*l.bad), errnoOf(r.rc, nil)
+	return int(r.got), int(*l.bad), postErr(r.rc)
 }
 
 // Free frees the list's memory.

@@ -95,6 +95,12 @@ func TestBadInputTable(t *testing.T) {
 	defer cancel()
 	wcs := make([]verbs.WorkCompletion, 1)
 	sge := mr.SGE(0, 8)
+	var nilCtx context.Context
+	list, err := rc.NewSendList([]verbs.SendWR{{Opcode: verbs.WRSend, SGL: []verbs.SGE{sge}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer list.Close()
 
 	tests := []struct {
 		api, input string
@@ -200,15 +206,54 @@ func TestBadInputTable(t *testing.T) {
 		{"QP.State", "nil QP", func() error { _, err := nilQP.State(); return err }, verbs.ErrClosed},
 		{"QP.OutOfReset", "nil QP", func() error { _, err := nilQP.OutOfReset(); return err }, verbs.ErrClosed},
 		{"QP.Modify", "RESET to RTS", func() error { return rc.Modify(&verbs.QPAttr{State: int(verbs.QPStateRTS)}, verbs.QPAttrState) }, nil},
+		{"CQ.BusyPoll", "nil context", func() error { _, err := cq.BusyPoll(nilCtx, wcs); return err }, syscall.EINVAL},
+		{"CQ.Wait", "nil context", func() error { return cq.Wait(nilCtx) }, syscall.EINVAL},
+		{"CQ.PollWait", "nil context", func() error { _, err := cq.PollWait(nilCtx, wcs); return err }, syscall.EINVAL},
+		{"SendList.PostAfter", "nil context", func() error { _, err := list.PostAfter(nilCtx, cq, wcs, 1); return err }, syscall.EINVAL},
 	}
-	// iWARP has no UD QPs (EOPNOTSUPP): then that row is left out.
+	type row = struct {
+		api, input string
+		call       func() error
+		want       error
+	}
+	// iWARP has no UC or UD QPs (EOPNOTSUPP): then their rows are left out.
+	if uc, err := pd.CreateQP(&verbs.QPInitAttr{Type: verbs.QPTypeUC, SendCQ: cq, RecvCQ: cq, Cap: qpCap}); err == nil {
+		defer uc.Close()
+		tests = append(tests,
+			row{"QP.PostSend", "an RDMA read on UC", send(uc, verbs.SendWR{Opcode: verbs.WRRDMARead, SGL: []verbs.SGE{sge}, RemoteAddr: mr.Addr(), RKey: mr.RKey()}), syscall.EINVAL},
+			row{"QP.PostSend", "an atomic on UC", send(uc, verbs.SendWR{Opcode: verbs.WRAtomicFetchAndAdd, SGL: []verbs.SGE{sge}, RemoteAddr: mr.Addr(), RKey: mr.RKey()}), syscall.EINVAL})
+	} else if !errors.Is(err, syscall.EOPNOTSUPP) {
+		t.Fatal(err)
+	}
 	if ud, err := pd.CreateQP(&verbs.QPInitAttr{Type: verbs.QPTypeUD, SendCQ: cq, RecvCQ: cq, Cap: qpCap}); err == nil {
 		defer ud.Close()
-		tests = append(tests, struct {
-			api, input string
-			call       func() error
-			want       error
-		}{"QP.PostSend", "UD without an AH", send(ud, verbs.SendWR{Opcode: verbs.WRSend, SGL: []verbs.SGE{sge}}), syscall.EINVAL})
+		otherPD, err := dev.AllocPD()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer otherPD.Close()
+		gid := testGID(t, dev)
+		ah, err := otherPD.CreateAH(&verbs.AHAttr{IsGlobal: true, PortNum: 1, GRH: verbs.GlobalRoute{DGID: gid.GID, SGIDIndex: uint8(gid.Index), HopLimit: 64}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ah.Close()
+		mw, err := pd.AllocMW(verbs.MWType1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer mw.Close()
+		mwMR, err := pd.RegMR(buf, 0, 0, verbs.AccessLocalWrite|verbs.AccessMWBind)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer mwMR.Close()
+		tests = append(tests,
+			row{"QP.PostSend", "UD without an AH", send(ud, verbs.SendWR{Opcode: verbs.WRSend, SGL: []verbs.SGE{sge}}), syscall.EINVAL},
+			row{"QP.PostSend", "UD through an AH of another PD", send(ud, verbs.SendWR{Opcode: verbs.WRSend, SGL: []verbs.SGE{sge}, AH: ah, RemoteQPN: 1, RemoteQKey: 1}), syscall.EINVAL},
+			row{"QP.BindMW", "a UD QP", func() error {
+				return ud.BindMW(mw, 1, 0, verbs.MWBind{MR: mwMR, Length: 8, Access: verbs.AccessRemoteRead})
+			}, syscall.EINVAL})
 	} else if !errors.Is(err, syscall.EOPNOTSUPP) {
 		t.Fatal(err)
 	}

@@ -211,6 +211,9 @@ func (w *busyWait) empty() {
 // A goroutine that calls it back to back for longer than 10 ms should call
 // Yield every few milliseconds (see the package documentation).
 func (cq *CQ) BusyPoll(ctx context.Context, wcs []WorkCompletion) (int, error) {
+	if err := nilContext(ctx); err != nil {
+		return 0, opError("ibv_poll_cq", cq.name(), err)
+	}
 	var w busyWait
 	for {
 		if cq == nil || !cq.acquire() {
@@ -289,6 +292,9 @@ func (cq *CQ) Arm(solicitedOnly bool) error {
 // destroyed meanwhile can reach a new one at the same address): poll after
 // Wait, as PollWait does.
 func (cq *CQ) Wait(ctx context.Context) error {
+	if err := nilContext(ctx); err != nil {
+		return opError("ibv_get_cq_event", cq.name(), err)
+	}
 	if cq == nil || !cq.acquire() {
 		return cq.closedError("ibv_get_cq_event")
 	}
@@ -321,6 +327,9 @@ func (cq *CQ) notify() {
 // completion may have slipped in), and waits for the event. It returns as
 // soon as at least one completion is in wcs.
 func (cq *CQ) PollWait(ctx context.Context, wcs []WorkCompletion) (int, error) {
+	if err := nilContext(ctx); err != nil {
+		return 0, opError("ibv_poll_cq", cq.name(), err)
+	}
 	for {
 		n, err := cq.Poll(wcs)
 		if n > 0 || err != nil {

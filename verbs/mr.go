@@ -62,9 +62,12 @@ func (pd *PD) RegMR(buf *Buffer, off, length int, access Access) (*MR, error) {
 // name the region's bytes from iova on, and iova 0 makes the addresses
 // offsets into a region that starts a page. iova must have the memory's
 // offset within its page (the kernel's rule), and the range must not
-// wrap past 2^64: EINVAL otherwise. Providers copy inline data from an
-// entry's address with the CPU: entries in a region whose iova is not
-// its memory's address are refused in inline requests (EINVAL). siw
+// wrap past 2^64: EINVAL otherwise. Providers copy some data from or to
+// an entry's address with the CPU (inline data; mlx5 small received
+// messages, and small RDMA read and atomic results on a QP whose requests
+// all complete): entries in a region whose iova is not its memory's
+// address are refused (EINVAL) in inline requests, in receives, and in
+// RDMA reads and atomics on a QP created with SignalAll. siw
 // (Linux 6.1) registers such a region but places RDMA data by the
 // memory's own address: use RegMR there.
 func (pd *PD) RegMRAt(buf *Buffer, off, length int, iova uint64, access Access) (*MR, error) {
@@ -263,11 +266,15 @@ func (mr *MR) contains(sge SGE) error {
 // at the entry's address: not in a region the device addresses from
 // another IOVA than its memory's.
 func (mr *MR) inlineFrom() error {
-	if mr.base != uint64(uintptr(unsafe.Pointer(&mr.mem[0]))) {
+	if mr.atIOVA() {
 		return fmt.Errorf("inline data from a region at IOVA %#x, not its memory's address: %w", mr.base, syscall.EINVAL)
 	}
 	return nil
 }
+
+// atIOVA tells whether the region is at another IOVA than its memory's
+// address (RegMRAt); the caller holds it open.
+func (mr *MR) atIOVA() bool { return mr.base != uint64(uintptr(unsafe.Pointer(&mr.mem[0]))) }
 
 // errZeroBased refuses AccessZeroBased on a region.
 var errZeroBased = fmt.Errorf("AccessZeroBased on a region (RegMRAt with iova 0 addresses it from 0): %w", syscall.EINVAL)

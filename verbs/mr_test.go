@@ -107,6 +107,28 @@ func TestRegMRAt(t *testing.T) {
 	if err := list2.Close(); err != nil {
 		t.Fatal(err)
 	}
+	// Nor may the device's results land there where mlx5 copies them with
+	// the CPU: receives, and RDMA reads and atomics on a QP whose requests
+	// all complete.
+	if err := b.qp.PostRecv([]verbs.RecvWR{{ID: 6, SGL: []verbs.SGE{mr.SGE(0, 64)}}}); !errors.Is(err, syscall.EINVAL) {
+		t.Errorf("receive into the region at IOVA 0: %v, want EINVAL", err)
+	}
+	all := newEndWith(t, ctx, 4096, endOpts{signalAll: true, pd: b.pd})
+	read := verbs.SendWR{ID: 7, Opcode: verbs.WRRDMARead, SGL: []verbs.SGE{mr.SGE(0, 8)}, RemoteAddr: a.mr.Addr(), RKey: a.mr.RKey()}
+	if err := all.qp.PostSend([]verbs.SendWR{read}); !errors.Is(err, syscall.EINVAL) || errors.Is(err, verbs.ErrNotReady) {
+		t.Errorf("RDMA read into the region at IOVA 0 on a QP that signals all: %v, want EINVAL", err)
+	}
+	read.SGL = []verbs.SGE{b.mr.SGE(0, 8)}
+	list3, err := all.qp.NewSendList([]verbs.SendWR{read})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := list3.SetSGE(0, 0, mr.SGE(0, 8)); !errors.Is(err, syscall.EINVAL) {
+		t.Errorf("SetSGE of an RDMA read on a QP that signals all to the region at IOVA 0: %v, want EINVAL", err)
+	}
+	if err := list3.Close(); err != nil {
+		t.Fatal(err)
+	}
 
 	if testbed.IWARP(t) {
 		// Seen: a peer's write at offset 100 completes at the writer and

@@ -163,24 +163,49 @@ func (mw *MW) Close() error {
 // QP of the same device context (otherwise the rkey is another host's,
 // whose windows may have the same indexes).
 func (qp *QP) invalidatedWindow(wr *SendWR) *MW {
-	if wr.Opcode == WRSendWithInv && !qp.peerIsLocal() {
+	mw := windowOf(qp.pd.ctx.Name(), wr.RKey)
+	if mw == nil || wr.Opcode == WRSendWithInv && !qp.peerIsLocal() {
 		return nil
 	}
-	return windowOf(qp.pd.ctx.Name(), wr.RKey)
+	return mw
 }
 
 // peerIsLocal reports whether the QP's destination is a QP of its device
-// context.
+// context: a QP of the context has the destination's number, and the QP's
+// address vector names this device (its destination GID is one of the
+// device's, or without a GRH its destination LID the port's). Another
+// host's QPs have the same numbers as this one's, its windows the same
+// indexes. When the QP's attributes cannot be read, the peer counts as
+// local: its invalidate is checked.
 func (qp *QP) peerIsLocal() bool {
-	a, _, err := qp.raw.Query(int(QPAttrDestQPN))
+	a, _, err := qp.raw.Query(int(QPAttrDestQPN | QPAttrAV))
 	if err != nil {
-		return false
+		return true
 	}
 	c := qp.pd.ctx
 	c.objMu.Lock()
-	defer c.objMu.Unlock()
+	found := false
 	for _, obj := range c.objects {
 		if peer, ok := obj.(*QP); ok && peer.num == a.DestQPNum {
+			found = true
+			break
+		}
+	}
+	c.objMu.Unlock()
+	if !found {
+		return false
+	}
+	// The context lives while its QP does: its raw calls need no hold.
+	if !a.AHAttr.IsGlobal {
+		port, err := c.raw.QueryPort(a.AHAttr.PortNum)
+		return err != nil || port.LID == a.AHAttr.DLID
+	}
+	table, err := c.raw.QueryGIDTable(cgo.MaxGIDEntries)
+	if err != nil {
+		return true
+	}
+	for _, e := range table {
+		if e.GID == a.AHAttr.GRH.DGID {
 			return true
 		}
 	}
@@ -228,6 +253,13 @@ func (mw *MW) notInvalidated(rkey uint32) {
 	mw.bindMu.Unlock()
 }
 
+// notBound undoes binding's mark for a bind that was not posted.
+func (mw *MW) notBound() {
+	mw.bindMu.Lock()
+	mw.unbound = true
+	mw.bindMu.Unlock()
+}
+
 // IncRKey returns rkey with its low byte, the consumer-owned key, increased
 // by one (ibv_inc_rkey): the rkey to bind a window with next.
 func IncRKey(rkey uint32) uint32 {
@@ -257,6 +289,11 @@ func (qp *QP) BindMW(mw *MW, id uint64, flags SendFlags, b MWBind) error {
 	}
 	if mw.typ != MWType1 {
 		return opError(op, qp.name(), fmt.Errorf("a type %d window binds through a WRBindMW request: %w", mw.typ, syscall.EINVAL))
+	}
+	if qp.typ == QPTypeUD {
+		// mlx5 and mlx4 would build the bind as a datagram, through a
+		// null AH.
+		return opError(op, qp.name(), fmt.Errorf("a bind on a UD QP, which has no windows: %w", syscall.EINVAL))
 	}
 	if b.MR == nil {
 		return opError(op, qp.name(), fmt.Errorf("no memory region: %w", syscall.EINVAL))

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/go-rdma/rdma/internal/testbed"
 	"github.com/go-rdma/rdma/verbs"
@@ -464,4 +465,60 @@ func TestPostRefusesWhatProvidersMishandle(t *testing.T) {
 	if err := list.SetFlags(0, verbs.SendSignaled|1<<7); !errors.Is(err, syscall.EINVAL) {
 		t.Errorf("SetFlags with an unknown flag: %v, want EINVAL", err)
 	}
+}
+
+// TestPostBeforeReady: on IB and RoCE, a send to a QP that has not reached
+// RTS and a receive to a QP in RESET are refused with ErrNotReady, through
+// PostSend, a send list and PostRecv, and none of them is sent later. (rxe
+// queues such a send although its doorbell fails, and sent it once the QP
+// reached RTS, into the peer's first receive.)
+func TestPostBeforeReady(t *testing.T) {
+	ctx := openTestDevice(t)
+	if isIWARP(t, ctx) {
+		testbed.Limitation(t, "iWARP QPs are moved by the kernel's connection manager, unrecorded in user space, "+
+			"and siw reports no QP state: posts are not checked against the QP's state")
+	}
+	a, b := newEnd(t, ctx, 4096), newEnd(t, ctx, 4096)
+	copy(a.buf.Bytes(), "early")
+	copy(a.buf.Bytes()[100:], "ready")
+	early := []verbs.SendWR{{ID: 1, Opcode: verbs.WRSend, Flags: verbs.SendSignaled, SGL: []verbs.SGE{a.mr.SGE(0, 5)}}}
+	list, err := a.qp.NewSendList(early)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer list.Close()
+	recv := []verbs.RecvWR{{ID: 7, SGL: []verbs.SGE{b.mr.SGE(0, 64)}}}
+	refused := func(state string, posts map[string]error) {
+		t.Helper()
+		for what, err := range posts {
+			var pe *verbs.PostError
+			if !errors.Is(err, verbs.ErrNotReady) || !errors.Is(err, syscall.EINVAL) || !errors.As(err, &pe) || pe.Index != 0 {
+				t.Errorf("%s in %s: %v, want a *PostError at index 0 wrapping ErrNotReady", what, state, err)
+			}
+		}
+	}
+	refused("RESET", map[string]error{"PostRecv": b.qp.PostRecv(recv), "PostSend": a.qp.PostSend(early), "SendList.Post": list.Post(1)})
+	init := verbs.QPAttr{State: int(verbs.QPStateInit), PortNum: 1, AccessFlags: int(verbs.AccessLocalWrite | verbs.AccessRemoteWrite)}
+	for _, e := range []*end{a, b} {
+		if err := e.qp.Modify(&init, verbs.QPAttrState|verbs.QPAttrPKeyIndex|verbs.QPAttrPort|verbs.QPAttrAccessFlags); err != nil {
+			t.Fatal(err)
+		}
+	}
+	refused("INIT", map[string]error{"PostSend": a.qp.PostSend(early), "SendList.PostChains": list.PostChains(1, 1)})
+	if err := b.qp.PostRecv(recv); err != nil {
+		t.Fatalf("PostRecv in INIT: %v", err)
+	}
+	connectByHand(t, ctx, a, b)
+	if err := a.qp.PostSend([]verbs.SendWR{{ID: 2, Opcode: verbs.WRSend, Flags: verbs.SendSignaled, SGL: []verbs.SGE{a.mr.SGE(100, 5)}}}); err != nil {
+		t.Fatal(err)
+	}
+	if wc := waitOne(t, a.cq); wc.WRID != 2 {
+		t.Errorf("send completion %+v, want request 2's", wc)
+	}
+	if wc := waitOne(t, b.cq); wc.WRID != 7 || string(b.buf.Bytes()[:wc.ByteLen]) != "ready" {
+		t.Errorf("receive completion %+v with %q, want request 7's with \"ready\"", wc, b.buf.Bytes()[:wc.ByteLen])
+	}
+	time.Sleep(50 * time.Millisecond)
+	expectEmpty(t, a.cq)
+	expectEmpty(t, b.cq)
 }

@@ -138,6 +138,7 @@ type QP struct {
 	typ            QPType
 	cap            QPCap
 	num            uint32
+	signalAll      bool        // every send request completes (QPInitAttr.SignalAll)
 	postMu         sync.Mutex  // serializes use of the raw QP's post scratch and held
 	held           []*life     // AHs, MWs and MRs held open by the post in progress
 	moved          atomic.Bool // the last Modify that set the state took the QP out of RESET
@@ -221,7 +222,7 @@ func (pd *PD) CreateQP(attr *QPInitAttr) (*QP, error) {
 			return err
 		}
 		qp = &QP{life: born(), pd: pd, sendCQ: attr.SendCQ, recvCQ: attr.RecvCQ, srq: attr.SRQ, raw: r, typ: attr.Type, cap: got,
-			num: r.Num(), held: make([]*life, 0, 2*batch)}
+			num: r.Num(), signalAll: attr.SignalAll, held: make([]*life, 0, 2*batch)}
 		attr.SendCQ.children.Add(1)
 		attr.RecvCQ.children.Add(1)
 		if attr.SRQ != nil {

@@ -272,6 +272,9 @@ func (l *SendList) SetSGE(i, j int, sge SGE) error {
 			if err == nil && l.raw.Flags(i)&uint32(SendInline) != 0 {
 				err = mr.inlineFrom()
 			}
+			if err == nil && mr.atIOVA() && l.qp.cpuResult(WROpcode(l.raw.Opcode(i))) {
+				err = errAtIOVA(mr.base)
+			}
 			if err == nil {
 				mr.pinList(1)
 			}
@@ -333,6 +336,9 @@ func (l *SendList) PostChains(n, per int) error {
 // nothing.
 func (l *SendList) PostAfter(ctx context.Context, cq *CQ, wcs []WorkCompletion, n int) (int, error) {
 	const op = "ibv_post_send"
+	if err := nilContext(ctx); err != nil {
+		return 0, opError(op, cq.name(), err)
+	}
 	var w busyWait
 	for {
 		if err := l.lock(op, n, true); err != nil {

@@ -133,15 +133,18 @@ func (e *PostError) Unwrap() error { return e.Err }
 // lkey names; an atomic without exactly one 8-byte entry; a bind or a local
 // invalidate with entries or inline; inline data on other than a send or an
 // RDMA write; on a UD QP anything but a send (with or without immediate
-// data), or no AH; an AH on another QP type; a missing or closed AH, MW or
-// MR, or one of another device context (an MR of another PD than its
-// window's); inline entries over the QP's MaxInlineData or in a region at
-// another IOVA; a bind whose rkey is not IncRKey's of the window's; an
-// invalidate (WRLocalInv; WRSendWithInv to a QP of the same context) of a
+// data), or no AH; an AH on another QP type; on a UC QP an RDMA read or an
+// atomic; a missing or closed AH, MW or MR, or one of another device
+// context (an AH, window or region of another PD than the QP's); inline
+// entries over the QP's MaxInlineData or in a region at another IOVA, or,
+// on a QP created with SignalAll, an RDMA read's or atomic's entries there
+// (see RegMRAt); a bind whose rkey is not IncRKey's of the window's, or of a window that is
+// bound; an invalidate (WRLocalInv; WRSendWithInv to a QP of the same context) of a
 // type 2 window of this process that is not bound, or by another rkey than
 // the window's. A post that uses an AH, MW or MR while it is being closed
 // or changed (MR.Rereg) fails with EAGAIN instead of waiting for it: the
-// requests before it are posted.
+// requests before it are posted. On IB and RoCE, a post to a QP that has
+// not reached RTS fails with ErrNotReady, nothing posted.
 func (qp *QP) PostSend(wrs []SendWR) error {
 	const op = "ibv_post_send"
 	if qp == nil || !qp.acquire() {
@@ -213,6 +216,8 @@ func (qp *QP) windowsPosted(checked []SendWR, posted int) {
 		case wr.Opcode == WRBindMW && i < posted:
 			wr.MW.raw.SetRKey(wr.RKey)
 			wr.MW.bound(wr.Bind.MR, wr.RKey)
+		case wr.Opcode == WRBindMW:
+			wr.MW.notBound()
 		case invalidates(wr) && i >= posted:
 			if mw := qp.invalidatedWindow(wr); mw != nil {
 				mw.notInvalidated(wr.RKey)
@@ -265,19 +270,24 @@ func (wr *SendWR) raw() cgo.SendWR {
 }
 
 // checkSend validates wr for the QP and holds its AH, MW and MR open until
-// releaseHeld; regions remembers the region of the post's last entry. An
-// invalidate's window is checked last: a window that passes is marked.
+// releaseHeld; regions remembers the region of the post's last entry. The
+// window an invalidate or a bind names is checked last: a window that
+// passes is marked.
 func (qp *QP) checkSend(wr *SendWR, maxSGE int, regions *regionCache) error {
 	if err := qp.checkRequest(wr, maxSGE, regions); err != nil {
 		return err
 	}
-	if invalidates(wr) {
+	switch {
+	case invalidates(wr):
 		return qp.checkInvalidate(wr)
+	case wr.Opcode == WRBindMW:
+		return wr.MW.binding(wr.RKey)
 	}
 	return nil
 }
 
-// checkRequest is checkSend but for the invalidated window.
+// checkRequest is checkSend but for the state of the window invalidated or
+// bound.
 func (qp *QP) checkRequest(wr *SendWR, maxSGE int, regions *regionCache) error {
 	if len(wr.SGL) > maxSGE {
 		return fmt.Errorf("%d SGEs, the QP takes %d: %w", len(wr.SGL), maxSGE, syscall.EINVAL)
@@ -289,7 +299,7 @@ func (qp *QP) checkRequest(wr *SendWR, maxSGE int, regions *regionCache) error {
 		return err
 	}
 	if wr.Flags&SendInline == 0 {
-		if err := regions.entries(qp.pd, wr.SGL); err != nil {
+		if err := regions.entries(qp.pd, wr.SGL, qp.cpuResult(wr.Opcode)); err != nil {
 			return err
 		}
 	}
@@ -331,6 +341,9 @@ func (qp *QP) checkRequest(wr *SendWR, maxSGE int, regions *regionCache) error {
 		if wr.AH != nil {
 			return fmt.Errorf("an AH on a %v QP: %w", qp.typ, syscall.EINVAL)
 		}
+		if qp.typ == QPTypeUC && !ucOpcode(wr.Opcode) {
+			return fmt.Errorf("opcode %d on a UC QP, which has no RDMA reads or atomics: %w", wr.Opcode, syscall.EINVAL)
+		}
 		return nil
 	}
 	// A UD request's address fields share memory with the remote address
@@ -344,10 +357,22 @@ func (qp *QP) checkRequest(wr *SendWR, maxSGE int, regions *regionCache) error {
 	if err := qp.hold(&wr.AH.life, wr.AH.pd != nil); err != nil {
 		return fmt.Errorf("AH: %w", err)
 	}
-	if wr.AH.pd.ctx != qp.pd.ctx {
-		return fmt.Errorf("an AH of another device context: %w", syscall.EINVAL)
+	if wr.AH.pd != qp.pd {
+		// rxe fails the request and the QP; mlx5 sends it.
+		return fmt.Errorf("an AH of another PD: %w", syscall.EINVAL)
 	}
 	return nil
+}
+
+// ucOpcode tells whether a UC QP takes requests of op: not RDMA reads or
+// atomics, which UC does not have (rxe fails the request and the QP,
+// mlx5 builds a malformed one).
+func ucOpcode(op WROpcode) bool {
+	switch op {
+	case WRRDMARead, WRAtomicCmpAndSwp, WRAtomicFetchAndAdd:
+		return false
+	}
+	return true
 }
 
 // checkFlags refuses unknown flags, and on siw a fenced RDMA read, which
@@ -381,24 +406,28 @@ func checkEmptySGE(sgl []SGE) error {
 type regionCache struct {
 	lkey       uint32
 	base, size uint64
+	atIOVA     bool // the region is at another IOVA than its memory's address (RegMRAt)
 	known      bool
 }
 
 // entries refuses an entry of sgl that does not lie inside an open region
-// of pd named by its lkey (empty entries name none). Providers read and
-// write some entries on the CPU (mlx5 copies small received messages into
-// the receive's entries), and siw neither executes nor completes a request
-// naming a region of another PD.
-func (c *regionCache) entries(pd *PD, sgl []SGE) error {
+// of pd named by its lkey (empty entries name none) and, if cpu, one in a
+// region at another IOVA than its memory's address: providers read and
+// write some entries with the CPU (mlx5 copies small received messages into
+// the receive's entries, and, on a QP whose requests all complete, small
+// RDMA read and atomic results into theirs), at the address the entry
+// names, and siw neither executes nor completes a request naming a region
+// of another PD.
+func (c *regionCache) entries(pd *PD, sgl []SGE, cpu bool) error {
 	for j := range sgl {
-		if err := c.entry(pd, sgl[j]); err != nil {
+		if err := c.entry(pd, sgl[j], cpu); err != nil {
 			return fmt.Errorf("SGE %d: %w", j, err)
 		}
 	}
 	return nil
 }
 
-func (c *regionCache) entry(pd *PD, sge SGE) error {
+func (c *regionCache) entry(pd *PD, sge SGE, cpu bool) error {
 	if sge.Length == 0 {
 		return nil
 	}
@@ -413,17 +442,33 @@ func (c *regionCache) entry(pd *PD, sge SGE) error {
 		case err != nil:
 			return fmt.Errorf("the region of lkey %#x: %w", sge.LKey, err)
 		}
-		c.lkey, c.base, c.size, c.known = mr.lkey, mr.base, uint64(len(mr.mem)), true
+		c.lkey, c.base, c.size, c.atIOVA, c.known = mr.lkey, mr.base, uint64(len(mr.mem)), mr.atIOVA(), true
 		mr.release()
 		if c.lkey != sge.LKey {
 			c.known = false
 			return errNoRegion(sge.LKey)
 		}
 	}
+	if cpu && c.atIOVA {
+		return errAtIOVA(c.base)
+	}
 	if sge.Addr < c.base || sge.Addr-c.base > c.size || uint64(sge.Length) > c.size-(sge.Addr-c.base) {
 		return fmt.Errorf("[%#x, +%d) outside its region [%#x, +%d): %w", sge.Addr, sge.Length, c.base, c.size, syscall.EINVAL)
 	}
 	return nil
+}
+
+// cpuResult tells whether the provider may write the result of the QP's
+// requests of op into their entries with the CPU: mlx5 copies small RDMA
+// read and atomic results on a QP whose requests all complete.
+func (qp *QP) cpuResult(op WROpcode) bool {
+	return qp.signalAll && (op == WRRDMARead || op == WRAtomicCmpAndSwp || op == WRAtomicFetchAndAdd)
+}
+
+// errAtIOVA is the error of an entry the provider may write with the CPU
+// in a region at another IOVA than its memory's address.
+func errAtIOVA(iova uint64) error {
+	return fmt.Errorf("a region at IOVA %#x, not its memory's address, which the provider may write with the CPU: %w", iova, syscall.EINVAL)
 }
 
 // carriesInline tells whether requests of op may carry their data inline:
@@ -495,15 +540,30 @@ func (qp *QP) checkBind(wr *SendWR) error {
 	if wr.MW.typ != MWType2 {
 		return fmt.Errorf("a type %d window binds through QP.BindMW: %w", wr.MW.typ, syscall.EINVAL)
 	}
-	// The device takes the rkey's low byte, the key, only: a bind that
-	// failed as it ran would leave the window free under its current rkey.
-	if cur := wr.MW.RKey(); wr.RKey>>8 != cur>>8 || wr.RKey == cur {
-		return fmt.Errorf("rkey %#x for a window of rkey %#x: the same index and a new key, IncRKey: %w", wr.RKey, cur, syscall.EINVAL)
-	}
 	if err := qp.hold(&wr.Bind.MR.life, wr.Bind.MR.pd != nil); err != nil {
 		return fmt.Errorf("MR: %w", err)
 	}
 	return checkWindow(qp, wr.MW, &wr.Bind)
+}
+
+// binding refuses a bind of the type 2 window with rkey unless the window
+// is free (unbound) and rkey has its index and a new key, and marks it
+// bound at once, so that another QP's bind of it is refused meanwhile;
+// windowsPosted undoes the mark for a bind that was not posted. The device
+// takes the rkey's key (low byte) only, and binds a type 2 window only
+// while it is free: a second bind would fail as it ran, and the QP with
+// it.
+func (mw *MW) binding(rkey uint32) error {
+	mw.bindMu.Lock()
+	defer mw.bindMu.Unlock()
+	switch {
+	case rkey>>8 != mw.rkey>>8 || rkey == mw.rkey:
+		return fmt.Errorf("rkey %#x for a window of rkey %#x: the same index and a new key, IncRKey: %w", rkey, mw.rkey, syscall.EINVAL)
+	case !mw.unbound:
+		return fmt.Errorf("a bind of a type 2 window that is bound (invalidate it first): %w", syscall.EINVAL)
+	}
+	mw.unbound = false
+	return nil
 }
 
 // checkWindow checks that a window, the region it binds to (held open)
@@ -553,10 +613,12 @@ func (qp *QP) releaseHeld() {
 
 // PostRecv posts wrs as chains of up to the QP's batch, one call into
 // libibverbs per chain. It allocates nothing on success. Each non-empty
-// entry must lie inside an open region of the QP's PD, named by its LKey
+// entry must lie inside an open region of the QP's PD, named by its LKey,
+// at its memory's own address (not a RegMRAt region at another IOVA)
 // (EINVAL otherwise, as a *PostError); the region must stay open, and its
 // Buffer mapped, while the receive is outstanding. A QP created with
 // an SRQ takes no receive requests of its own (EINVAL): post to the SRQ.
+// On IB and RoCE, a post to a QP in RESET fails with ErrNotReady.
 func (qp *QP) PostRecv(wrs []RecvWR) error {
 	const op = "ibv_post_recv"
 	if qp == nil || !qp.acquire() {
@@ -592,7 +654,7 @@ func postRecv[R recvPoster](op string, pd *PD, raw R, batch, maxSGE int, wrs []R
 			if len(chain[i].SGL) > maxSGE {
 				invalid = fmt.Errorf("%d SGEs, the queue takes %d: %w", len(chain[i].SGL), maxSGE, syscall.EINVAL)
 			} else {
-				invalid = regions.entries(pd, chain[i].SGL)
+				invalid = regions.entries(pd, chain[i].SGL, true)
 			}
 			if invalid != nil {
 				n = i
