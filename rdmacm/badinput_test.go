@@ -75,7 +75,18 @@ func TestBadInputTable(t *testing.T) {
 	limit := resolved().MaxPrivateData(rdmacm.MsgConnect, false)
 	over := &rdmacm.ConnParams{PrivateData: make([]byte, limit+1)}
 
+	var nilCtx context.Context
 	tests := []badCase{
+		{"Connector.Resolve", "nil context", func() error { return newConnector(t).Resolve(nilCtx, l.Addr().String()) }, syscall.EINVAL},
+		{"Connector.Connect", "nil context", func() error { return resolved().Connect(nilCtx, "", e.qp, nil) }, syscall.EINVAL},
+		{"Connector.CompleteConnect", "nil context", func() error { return resolved().CompleteConnect(nilCtx) }, syscall.EINVAL},
+		{"Connector.Accept", "nil context", func() error { return resolved().Accept(nilCtx, e.qp, nil) }, syscall.EINVAL},
+		{"Connector.Disconnect", "UD connector", func() error { return newUD(false).Disconnect(ctx) }, rdmacm.ErrUnsupported},
+		{"Connector.Disconnect", "nil context", func() error { return resolved().Disconnect(nilCtx) }, syscall.EINVAL},
+		{"Connector.JoinMulticast", "nil context", func() error { _, err := newUD(true).JoinMulticast(nilCtx, "239.1.2.5", e.qp); return err }, syscall.EINVAL},
+		{"Listener.GetConnectionRequest", "nil context", func() error { _, err := l.GetConnectionRequest(nilCtx); return err }, syscall.EINVAL},
+		{"Listener.Accept", "nil context", func() error { _, err := l.Accept(nilCtx, nil); return err }, syscall.EINVAL},
+		{"Dial", "nil context", func() error { _, err := rdmacm.Dial(nilCtx, l.Addr().String(), nil); return err }, syscall.EINVAL},
 		{"Connector.Bind", "nil connector", func() error { return nilC.Bind(l0(t)) }, rdmacm.ErrClosed},
 		{"Connector.Resolve", "nil connector", func() error { return nilC.Resolve(ctx, l.Addr().String()) }, rdmacm.ErrClosed},
 		{"Connector.InitQP", "nil connector", func() error { return nilC.InitQP(e.qp) }, rdmacm.ErrClosed},

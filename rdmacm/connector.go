@@ -227,6 +227,10 @@ func (c *Connector) deliver(ev *cgo.CMEvent) {
 			// calls one.
 			c.withID(func(id cgo.ID) error { return id.Disconnect() })
 		}
+	case cgo.CMEventAddrChange:
+		// The bound address moved to another port (a bonding failover):
+		// news, not the answer a call waits for.
+		return
 	case cgo.CMEventMulticastJoin, cgo.CMEventMulticastError:
 		if c.staleJoin(ev) {
 			return
@@ -468,6 +472,9 @@ func (c *Connector) Bind(laddr string) error {
 // (rdma_resolve_addr, rdma_resolve_route). Connect does it when needed;
 // calling it first tells (DeviceName) on which device to create the QP.
 func (c *Connector) Resolve(ctx context.Context, raddr string) error {
+	if ctx == nil {
+		return &OpError{Op: "resolve", Addr: raddr, Err: errNilContext}
+	}
 	if _, err := c.claim(false, stateIdle); err != nil {
 		return &OpError{Op: "resolve", Addr: raddr, Err: err}
 	}
@@ -550,7 +557,15 @@ func (c *Connector) resolveID(ctx context.Context, raddr string) error {
 // refused connection's endpoint on it). A Connect whose ctx ends keeps qp
 // until Close: its request is still under way. A Close while Connect runs
 // makes it fail with ErrClosed, and flushes qp if Connect had taken it.
+//
+// On siw (Linux 6.1), rdma_connect opens the request's TCP connection
+// before it returns: to a host that answers ARP but not TCP, Connect
+// returns only once TCP gives up (about two minutes), whatever ctx says,
+// and a Close meanwhile waits as long.
 func (c *Connector) Connect(ctx context.Context, raddr string, qp *verbs.QP, params *ConnParams) error {
+	if ctx == nil {
+		return &OpError{Op: "connect", Addr: raddr, Err: errNilContext}
+	}
 	st, err := c.claim(false, stateIdle, stateResolved)
 	if err != nil {
 		return c.opError("connect", err)
@@ -668,8 +683,12 @@ var qpOwners = struct {
 var errQPHeld = fmt.Errorf("the QP belongs to another connection: %w", syscall.EINVAL)
 
 // holdQP makes qp the connector's, with c.mu held; errQPHeld when another
-// Connector holds it.
+// Connector holds it, ErrClosed once Close has begun (its releaseQP may
+// have run: the QP would stay held).
 func (c *Connector) holdQP(qp *verbs.QP) error {
+	if c.closed {
+		return ErrClosed
+	}
 	qpOwners.Lock()
 	defer qpOwners.Unlock()
 	if o := qpOwners.m[qp]; o != nil && o != c {
@@ -867,6 +886,9 @@ func (c *Connector) initQP(qp *verbs.QP) error {
 // completed the connection, it returns nil. When the passive side gave up
 // after accepting, it returns ErrConnectionAborted and flushes the QP.
 func (c *Connector) CompleteConnect(ctx context.Context) error {
+	if ctx == nil {
+		return c.opError("complete connect", errNilContext)
+	}
 	st, err := c.claim(false, stateResponded, stateConnected)
 	if err != nil {
 		return c.opError("complete connect", err)
@@ -890,8 +912,14 @@ func (c *Connector) CompleteConnect(ctx context.Context) error {
 	// grants remote read access only once the request is sent, so a QP
 	// moved to INIT before Connect would refuse the peer's RDMA reads.
 	err = c.ready(qp, verbs.QPStateInit, verbs.QPStateRTS, -1, -1, cgo.ReadyEstablish, nil, "rdma_establish")
+	// Connected under the same lock as the last look at a refusal: one
+	// delivered after it finds the connection established, and marks it
+	// down.
 	c.mu.Lock()
 	aborted, closed := c.aborted, c.closed
+	if err == nil && !aborted && !closed {
+		c.state = stateConnected
+	}
 	c.mu.Unlock()
 	switch {
 	case closed:
@@ -906,7 +934,6 @@ func (c *Connector) CompleteConnect(ctx context.Context) error {
 		c.flush()
 		return c.opError("complete connect", err)
 	}
-	c.setState(stateConnected)
 	return nil
 }
 
@@ -933,6 +960,9 @@ func (c *Connector) abandoned(cause error) error {
 // made ready is the caller's again, and the request, unless its peer gave
 // up, is still there to accept or reject.
 func (c *Connector) Accept(ctx context.Context, qp *verbs.QP, params *ConnParams) error {
+	if ctx == nil {
+		return c.opError("accept", errNilContext)
+	}
 	if _, err := c.claim(true, stateRequested); err != nil {
 		return c.opError("accept", err)
 	}
@@ -1187,11 +1217,15 @@ func (c *Connector) RawPrivateData() []byte {
 // until the disconnection is complete. The QP moves to the error state, so
 // outstanding work requests complete with WCWRFlushErr.
 func (c *Connector) Disconnect(ctx context.Context) error {
-	if _, err := c.begin(c != nil && c.passive, stateConnected, stateDisconnected); err != nil {
-		return c.opError("disconnect", err)
+	if ctx == nil {
+		return c.opError("disconnect", errNilContext)
 	}
-	if c.ud {
+	_, err := c.begin(c != nil && c.passive, stateConnected, stateDisconnected)
+	if c != nil && c.ud && !errors.Is(err, ErrClosed) {
 		return c.opError("disconnect", fmt.Errorf("UD has no connection to end, Close the connector: %w", ErrUnsupported))
+	}
+	if err != nil {
+		return c.opError("disconnect", err)
 	}
 	c.flush()
 	c.mu.Lock()

@@ -73,6 +73,9 @@ func (o *EndpointOptions) withDefaults() EndpointOptions {
 // Endpoint: resolve, make the verbs objects on the device the route goes
 // through, connect and, on IB and RoCE, complete the connection.
 func Dial(ctx context.Context, address string, opts *EndpointOptions) (*Endpoint, error) {
+	if ctx == nil {
+		return nil, &OpError{Op: "dial", Addr: address, Err: errNilContext}
+	}
 	o := opts.withDefaults()
 	c, err := NewConnector()
 	if err != nil {
@@ -112,6 +115,9 @@ func Dial(ctx context.Context, address string, opts *EndpointOptions) (*Endpoint
 // device, accepts it and returns the connected Endpoint. A request that
 // cannot be served (its verbs objects fail) is rejected.
 func (l *Listener) Accept(ctx context.Context, opts *EndpointOptions) (*Endpoint, error) {
+	if ctx == nil {
+		return nil, &OpError{Op: "accept", Err: errNilContext}
+	}
 	if l != nil && l.ud && !l.isClosed() {
 		return nil, &OpError{Op: "accept", Addr: l.Addr().String(), Err: fmt.Errorf("an Endpoint is an RC connection; take UD lookups with GetConnectionRequest: %w", ErrUnsupported)}
 	}

@@ -40,6 +40,10 @@ var (
 	ErrUnsupported = errors.New("not supported by the transport")
 )
 
+// errNilContext is the cause of the error of a blocking call given a nil
+// context.Context.
+var errNilContext = fmt.Errorf("nil context.Context: %w", syscall.EINVAL)
+
 // OpError describes a failed operation, like net.OpError: which operation,
 // on which connector, and why. Err wraps the errno from librdmacm, an
 // *EventError, a *RejectError, ErrClosed, or a validation error.

@@ -35,7 +35,7 @@ type Listener struct {
 const MaxBacklog = 1 << 16
 
 // Listen binds address ("host:port"; port 0 picks one, an empty host all
-// addresses) and listens with room for backlog requests (at most
+// IPv4 addresses, "[::]" the IPv6 ones) and listens with room for backlog requests (at most
 // MaxBacklog) that nobody has taken yet; further requests are refused until
 // some are taken. A host name is looked up with the system's resolver,
 // without a deadline of its own, as net.Listen does.
@@ -147,6 +147,9 @@ func (l *Listener) DeviceName() string {
 // that has the address or on the same one re-created.
 func (l *Listener) GetConnectionRequest(ctx context.Context) (*Connector, error) {
 	const op = "get connection request"
+	if ctx == nil {
+		return nil, &OpError{Op: op, Err: errNilContext}
+	}
 	if l == nil || l.ch == nil {
 		return nil, &OpError{Op: op, Err: ErrClosed}
 	}

@@ -94,6 +94,9 @@ type group struct {
 // after a port event) is not reported: join again.
 func (c *Connector) JoinMulticast(ctx context.Context, address string, qp *verbs.QP) (UDPeer, error) {
 	op := "join multicast"
+	if ctx == nil {
+		return UDPeer{}, &OpError{Op: op, Addr: address, Err: errNilContext}
+	}
 	if _, err := c.claim(false, stateIdle); err != nil {
 		return UDPeer{}, c.opError(op, err)
 	}
