@@ -173,8 +173,10 @@ func (t *stepTimer) result() cmStep {
 // connector kept for the run. Opening the device for verbs, once per
 // process in any program, is not timed either: it happens between the
 // resolve and create qp steps (C's rdma_create_qp uses librdmacm's). The
-// destroy step is rdma_destroy_id, as in C; the QPs and CQs, which C
-// cmtime leaves to the end of the process, are closed after the steps.
+// disconnect step closes each connection's QP once it is disconnected, as
+// C's calls rdma_destroy_qp after rdma_disconnect; the destroy step is
+// rdma_destroy_id, as in C; the CQs, which C cmtime leaves to the end of
+// the process, are closed after the steps.
 func cmtime(ctx context.Context, addr, bind string, n, passes int, y *yielder) (cmResult, error) {
 	conns := make([]cmConn, n)
 	var shared *cmShared
@@ -217,7 +219,12 @@ func cmtime(ctx context.Context, addr, bind string, n, passes int, y *yielder) (
 			}
 			return c.cm.CompleteConnect(ctx)
 		}},
-		{"disconnect", true, func(i int) error { return conns[i].cm.Disconnect(ctx) }},
+		{"disconnect", true, func(i int) error {
+			c := &conns[i]
+			err := errors.Join(c.cm.Disconnect(ctx), c.qp.Close())
+			c.qp = nil
+			return err
+		}},
 		{"destroy", false, func(i int) error {
 			err := conns[i].cm.Close()
 			conns[i].cm = nil
