@@ -5,8 +5,17 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 # Everything downloaded or built lives here (ignored by git). Override with RDMA_CACHE.
 CACHE=${RDMA_CACHE:-$REPO/.cache}
 TESTBED=$CACHE/testbed
-# Go from go.dev's tarball comes first: Debian's golang-go is older than go.mod allows.
-export PATH=/usr/local/go/bin:$PATH:/usr/sbin:/sbin
+# go_new_enough: the go on PATH is new enough for go.mod (Go 1.26 or later).
+go_new_enough() {
+	local v
+	v=$(GOTOOLCHAIN=local go env GOVERSION 2>/dev/null) && [[ $v =~ ^go1\.([0-9]+) ]] && [ "${BASH_REMATCH[1]}" -ge 26 ]
+}
+# Go: the one on PATH when it is new enough, else go.dev's tarball in /usr/local/go
+# (Debian's golang-go is older than go.mod allows).
+if [ "${RDMA_VM:-}" = 1 ] || ! go_new_enough; then
+	export PATH=/usr/local/go/bin:$PATH
+fi
+export PATH=$PATH:/usr/sbin:/sbin
 # Go's module downloads and build cache too, and staticcheck's, on the host (the
 # guest has its own GOCACHE in its /tmp and downloads nothing); -modcacherw lets
 # rm -rf remove them.
@@ -22,11 +31,9 @@ fi
 
 # go_check: a Go new enough for go.mod on PATH, or a clear error.
 go_check() {
-	local v
 	command -v go >/dev/null || die "go not found: install Go 1.26 or later in /usr/local/go (https://go.dev/dl/)"
-	v=$(go env GOVERSION) || die "go env GOVERSION failed"
-	[[ $v =~ ^go1\.([0-9]+) ]] && [ "${BASH_REMATCH[1]}" -ge 26 ] ||
-		die "$(command -v go) is $v; go.mod needs Go 1.26 or later (https://go.dev/dl/, in /usr/local/go)"
+	go_new_enough ||
+		die "$(command -v go) is $(GOTOOLCHAIN=local go env GOVERSION); go.mod needs Go 1.26 or later (https://go.dev/dl/, in /usr/local/go)"
 }
 
 die() {

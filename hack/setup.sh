@@ -21,8 +21,24 @@ scratch_dir() {
 	scratch+=("$tmp")
 }
 # apt's network and lock: retry a failed download, wait for another apt (a fresh
-# machine's unattended upgrades) instead of failing.
+# machine's unattended upgrades) instead of failing. DPkg::Lock::Timeout covers dpkg's
+# lock only: apt_retry waits for the others (the package lists', the archives').
 APT_OPTS=(-o Acquire::Retries=5 -o DPkg::Lock::Timeout=600)
+
+# apt_retry COMMAND...: runs an apt command, again every 5 s for up to 10 minutes
+# while another apt holds one of its locks; its output goes to stderr when it fails.
+apt_retry() {
+	local out _
+	for _ in {1..120}; do
+		out=$("$@" 2>&1) && return 0
+		case $out in
+		*"Could not get lock"* | *"Unable to lock"* | *"Unable to acquire"*) sleep 5 ;;
+		*) break ;;
+		esac
+	done
+	printf '%s\n' "$out" >&2
+	return 1
+}
 
 missing_packages() {
 	local p
@@ -34,7 +50,7 @@ missing_packages() {
 apt_updated=
 apt_update_once() {
 	[ -n "$apt_updated" ] && return
-	apt-get "${APT_OPTS[@]}" update -qq >/dev/null || die "apt-get update failed"
+	apt_retry apt-get "${APT_OPTS[@]}" update -qq || die "apt-get update failed"
 	apt_updated=1
 }
 
@@ -46,7 +62,7 @@ install_packages() {
 	echo "setup: installing $(echo $need)"
 	apt_update_once
 	# shellcheck disable=SC2086
-	DEBIAN_FRONTEND=noninteractive apt-get "${APT_OPTS[@]}" install -y -qq --no-install-recommends $need >/dev/null ||
+	apt_retry env DEBIAN_FRONTEND=noninteractive apt-get "${APT_OPTS[@]}" install -y -qq --no-install-recommends $need ||
 		die "apt-get install failed for: $(echo $need)"
 }
 
