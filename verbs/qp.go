@@ -342,11 +342,19 @@ func init() {
 	}
 }
 
-// Modify applies the attributes selected by mask (ibv_modify_qp).
+// Modify applies the attributes selected by mask (ibv_modify_qp). A
+// selected attribute out of the range of its field in the IB specification
+// is refused (EINVAL) before the provider sees it: a state other than
+// RESET … ERR, a path MTU other than MTU256 … MTU4096 (rxe takes 0 and
+// computes with a packet size of -1), a path migration state above 2, a
+// timeout or minimal RNR timer above 31, a retry count above 7.
 func (qp *QP) Modify(attr *QPAttr, mask QPAttrMask) error {
 	return qp.use("ibv_modify_qp", func(raw cgo.QP) error {
 		if attr == nil {
 			return fmt.Errorf("nil QPAttr: %w", syscall.EINVAL)
+		}
+		if err := checkQPAttr(attr, mask); err != nil {
+			return err
 		}
 		if err := raw.Modify(attr, int(mask)); err != nil {
 			return err
@@ -356,6 +364,39 @@ func (qp *QP) Modify(attr *QPAttr, mask QPAttrMask) error {
 		}
 		return nil
 	})
+}
+
+// checkQPAttr refuses an attribute selected by mask out of its field's
+// range.
+func checkQPAttr(a *QPAttr, mask QPAttrMask) error {
+	fields := []struct {
+		bit        QPAttrMask
+		name       string
+		value, max int
+	}{
+		{QPAttrState, "state", a.State, int(QPStateErr)},
+		{QPAttrCurState, "current state", a.CurState, int(QPStateErr)},
+		{QPAttrPathMTU, "path MTU", int(a.PathMTU), int(MTU4096)},
+		{QPAttrPathMigState, "path migration state", a.PathMigState, 2},
+		{QPAttrTimeout, "timeout", int(a.Timeout), 31},
+		{QPAttrAltPath, "alternate path's timeout", int(a.AltTimeout), 31},
+		{QPAttrMinRNRTimer, "minimal RNR timer", int(a.MinRNRTimer), 31},
+		{QPAttrRetryCnt, "retry count", int(a.RetryCnt), 7},
+		{QPAttrRNRRetry, "RNR retry count", int(a.RNRRetry), 7},
+	}
+	for _, f := range fields {
+		if mask&f.bit == 0 {
+			continue
+		}
+		low := 0
+		if f.bit == QPAttrPathMTU {
+			low = int(MTU256)
+		}
+		if f.value < low || f.value > f.max {
+			return fmt.Errorf("%s %d, not in %d … %d: %w", f.name, f.value, low, f.max, syscall.EINVAL)
+		}
+	}
+	return nil
 }
 
 // AttachMulticast makes the UD QP receive the datagrams sent to the

@@ -580,3 +580,44 @@ func TestECEUnsupported(t *testing.T) {
 		t.Errorf("QP.SetECE: %v, want EOPNOTSUPP", err)
 	}
 }
+
+// Modify refuses an attribute out of its field's range, which the kernel
+// would take: rxe moves a QP to RTR with path MTU 0 (and computes with a
+// packet size of -1), siw takes any attribute besides the state and the
+// access flags.
+func TestModifyOutOfRange(t *testing.T) {
+	ctx := openTestDevice(t)
+	a, b := newEnd(t, ctx, 4096), newEnd(t, ctx, 4096)
+	if isIWARP(t, ctx) {
+		attr := verbs.QPAttr{AccessFlags: int(verbs.AccessLocalWrite), Timeout: 32}
+		if err := a.qp.Modify(&attr, verbs.QPAttrAccessFlags|verbs.QPAttrTimeout); !errors.Is(err, syscall.EINVAL) {
+			t.Errorf("access flags with timeout 32: %v, want EINVAL", err)
+		}
+		attr.Timeout = 31
+		if err := a.qp.Modify(&attr, verbs.QPAttrAccessFlags|verbs.QPAttrTimeout); err != nil {
+			t.Errorf("access flags with timeout 31: %v", err)
+		}
+		return
+	}
+	init := verbs.QPAttr{State: int(verbs.QPStateInit), PortNum: 1, AccessFlags: int(verbs.AccessLocalWrite)}
+	if err := a.qp.Modify(&init, verbs.QPAttrState|verbs.QPAttrPKeyIndex|verbs.QPAttrPort|verbs.QPAttrAccessFlags); err != nil {
+		t.Fatal(err)
+	}
+	gid := testGID(t, ctx)
+	rtr := verbs.QPAttr{State: int(verbs.QPStateRTR), DestQPNum: b.qp.Num(), RQPSN: 100, MaxDestRdAtomic: 1, MinRNRTimer: 12,
+		AHAttr: verbs.AHAttr{IsGlobal: true, PortNum: 1, GRH: verbs.GlobalRoute{DGID: gid.GID, SGIDIndex: uint8(gid.Index), HopLimit: 64}}}
+	mask := verbs.QPAttrState | verbs.QPAttrAV | verbs.QPAttrPathMTU | verbs.QPAttrDestQPN | verbs.QPAttrRQPSN | verbs.QPAttrMaxDestRdAtomic | verbs.QPAttrMinRNRTimer
+	for _, mtu := range []verbs.MTU{0, verbs.MTU4096 + 1} {
+		rtr.PathMTU = mtu
+		if err := a.qp.Modify(&rtr, mask); !errors.Is(err, syscall.EINVAL) {
+			t.Errorf("INIT to RTR with path MTU %d: %v, want EINVAL", mtu, err)
+		}
+		if s, err := a.qp.State(); err != nil || s != verbs.QPStateInit {
+			t.Errorf("state %v, %v after the refused modify, want INIT", s, err)
+		}
+	}
+	rtr.PathMTU = verbs.MTU1024
+	if err := a.qp.Modify(&rtr, mask); err != nil {
+		t.Errorf("INIT to RTR with path MTU 1024: %v", err)
+	}
+}
