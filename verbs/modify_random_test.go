@@ -306,9 +306,10 @@ func (m *modifier) traffic(t *testing.T) {
 }
 
 // reconnect moves both QPs to RESET (through ERR unless they are in RESET
-// already: a QP in SQD whose send queue rxe is still draining, which on
-// Linux 6.1 can last for good, may move to ERR only), empties their CQs,
-// connects them again and sends a message each way.
+// already: a QP in SQD whose send queue rxe still drains, as it does while
+// a request waits for an acknowledgement that never comes, may move to ERR
+// only), empties their CQs, connects them again and sends a message each
+// way.
 func (m *modifier) reconnect(t *testing.T) {
 	t.Helper()
 	for _, e := range []*end{m.a, m.b} {
