@@ -121,6 +121,7 @@ type Connector struct {
 	closed    bool // by Close; the zero Connector, with no channel, counts as closed too
 	state     state
 	busy      bool // a call that changes state is under way (claim)
+	inAccept  bool // the call under way is Accept
 	transport cgo.Transport
 	dev       string // the device's name, once the identifier is bound to one
 	qp        *verbs.QP
@@ -552,7 +553,8 @@ func (c *Connector) resolveID(ctx context.Context, raddr string) error {
 // of another Connector refuse it with EINVAL, and Close flushes it (a UD
 // QP belongs to no connection: it serves any number of lookups). When
 // Connect fails before the request goes out, or the request is refused or
-// fails, qp is the caller's again, in INIT with its receives posted; on IB
+// fails, qp is the caller's again, in INIT with its receives posted (in ERR,
+// its receives flushed, when the device went away meanwhile); on IB
 // and RoCE it may be connected through another Connector (siw keeps the
 // refused connection's endpoint on it). A Connect whose ctx ends keeps qp
 // until Close: its request is still under way. A Close while Connect runs
@@ -966,7 +968,9 @@ func (c *Connector) Accept(ctx context.Context, qp *verbs.QP, params *ConnParams
 	if _, err := c.claim(true, stateRequested); err != nil {
 		return c.opError("accept", err)
 	}
+	c.setInAccept(true)
 	defer c.unclaim()
+	defer c.setInAccept(false)
 	cp, err := c.prepare(qp, params, MsgAccept)
 	if err != nil {
 		return c.opError("accept", err)
@@ -1054,19 +1058,41 @@ func (c *Connector) Accept(ctx context.Context, qp *verbs.QP, params *ConnParams
 // (ErrInvalidState before), and once connected (a no-op then, and on
 // iWARP, whose connection is complete when the accept goes out).
 func (c *Connector) Notify() error {
-	s, err := c.begin(true, stateAccepting, stateConnected)
+	s, err := c.begin(true, stateAccepting, stateConnected, stateRequested)
+	c.mu.Lock()
+	inAccept := c.inAccept
+	c.mu.Unlock()
+	if err == nil && s == stateRequested && !inAccept {
+		err = fmt.Errorf("passive connector is %s, with no accept under way: %w", s, ErrInvalidState)
+	}
 	if err != nil || s == stateConnected {
 		return c.opError("rdma_notify", err)
 	}
+	// In Accept, the accept may have gone out before the connector
+	// records it (a first message can come in between); before, the IB
+	// CM refuses (EINVAL).
 	err = c.withID(func(id cgo.ID) error { return id.NotifyEstablished() })
-	if err != nil {
-		// The connection was established meanwhile (EISCONN: the
-		// requester's message came first).
-		if _, e := c.begin(true, stateConnected); e == nil || errors.Is(err, syscall.EISCONN) {
+	switch {
+	case err == nil:
+	case errors.Is(err, syscall.EISCONN):
+		// The connection was established meanwhile: the requester's
+		// message came first.
+		err = nil
+	default:
+		if st, e := c.begin(true, stateConnected, stateRequested); e == nil && st == stateConnected {
 			err = nil
+		} else if e == nil && errors.Is(err, syscall.EINVAL) {
+			err = fmt.Errorf("the accept has not gone out yet: %w", ErrInvalidState)
 		}
 	}
 	return c.opError("rdma_notify", err)
+}
+
+// setInAccept records whether Accept is under way.
+func (c *Connector) setInAccept(in bool) {
+	c.mu.Lock()
+	c.inAccept = in
+	c.mu.Unlock()
 }
 
 // accepted records the answer ev to the connector's accept.
