@@ -60,8 +60,15 @@ if [ -n "$native" ]; then
 	exit
 fi
 
+# The guest sees the binary in a run folder of its own: the host's /tmp, where
+# RDMA_CACHE may be, is a fresh tmpfs there.
+mkdir -p "$CACHE/runs"
+out=$(mktemp -d "$CACHE/runs/demo.XXXXXX")
+cp "$RPING_GO" "$out/rping-go"
+export RPING_GO=$out/rping-go
 for transport in rxe siw; do
 	echo "== rping-go on $transport, in the test guest (this host has no RDMA device)"
-	hack/vm-run -t 300 -e RPING_GO -- bash -c "$demo" demo "RDMA_${transport^^}_ADDR" 7174 ||
-		die "rping-go demo failed on $transport"
+	hack/vm-run -t 300 -o "$out" -e RPING_GO -- bash -c "$demo" demo "RDMA_${transport^^}_ADDR" 7174 ||
+		die "rping-go demo failed on $transport (the guest's console log: $out/.testbed/console.log)"
 done
+rm -rf "$out"
