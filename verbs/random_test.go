@@ -8,6 +8,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -658,5 +659,94 @@ func (s *shared) closeAll(t *testing.T) {
 		if err := o.Close(); err != nil {
 			t.Errorf("closing %T: %v", o, err)
 		}
+	}
+}
+
+// TestRandomAH creates address handles from random attributes (ports, GID
+// indexes, destination GIDs and LIDs, service levels, rates, hop limits,
+// flow labels and traffic classes, with and without a GRH, now and then the
+// device's own route) and sends a datagram through each one created: each
+// CreateAH returns an AH or an *OpError wrapping an errno, each post nil or
+// a *PostError, each posted send completes, and nothing crashes. A datagram
+// through the device's own route then arrives (on a fresh pair if a failed
+// send took the QP down).
+func TestRandomAH(t *testing.T) {
+	rng := rand.New(rand.NewPCG(testbed.Seed(t), 0xa4))
+	a, b, good := udPair(t)
+	closeAH := func(ah *verbs.AH) {
+		t.Cleanup(func() {
+			if err := ah.Close(); err != nil {
+				t.Errorf("cleanup: %v", err)
+			}
+		})
+	}
+	closeAH(good)
+	gid := testGID(t, openTestDevice(t))
+	route := verbs.AHAttr{IsGlobal: true, PortNum: 1, GRH: verbs.GlobalRoute{DGID: gid.GID, SGIDIndex: uint8(gid.Index), HopLimit: 64}}
+	created, failed := 0, 0
+	for range 300 {
+		attr := route
+		if rng.IntN(4) != 0 {
+			attr.PortNum = uint8(rng.IntN(4))
+			attr.IsGlobal = rng.IntN(2) == 0
+			attr.DLID = uint16(rng.IntN(1 << 16))
+			attr.SL = uint8(rng.IntN(256))
+			attr.SrcPathBits = uint8(rng.IntN(256))
+			attr.StaticRate = uint8(rng.IntN(256))
+			attr.GRH.SGIDIndex = uint8(rng.IntN(256))
+			attr.GRH.HopLimit = uint8(rng.IntN(256))
+			attr.GRH.TrafficClass = uint8(rng.IntN(256))
+			attr.GRH.FlowLabel = rng.Uint32()
+			for i := range attr.GRH.DGID {
+				attr.GRH.DGID[i] = byte(rng.IntN(256))
+			}
+		}
+		ah, err := a.pd.CreateAH(&attr)
+		if err != nil {
+			var op *verbs.OpError
+			var errno syscall.Errno
+			if !errors.As(err, &op) || !errors.As(err, &errno) {
+				t.Fatalf("CreateAH(%+v): %v is no *OpError wrapping an errno", attr, err)
+			}
+			continue
+		}
+		created++
+		err = a.qp.PostSend([]verbs.SendWR{{ID: uint64(created), Opcode: verbs.WRSend, Flags: verbs.SendSignaled,
+			SGL: []verbs.SGE{a.mr.SGE(0, 16)}, AH: ah, RemoteQPN: b.qp.Num(), RemoteQKey: testQKey}})
+		var pe *verbs.PostError
+		switch {
+		case err == nil:
+			if wc := waitN(t, a.cq, 1)[0]; wc.Status != verbs.WCSuccess {
+				t.Logf("a send through %+v completed with %v", attr, wc.Err())
+				failed++
+			}
+		case !errors.As(err, &pe):
+			t.Fatalf("a send through %+v: %v is no *PostError", attr, err)
+		}
+		if err := ah.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if failed > 0 {
+			break // the QP is in error: its later sends would be flushed
+		}
+	}
+	t.Logf("%d AHs created, %d sends failed", created, failed)
+	if failed > 0 {
+		a, b, good = udPair(t)
+		closeAH(good)
+	}
+	const msg = "through the device's own route"
+	if err := b.qp.PostRecv([]verbs.RecvWR{{ID: 1, SGL: []verbs.SGE{b.mr.SGE(0, verbs.GRHSize+64)}}}); err != nil {
+		t.Fatal(err)
+	}
+	copy(a.buf.Bytes()[1024:], msg)
+	if err := a.qp.PostSend([]verbs.SendWR{{ID: 2, Opcode: verbs.WRSend, Flags: verbs.SendSignaled, SGL: []verbs.SGE{a.mr.SGE(1024, len(msg))},
+		AH: good, RemoteQPN: b.qp.Num(), RemoteQKey: testQKey}}); err != nil {
+		t.Fatal(err)
+	}
+	waitOne(t, a.cq)
+	wc := waitOne(t, b.cq)
+	if got := string(b.buf.Bytes()[verbs.GRHSize : verbs.GRHSize+len(msg)]); wc.ByteLen != uint32(verbs.GRHSize+len(msg)) || got != msg {
+		t.Errorf("received %q (%d bytes)", got, wc.ByteLen)
 	}
 }
