@@ -2,11 +2,15 @@ package cgo
 
 /*
 #include <infiniband/verbs.h>
+#include "poll.h"
 
 // go_bind_mw binds a type 1 window through qp (ibv_bind_mw); length 0
-// unbinds it.
+// unbinds it. A bind is a send request: refused before RTS as go_post_chain
+// refuses one (rxe's provider posts it through the same queue).
 static inline int go_bind_mw(struct ibv_qp *qp, struct ibv_mw *mw, uint64_t wr_id, unsigned int flags,
 		struct ibv_mr *mr, uint64_t addr, uint64_t length, unsigned int access) {
+	if (go_refuses(qp, 1))
+		return go_not_ready;
 	struct ibv_mw_bind b = {
 		.wr_id = wr_id,
 		.send_flags = flags,
@@ -56,5 +60,5 @@ func (mw MW) SetRKey(rkey uint32) { mw.p.rkey = C.uint32_t(rkey) }
 // when the request is posted.
 func (qp QP) BindMW(mw MW, id uint64, flags uint32, mr MR, addr, length uint64, access int) error {
 	rc := C.go_bind_mw(qp.p, mw.p, C.uint64_t(id), C.uint(flags), mr.p, C.uint64_t(addr), C.uint64_t(length), C.uint(access))
-	return errnoOf(rc, nil)
+	return postErr(rc)
 }

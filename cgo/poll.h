@@ -1,4 +1,4 @@
-// Polling shared by the CQ and QP shims (cq.go, qp.go).
+// Polling and posting shared by the CQ, QP and MW shims (cq.go, qp.go, mw.go).
 
 #ifndef GO_RDMA_POLL_H
 #define GO_RDMA_POLL_H
@@ -6,6 +6,22 @@
 #include <endian.h>
 #include <stdint.h>
 #include <infiniband/verbs.h>
+
+// go_not_ready is what the post shims return for a QP in a state that
+// takes no such requests (go_refuses).
+enum { go_not_ready = -1000 };
+
+// go_refuses tells whether qp, an IB or RoCE QP, is in a state that takes
+// no send requests (RESET, INIT, RTR) or, for receives, no receive requests
+// (RESET), as libibverbs last recorded it (ibv_modify_qp, ibv_query_qp; the
+// device moves a QP on to SQE or ERR only, which take both). rxe queues a
+// send posted before RTS although its doorbell fails, and sends it once the
+// QP reaches RTS: refused, then sent. The kernel's iWARP connection manager
+// moves iWARP QPs, and siw reports no state: their record says nothing.
+static inline int go_refuses(struct ibv_qp *qp, int send) {
+	return qp->state < (send ? IBV_QPS_RTS : IBV_QPS_INIT) &&
+	       qp->context->device->transport_type == IBV_TRANSPORT_IB;
+}
 
 // go_wc is struct ibv_wc without unions, immediate data in host order; it has
 // the layout of the Go type WC.

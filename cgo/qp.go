@@ -85,22 +85,6 @@ static inline void go_fill_send(struct ibv_send_wr *wrs, const go_send_wr *in, i
 	}
 }
 
-// go_not_ready is what the post shims return for a QP in a state that
-// takes no such requests (go_refuses).
-enum { go_not_ready = -1000 };
-
-// go_refuses tells whether qp, an IB or RoCE QP, is in a state that takes
-// no send requests (RESET, INIT, RTR) or, for receives, no receive requests
-// (RESET), as libibverbs last recorded it (ibv_modify_qp, ibv_query_qp; the
-// device moves a QP on to SQE or ERR only, which take both). rxe queues a
-// send posted before RTS although its doorbell fails, and sends it once the
-// QP reaches RTS: refused, then sent. The kernel's iWARP connection manager
-// moves iWARP QPs, and siw reports no state: their record says nothing.
-static inline int go_refuses(struct ibv_qp *qp, int send) {
-	return qp->state < (send ? IBV_QPS_RTS : IBV_QPS_INIT) &&
-	       qp->context->device->transport_type == IBV_TRANSPORT_IB;
-}
-
 // go_post_chain posts the chain that starts at wrs; on failure *bad is the
 // index of the failing request.
 static inline int go_post_chain(struct ibv_qp *qp, struct ibv_send_wr *wrs, int *bad) {

@@ -5,14 +5,15 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 # Everything downloaded or built lives here (ignored by git). Override with RDMA_CACHE.
 CACHE=${RDMA_CACHE:-$REPO/.cache}
 TESTBED=$CACHE/testbed
-# go_new_enough: the go on PATH is new enough for go.mod (Go 1.26 or later).
+# go_new_enough: the go on PATH is new enough for go.mod (Go 1.26 or later), after the
+# toolchain switch GOTOOLCHAIN allows.
 go_new_enough() {
 	local v
-	v=$(GOTOOLCHAIN=local go env GOVERSION 2>/dev/null) && [[ $v =~ ^go1\.([0-9]+) ]] && [ "${BASH_REMATCH[1]}" -ge 26 ]
+	v=$(go env GOVERSION 2>/dev/null) && [[ $v =~ ^go1\.([0-9]+) ]] && [ "${BASH_REMATCH[1]}" -ge 26 ]
 }
-# Go: the one on PATH when it is new enough, else go.dev's tarball in /usr/local/go
-# (Debian's golang-go is older than go.mod allows).
-if [ "${RDMA_VM:-}" = 1 ] || ! go_new_enough; then
+# Go: the one on PATH when it is new enough itself, else go.dev's tarball in
+# /usr/local/go (Debian's golang-go is older than go.mod allows).
+if [ "${RDMA_VM:-}" = 1 ] || ! GOTOOLCHAIN=local go_new_enough; then
 	export PATH=/usr/local/go/bin:$PATH
 fi
 export PATH=$PATH:/usr/sbin:/sbin
@@ -33,7 +34,7 @@ fi
 go_check() {
 	command -v go >/dev/null || die "go not found: install Go 1.26 or later in /usr/local/go (https://go.dev/dl/)"
 	go_new_enough ||
-		die "$(command -v go) is $(GOTOOLCHAIN=local go env GOVERSION); go.mod needs Go 1.26 or later (https://go.dev/dl/, in /usr/local/go)"
+		die "$(command -v go) is $(go env GOVERSION); go.mod needs Go 1.26 or later (https://go.dev/dl/, in /usr/local/go)"
 }
 
 die() {

@@ -173,7 +173,7 @@ func (qp *QP) invalidatedWindow(wr *SendWR) *MW {
 // peerIsLocal reports whether the QP's destination is a QP of its device
 // context: a QP of the context has the destination's number, and the QP's
 // address vector names this device (its destination GID is one of the
-// device's, or without a GRH its destination LID the port's). Another
+// device's, or without a GRH its destination LID one of a port's). Another
 // host's QPs have the same numbers as this one's, its windows the same
 // indexes. When the QP's attributes cannot be read, the peer counts as
 // local: its invalidate is checked.
@@ -197,8 +197,21 @@ func (qp *QP) peerIsLocal() bool {
 	}
 	// The context lives while its QP does: its raw calls need no hold.
 	if !a.AHAttr.IsGlobal {
-		port, err := c.raw.QueryPort(a.AHAttr.PortNum)
-		return err != nil || port.LID == a.AHAttr.DLID
+		c.attrMu.Lock()
+		dev := c.attr // QueryDevice's first answer, from Open
+		c.attrMu.Unlock()
+		if dev == nil {
+			return true
+		}
+		for p := 1; p <= dev.PhysPortCnt; p++ {
+			port, err := c.raw.QueryPort(uint8(p))
+			// A port answers the LIDs that differ from its own in the
+			// low LMC bits (the path bits).
+			if err != nil || port.LID>>port.LMC == a.AHAttr.DLID>>port.LMC {
+				return true
+			}
+		}
+		return false
 	}
 	table, err := c.raw.QueryGIDTable(cgo.MaxGIDEntries)
 	if err != nil {
@@ -250,13 +263,6 @@ func (mw *MW) notInvalidated(rkey uint32) {
 	if mw.rkey == rkey {
 		mw.unbound = false
 	}
-	mw.bindMu.Unlock()
-}
-
-// notBound undoes binding's mark for a bind that was not posted.
-func (mw *MW) notBound() {
-	mw.bindMu.Lock()
-	mw.unbound = true
 	mw.bindMu.Unlock()
 }
 

@@ -138,8 +138,8 @@ func (e *PostError) Unwrap() error { return e.Err }
 // context (an AH, window or region of another PD than the QP's); inline
 // entries over the QP's MaxInlineData or in a region at another IOVA, or,
 // on a QP created with SignalAll, an RDMA read's or atomic's entries there
-// (see RegMRAt); a bind whose rkey is not IncRKey's of the window's, or of a window that is
-// bound; an invalidate (WRLocalInv; WRSendWithInv to a QP of the same context) of a
+// (see RegMRAt); a bind whose rkey is not IncRKey's of the window's; an
+// invalidate (WRLocalInv; WRSendWithInv to a QP of the same context) of a
 // type 2 window of this process that is not bound, or by another rkey than
 // the window's. A post that uses an AH, MW or MR while it is being closed
 // or changed (MR.Rereg) fails with EAGAIN instead of waiting for it: the
@@ -216,8 +216,6 @@ func (qp *QP) windowsPosted(checked []SendWR, posted int) {
 		case wr.Opcode == WRBindMW && i < posted:
 			wr.MW.raw.SetRKey(wr.RKey)
 			wr.MW.bound(wr.Bind.MR, wr.RKey)
-		case wr.Opcode == WRBindMW:
-			wr.MW.notBound()
 		case invalidates(wr) && i >= posted:
 			if mw := qp.invalidatedWindow(wr); mw != nil {
 				mw.notInvalidated(wr.RKey)
@@ -270,24 +268,19 @@ func (wr *SendWR) raw() cgo.SendWR {
 }
 
 // checkSend validates wr for the QP and holds its AH, MW and MR open until
-// releaseHeld; regions remembers the region of the post's last entry. The
-// window an invalidate or a bind names is checked last: a window that
-// passes is marked.
+// releaseHeld; regions remembers the region of the post's last entry. An
+// invalidate's window is checked last: a window that passes is marked.
 func (qp *QP) checkSend(wr *SendWR, maxSGE int, regions *regionCache) error {
 	if err := qp.checkRequest(wr, maxSGE, regions); err != nil {
 		return err
 	}
-	switch {
-	case invalidates(wr):
+	if invalidates(wr) {
 		return qp.checkInvalidate(wr)
-	case wr.Opcode == WRBindMW:
-		return wr.MW.binding(wr.RKey)
 	}
 	return nil
 }
 
-// checkRequest is checkSend but for the state of the window invalidated or
-// bound.
+// checkRequest is checkSend but for the invalidated window.
 func (qp *QP) checkRequest(wr *SendWR, maxSGE int, regions *regionCache) error {
 	if len(wr.SGL) > maxSGE {
 		return fmt.Errorf("%d SGEs, the QP takes %d: %w", len(wr.SGL), maxSGE, syscall.EINVAL)
@@ -540,30 +533,15 @@ func (qp *QP) checkBind(wr *SendWR) error {
 	if wr.MW.typ != MWType2 {
 		return fmt.Errorf("a type %d window binds through QP.BindMW: %w", wr.MW.typ, syscall.EINVAL)
 	}
+	// The device takes the rkey's low byte, the key, only: a bind that
+	// failed as it ran would leave the window free under its current rkey.
+	if cur := wr.MW.RKey(); wr.RKey>>8 != cur>>8 || wr.RKey == cur {
+		return fmt.Errorf("rkey %#x for a window of rkey %#x: the same index and a new key, IncRKey: %w", wr.RKey, cur, syscall.EINVAL)
+	}
 	if err := qp.hold(&wr.Bind.MR.life, wr.Bind.MR.pd != nil); err != nil {
 		return fmt.Errorf("MR: %w", err)
 	}
 	return checkWindow(qp, wr.MW, &wr.Bind)
-}
-
-// binding refuses a bind of the type 2 window with rkey unless the window
-// is free (unbound) and rkey has its index and a new key, and marks it
-// bound at once, so that another QP's bind of it is refused meanwhile;
-// windowsPosted undoes the mark for a bind that was not posted. The device
-// takes the rkey's key (low byte) only, and binds a type 2 window only
-// while it is free: a second bind would fail as it ran, and the QP with
-// it.
-func (mw *MW) binding(rkey uint32) error {
-	mw.bindMu.Lock()
-	defer mw.bindMu.Unlock()
-	switch {
-	case rkey>>8 != mw.rkey>>8 || rkey == mw.rkey:
-		return fmt.Errorf("rkey %#x for a window of rkey %#x: the same index and a new key, IncRKey: %w", rkey, mw.rkey, syscall.EINVAL)
-	case !mw.unbound:
-		return fmt.Errorf("a bind of a type 2 window that is bound (invalidate it first): %w", syscall.EINVAL)
-	}
-	mw.unbound = false
-	return nil
 }
 
 // checkWindow checks that a window, the region it binds to (held open)
