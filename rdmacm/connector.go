@@ -1059,11 +1059,13 @@ func (c *Connector) Accept(ctx context.Context, qp *verbs.QP, params *ConnParams
 // iWARP, whose connection is complete when the accept goes out).
 func (c *Connector) Notify() error {
 	s, err := c.begin(true, stateAccepting, stateConnected, stateRequested)
-	c.mu.Lock()
-	inAccept := c.inAccept
-	c.mu.Unlock()
-	if err == nil && s == stateRequested && !inAccept {
-		err = fmt.Errorf("passive connector is %s, with no accept under way: %w", s, ErrInvalidState)
+	if err == nil && s == stateRequested {
+		c.mu.Lock()
+		inAccept := c.inAccept
+		c.mu.Unlock()
+		if !inAccept {
+			err = fmt.Errorf("passive connector is %s, with no accept under way: %w", s, ErrInvalidState)
+		}
 	}
 	if err != nil || s == stateConnected {
 		return c.opError("rdma_notify", err)
