@@ -133,8 +133,15 @@ func (ch CompChannel) GetEvents(ids []uintptr) (n int, err error) {
 type CQ struct {
 	p     *C.struct_ibv_cq
 	max   int
-	batch int // asked at creation; max is it capped by the CQ's size
+	batch int        // asked at creation; max is it capped by the CQ's size
+	inv   C.uint32_t // the flag the provider marks an invalidating completion with
 }
+
+// KernelWCFlags makes the CQ's polls report the kernel's flag for a
+// completion that invalidated an rkey (IB_WC_WITH_INVALIDATE, 1 << 2) as
+// WCWithInv: rxe (Linux 6.1) writes the kernel's flags into its user
+// completion queues.
+func (cq *CQ) KernelWCFlags() { cq.inv = 1 << 2 }
 
 // CreateCQ creates a CQ of at least cqe entries bound to ch (may be the zero
 // CompChannel), polled at most batch completions per call, and never more
@@ -148,7 +155,7 @@ func (c Context) CreateCQ(cqe int, ch CompChannel, vector int, batch int) (CQ, e
 	if cq == nil {
 		return CQ{}, queueErr(errnoOf(errno, nil))
 	}
-	return CQ{p: cq, max: max(min(batch, int(cq.cqe)), 1), batch: batch}, nil
+	return CQ{p: cq, max: max(min(batch, int(cq.cqe)), 1), batch: batch, inv: C.IBV_WC_WITH_INV}, nil
 }
 
 // Resize makes the CQ hold at least cqe completions (ibv_resize_cq) and
@@ -181,7 +188,7 @@ func (cq CQ) PollSpin(wcs []WC, spins int) (int, error) {
 	if n == 0 {
 		return 0, nil
 	}
-	got := C.go_poll_cq(cptr(unsafe.Pointer(cq.p)), C.int(n), (*C.go_wc)(unsafe.Pointer(&wcs[0])), C.int(max(spins, 1)))
+	got := C.go_poll_cq(cptr(unsafe.Pointer(cq.p)), C.int(n), (*C.go_wc)(unsafe.Pointer(&wcs[0])), C.int(max(spins, 1)), cq.inv)
 	if got < 0 {
 		return 0, syscall.EIO // ibv_poll_cq gives no errno
 	}
@@ -251,7 +258,8 @@ const (
 	WCWithImm WCFlags = 1 << 1
 	// WCWithInv: the message invalidated the rkey in Imm. rxe (Linux 6.1)
 	// writes the kernel's IB_WC_WITH_INVALIDATE, 1 << 2, into its user
-	// completion queues instead (IBV_WC_IP_CSUM_OK's bit here), and libsiw
+	// completion queues instead (IBV_WC_IP_CSUM_OK's bit here), which the
+	// polls of a CQ told so (KernelWCFlags) report as WCWithInv; libsiw
 	// (rdma-core 44) reports no flags at all.
 	WCWithInv WCFlags = 1 << 3
 )

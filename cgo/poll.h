@@ -32,18 +32,21 @@ typedef struct {
 	uint8_t sl, dlid_path_bits;
 } go_wc;
 
-// go_copy_wc converts n completions from wc into out.
-static inline void go_copy_wc(int n, struct ibv_wc *wc, go_wc *out) {
+// go_copy_wc converts n completions from wc into out; inv is the flag by
+// which the provider says a completion invalidated an rkey, reported as
+// IBV_WC_WITH_INV (rxe writes the kernel's flags: see the Go WCWithInv).
+static inline void go_copy_wc(int n, struct ibv_wc *wc, go_wc *out, uint32_t inv) {
 	for (int i = 0; i < n; i++) {
+		uint32_t flags = wc[i].wc_flags;
 		out[i].wr_id = wc[i].wr_id;
 		out[i].status = wc[i].status;
 		out[i].opcode = wc[i].opcode;
 		out[i].vendor_err = wc[i].vendor_err;
 		out[i].byte_len = wc[i].byte_len;
-		out[i].imm = (wc[i].wc_flags & IBV_WC_WITH_IMM) ? be32toh(wc[i].imm_data) : wc[i].invalidated_rkey;
+		out[i].imm = (flags & IBV_WC_WITH_IMM) ? be32toh(wc[i].imm_data) : wc[i].invalidated_rkey;
 		out[i].qp_num = wc[i].qp_num;
 		out[i].src_qp = wc[i].src_qp;
-		out[i].wc_flags = wc[i].wc_flags;
+		out[i].wc_flags = (flags & inv) ? (flags & ~inv) | IBV_WC_WITH_INV : flags;
 		out[i].pkey_index = wc[i].pkey_index;
 		out[i].slid = wc[i].slid;
 		out[i].sl = wc[i].sl;
@@ -60,8 +63,8 @@ static inline void go_copy_wc(int n, struct ibv_wc *wc, go_wc *out) {
 // up to n completions into out. Spinning here rather than in Go saves a cgo
 // call per empty poll. A full chunk is followed by another poll, up to n.
 // Negative: the first poll failed. The CQ comes as uintptr_t, as the QP of
-// go_post_send does.
-static inline int go_poll_cq(uintptr_t cqp, int n, go_wc *out, int spins) {
+// go_post_send does; inv is go_copy_wc's.
+static inline int go_poll_cq(uintptr_t cqp, int n, go_wc *out, int spins, uint32_t inv) {
 	struct ibv_cq *cq = (struct ibv_cq *)cqp;
 	struct ibv_wc wc[GO_POLL_CHUNK];
 	int got = 0;
@@ -71,7 +74,7 @@ static inline int go_poll_cq(uintptr_t cqp, int n, go_wc *out, int spins) {
 			int r = ibv_poll_cq(cq, want, wc);
 			if (r < 0)
 				return got > 0 ? got : r;
-			go_copy_wc(r, wc, out + got);
+			go_copy_wc(r, wc, out + got, inv);
 			got += r;
 			if (r < want || got == n)
 				break;

@@ -171,9 +171,9 @@ typedef struct {
 	int got, rc;
 } go_polled_post;
 
-static inline go_polled_post go_poll_post_send_list(uintptr_t cqp, int max, go_wc *out, int spins, uintptr_t qpp,
-		uintptr_t wrsp, int n, int *bad) {
-	go_polled_post r = {go_poll_cq(cqp, max, out, spins), 0};
+static inline go_polled_post go_poll_post_send_list(uintptr_t cqp, uint32_t inv, int max, go_wc *out, int spins,
+		uintptr_t qpp, uintptr_t wrsp, int n, int *bad) {
+	go_polled_post r = {go_poll_cq(cqp, max, out, spins, inv), 0};
 	if (r.got > 0)
 		r.rc = go_post_send_list(qpp, wrsp, n, n, bad);
 	return r;
@@ -779,7 +779,7 @@ func (l SendList) PostAfterPoll(qp QP, cq CQ, wcs []WC, spins, n int) (got, bad 
 	if n < 1 || n > l.n {
 		return 0, 0, syscall.EINVAL
 	}
-	r := C.go_poll_post_send_list(cptr(unsafe.Pointer(cq.p)), C.int(m), (*C.go_wc)(unsafe.Pointer(&wcs[0])),
+	r := C.go_poll_post_send_list(cptr(unsafe.Pointer(cq.p)), cq.inv, C.int(m), (*C.go_wc)(unsafe.Pointer(&wcs[0])),
 		C.int(spins), cptr(unsafe.Pointer(qp.p)), cptr(unsafe.Pointer(l.wrs)), C.int(n), l.bad)
 	if r.got < 0 {
 		return 0, 0, syscall.EIO // ibv_poll_cq gives no errno

@@ -22,6 +22,7 @@ type Context struct {
 	attrMu sync.Mutex
 	attr   *DeviceAttr // the first answer of QueryDevice
 	siw    bool        // the device is soft-iWARP, whose quirks validation steers clear of
+	rxe    bool        // the device is soft-RoCE, which writes the kernel's completion flags
 
 	compMu sync.Mutex
 	comp   *compChannel // made by the first CreateCQ
@@ -41,12 +42,16 @@ func Open(name string) (*Context, error) {
 	if attr, err := raw.QueryDevice(); err == nil {
 		c.attr = &attr
 		c.siw = attr.VendorID == siwVendorID
+		c.rxe = attr.VendorID == rxeVendorID
 	}
 	return c, nil
 }
 
-// siwVendorID is the vendor ID soft-iWARP reports ("bmt").
-const siwVendorID = 0x626d74
+// The vendor IDs soft-iWARP ("bmt") and soft-RoCE report.
+const (
+	siwVendorID = 0x626d74
+	rxeVendorID = 0xffffff
+)
 
 // Name returns the device's name; it stays valid after Close.
 func (c *Context) Name() string {

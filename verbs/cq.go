@@ -47,7 +47,11 @@ const (
 	WCRecvRDMAWithImm = cgo.WCRecvRDMAWithImm
 	WCWithGRH         = cgo.WCWithGRH
 	WCWithImm         = cgo.WCWithImm
-	WCWithInv         = cgo.WCWithInv
+	// WCWithInv: the message, a send with invalidate, invalidated the rkey
+	// in Imm. rxe's kernel flag for it (1 << 2, IBV_WC_IP_CSUM_OK's bit
+	// elsewhere) is reported as WCWithInv; libsiw (rdma-core 44) reports
+	// no flags.
+	WCWithInv = cgo.WCWithInv
 )
 
 // CQ is a completion queue (struct ibv_cq). Its completion events come
@@ -119,6 +123,9 @@ func (c *Context) CreateCQ(cqe int, opts *CQOptions) (*CQ, error) {
 		if err != nil {
 			return err
 		}
+		if c.rxe {
+			r.KernelWCFlags()
+		}
 		cq = &CQ{life: born(), ctx: c, raw: r}
 		c.children.Add(1)
 		c.register(r.ID(), cq)
@@ -164,7 +171,27 @@ func (cq *CQ) Poll(wcs []WorkCompletion) (int, error) {
 	if err != nil {
 		return 0, opError("ibv_poll_cq", cq.name(), err)
 	}
+	cq.polled(wcs[:n])
 	return n, nil
+}
+
+// polled records in this process's type 2 windows the invalidations wcs
+// report: a peer's send with invalidate unbinds the window its rkey names
+// (a local invalidate of it would then be refused, as one of a window
+// never bound). The device unbinds it before the receive completes: the
+// record follows once the completion is polled. It costs one load while
+// no type 2 window is open.
+func (cq *CQ) polled(wcs []WorkCompletion) {
+	if windows.open.Load() == 0 {
+		return
+	}
+	for i := range wcs {
+		if wc := &wcs[i]; wc.Flags&WCWithInv != 0 && wc.Status == WCSuccess {
+			if mw := windowOf(cq.ctx.name, wc.Imm); mw != nil {
+				mw.invalidated(wc.Imm)
+			}
+		}
+	}
 }
 
 // busySpins is how many empty polls BusyPoll makes in C per call into it:
@@ -229,6 +256,7 @@ func (cq *CQ) BusyPoll(ctx context.Context, wcs []WorkCompletion) (int, error) {
 			return 0, opError("ibv_poll_cq", cq.name(), err)
 		}
 		if n > 0 {
+			cq.polled(wcs[:n])
 			return n, nil
 		}
 		if err := ctx.Err(); err != nil {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/go-rdma/rdma/cgo"
@@ -41,10 +42,12 @@ type MW struct {
 }
 
 // windows are this process's open type 2 windows by device and index (an
-// rkey's upper 24 bits), which checkInvalidate looks an rkey up in.
+// rkey's upper 24 bits), which checkInvalidate and CQ.polled look an rkey
+// up in; open counts them.
 var windows = struct {
 	sync.Mutex
-	m map[windowKey]*MW
+	m    map[windowKey]*MW
+	open atomic.Int64
 }{m: map[windowKey]*MW{}}
 
 type windowKey struct {
@@ -93,6 +96,7 @@ func (pd *PD) AllocMW(typ MWType) (*MW, error) {
 			mw.key = windowKey{pd.ctx.Name(), mw.rkey >> 8}
 			windows.Lock()
 			windows.m[mw.key] = mw
+			windows.open.Store(int64(len(windows.m)))
 			windows.Unlock()
 		}
 		return nil
@@ -149,6 +153,7 @@ func (mw *MW) Close() error {
 		// A window allocated since may have the index already.
 		if windows.m[mw.key] == mw {
 			delete(windows.m, mw.key)
+			windows.open.Store(int64(len(windows.m)))
 		}
 		windows.Unlock()
 		mw.bound(nil, 0)
@@ -262,6 +267,17 @@ func (mw *MW) notInvalidated(rkey uint32) {
 	mw.bindMu.Lock()
 	if mw.rkey == rkey {
 		mw.unbound = false
+	}
+	mw.bindMu.Unlock()
+}
+
+// invalidated records a peer's invalidate of the window by rkey, which the
+// device carried out: the window is unbound, unless a bind posted since
+// gave it another rkey.
+func (mw *MW) invalidated(rkey uint32) {
+	mw.bindMu.Lock()
+	if mw.rkey == rkey {
+		mw.unbound = true
 	}
 	mw.bindMu.Unlock()
 }

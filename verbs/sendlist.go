@@ -357,6 +357,7 @@ func (l *SendList) PostAfter(ctx context.Context, cq *CQ, wcs []WorkCompletion, 
 		got, bad, err := l.raw.PostAfterPoll(l.qp.raw, cq.raw, wcs, busySpins, n)
 		cq.release()
 		l.mu.Unlock()
+		cq.polled(wcs[:got])
 		switch {
 		case err != nil && got > 0:
 			return got, &PostError{Op: op, Index: bad, Err: err}

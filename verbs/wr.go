@@ -35,8 +35,10 @@ const (
 	// WRSendWithInv sends as WRSend does and invalidates the peer's rkey
 	// SendWR.RKey (a type 2 window bound to the receiving QP) before the
 	// peer's receive completes; that completion carries WCWithInv and the
-	// rkey in its Imm (but see WCWithInv for rxe and siw). Connected QPs
-	// only. An rkey the peer cannot invalidate fails its receive and takes
+	// rkey in its Imm (libsiw reports neither: see WCWithInv). Connected
+	// QPs only. The receiver's window is recorded unbound once that
+	// completion is polled: from then on a local invalidate of it is
+	// refused, as one of a window never bound. An rkey the peer cannot invalidate fails its receive and takes
 	// its QP to the error state; rxe (Linux 6.1) acknowledges the send
 	// first and then retries the requests after it for ever, without a
 	// completion.
