@@ -65,8 +65,18 @@ func ibvDevinfo(t *testing.T, dev string) devinfo {
 }
 
 // TestMain runs the tests, and the examples where there is a device
-// (testbed.Main): Example_sendReceive checks its output.
-func TestMain(m *testing.M) { os.Exit(testbed.Main(m)) }
+// (testbed.Main): Example_sendReceive checks its output. With peerEnv set,
+// the binary is TestPeerInvalidatedWindow's peer process instead.
+func TestMain(m *testing.M) {
+	if to := os.Getenv(peerEnv); to != "" {
+		if err := sendWithInvPeer(to); err != nil {
+			fmt.Fprintln(os.Stderr, "send with invalidate peer:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(testbed.Main(m))
+}
 
 func openTestDevice(t *testing.T) *verbs.Context {
 	t.Helper()

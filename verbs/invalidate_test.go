@@ -1,9 +1,15 @@
 package verbs_test
 
 import (
+	"bytes"
+	"context"
 	"errors"
+	"fmt"
+	"os"
+	"os/exec"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/go-rdma/rdma/internal/testbed"
 	"github.com/go-rdma/rdma/verbs"
@@ -141,31 +147,63 @@ func TestSendWithInvalidate(t *testing.T) {
 // a local invalidate of the window after it is refused, as one of a window
 // never bound, where it would reach the device (rxe 6.1 follows a null
 // pointer invalidating a window that is not bound: a kernel panic in the
-// test bed). The peer's QP is of another device context, as another
-// process's or host's would be, so that its post marks nothing. The window
-// binds again under its next rkey, which the peer writes through.
+// test bed). The peer is another process (this test binary again, as
+// sendWithInvPeer), whose post this process cannot see. The window binds
+// again under its next rkey, and a local invalidate of that one goes
+// through.
 func TestPeerInvalidatedWindow(t *testing.T) {
 	ctx := openTestDevice(t)
 	b := newEnd(t, ctx, 4096)
 	needMW(t, ctx, b.pd)
-	a := newEnd(t, openTestDevice(t), 4096)
-	connect(t, ctx, a, b)
+	port, err := ctx.QueryPort(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gid := testGID(t, ctx)
+	peer := exec.Command(os.Args[0])
+	peer.Env = append(os.Environ(), fmt.Sprintf("%s=%d", peerEnv, b.qp.Num()))
+	var stderr bytes.Buffer
+	peer.Stderr = &stderr
+	in, err := peer.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := peer.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := peer.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		in.Close()
+		if err := peer.Wait(); err != nil {
+			t.Errorf("the peer process: %v; its stderr: %s", err, stderr.Bytes())
+		}
+	}()
+	var num uint32
+	if _, err := fmt.Fscanln(out, &num); err != nil {
+		t.Fatalf("the peer's QP number: %v", err)
+	}
+	if err := bringUp(b.qp, port.ActiveMTU, num, gid); err != nil {
+		t.Fatal(err)
+	}
 	mr, mw := bindType2(t, b, 0, 1024, verbs.AccessRemoteWrite)
 	rkey := mw.RKey()
 	if err := b.qp.PostRecv([]verbs.RecvWR{{ID: 7, SGL: []verbs.SGE{b.mr.SGE(0, 64)}}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.qp.PostSend([]verbs.SendWR{{ID: 1, Opcode: verbs.WRSendWithInv, Flags: verbs.SendSignaled,
-		SGL: []verbs.SGE{a.mr.SGE(0, 8)}, RKey: rkey}}); err != nil {
+	if _, err := fmt.Fprintln(in, rkey); err != nil {
 		t.Fatal(err)
 	}
-	waitOne(t, a.cq)
 	if wc := waitOne(t, b.cq); wc.WRID != 7 || wc.Flags&verbs.WCWithInv == 0 || wc.Imm != rkey {
 		t.Fatalf("receive %+v: want WCWithInv and the invalidated rkey %#x", wc, rkey)
 	}
+	inv := func(id uint64, rkey uint32) []verbs.SendWR {
+		return []verbs.SendWR{{ID: id, Opcode: verbs.WRLocalInv, Flags: verbs.SendSignaled, RKey: rkey}}
+	}
 	var pe *verbs.PostError
-	err := b.qp.PostSend([]verbs.SendWR{{ID: 2, Opcode: verbs.WRLocalInv, Flags: verbs.SendSignaled, RKey: rkey}})
-	if !errors.As(err, &pe) || pe.Index != 0 || !errors.Is(err, syscall.EINVAL) {
+	if err := b.qp.PostSend(inv(2, rkey)); !errors.As(err, &pe) || pe.Index != 0 || !errors.Is(err, syscall.EINVAL) {
 		t.Fatalf("local invalidate of the window the peer invalidated: %v, want a *PostError at 0 wrapping EINVAL", err)
 	}
 	expectEmpty(t, b.cq)
@@ -177,10 +215,157 @@ func TestPeerInvalidatedWindow(t *testing.T) {
 	if wc := waitOne(t, b.cq); wc.WRID != 3 || wc.Opcode != verbs.WCBindMW || mw.RKey() != next {
 		t.Fatalf("bind after the peer's invalidate: completion %+v, rkey %#x, want %#x", wc, mw.RKey(), next)
 	}
-	if wc := writeAt(t, a, 4, mr.Addr(), next, 8); wc.Err() != nil {
-		t.Errorf("a write through the window's next rkey %#x: %v", next, wc.Err())
+	if err := b.qp.PostSend(inv(4, next)); err != nil {
+		t.Fatal(err)
 	}
-	wantRemAccessErr(t, "a write through the invalidated rkey", writeAt(t, a, 5, mr.Addr(), rkey, 8))
+	if wc := waitOne(t, b.cq); wc.WRID != 4 || wc.Opcode != verbs.WCLocalInv {
+		t.Errorf("local invalidate of the window bound again: completion %+v", wc)
+	}
+}
+
+// On rxe a type 2 window keeps each QP a bind of it was posted through
+// open until the window is closed, invalidated or not: rxe 6.1 would write
+// to the freed QP when the window is invalidated or freed. Once the window
+// is closed the QP closes, and a local invalidate of the closed window's
+// rkey is refused on rxe, which would look the index up among all the
+// device's windows. Elsewhere the QP closes while the window is bound.
+func TestWindowHoldsQP(t *testing.T) {
+	ctx := openTestDevice(t)
+	b := newEnd(t, ctx, 4096)
+	needMW(t, ctx, b.pd)
+	dev, err := ctx.QueryDevice()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rxe := dev.VendorID == 0xffffff
+	port, err := ctx.QueryPort(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	qp, err := b.pd.CreateQP(&verbs.QPInitAttr{Type: verbs.QPTypeRC, SendCQ: b.cq, RecvCQ: b.cq,
+		Cap: verbs.QPCap{MaxSendWR: 4, MaxRecvWR: 1, MaxSendSGE: 1, MaxRecvSGE: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer qp.Close()
+	if err := bringUp(qp, port.ActiveMTU, b.qp.Num(), testGID(t, ctx)); err != nil {
+		t.Fatal(err)
+	}
+	mr := windowed(t, b)
+	mw := allocMW(t, b.pd, verbs.MWType2)
+	rkey := verbs.IncRKey(mw.RKey())
+	if err := qp.PostSend([]verbs.SendWR{
+		{ID: 1, Opcode: verbs.WRBindMW, Flags: verbs.SendSignaled, MW: mw, RKey: rkey,
+			Bind: verbs.MWBind{MR: mr, Addr: mr.Addr(), Length: 1024, Access: verbs.AccessRemoteWrite}},
+		{ID: 2, Opcode: verbs.WRLocalInv, Flags: verbs.SendSignaled, RKey: rkey},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for i, wc := range waitN(t, b.cq, 2) {
+		if wc.Err() != nil || wc.WRID != uint64(1+i) {
+			t.Fatalf("bind and invalidate: completion %d: %+v (%v)", i, wc, wc.Err())
+		}
+	}
+	if !rxe {
+		if err := qp.Close(); err != nil {
+			t.Errorf("close of a QP a window was bound through: %v", err)
+		}
+		return
+	}
+	if err := qp.Close(); !errors.Is(err, syscall.EBUSY) {
+		t.Errorf("close of a QP a window was bound through, before the window's: %v, want EBUSY", err)
+	}
+	if err := mw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var pe *verbs.PostError
+	if err := qp.PostSend([]verbs.SendWR{{ID: 3, Opcode: verbs.WRLocalInv, Flags: verbs.SendSignaled, RKey: rkey}}); !errors.As(err, &pe) || !errors.Is(err, syscall.EINVAL) {
+		t.Errorf("local invalidate of a closed window's rkey: %v, want a *PostError wrapping EINVAL", err)
+	}
+	if err := qp.Close(); err != nil {
+		t.Errorf("close of the QP once the window is closed: %v", err)
+	}
+}
+
+// peerEnv, set to a QP number in the environment of this test binary,
+// makes it TestPeerInvalidatedWindow's peer (sendWithInvPeer) instead of
+// running tests.
+const peerEnv = "VERBS_TEST_SEND_WITH_INV_TO"
+
+// sendWithInvPeer is the peer process of TestPeerInvalidatedWindow: it
+// brings an RC QP of the device under test up against QP number to,
+// prints its own QP number, reads an rkey from stdin once the test's QP
+// is up too, sends a message that invalidates it, and waits for the
+// send's completion.
+func sendWithInvPeer(to string) (err error) {
+	var peer, rkey uint32
+	if _, err := fmt.Sscan(to, &peer); err != nil {
+		return fmt.Errorf("%s=%q: %w", peerEnv, to, err)
+	}
+	ctx, err := verbs.Open(os.Getenv("RDMA_TEST_DEVICE"))
+	if err != nil {
+		return err
+	}
+	var closers []interface{ Close() error }
+	defer func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			err = errors.Join(err, closers[i].Close())
+		}
+	}()
+	closers = append(closers, ctx)
+	pd, err := ctx.AllocPD()
+	if err != nil {
+		return err
+	}
+	closers = append(closers, pd)
+	cq, err := ctx.CreateCQ(4, nil)
+	if err != nil {
+		return err
+	}
+	closers = append(closers, cq)
+	qp, err := pd.CreateQP(&verbs.QPInitAttr{Type: verbs.QPTypeRC, SendCQ: cq, RecvCQ: cq,
+		Cap: verbs.QPCap{MaxSendWR: 1, MaxRecvWR: 1, MaxSendSGE: 1, MaxRecvSGE: 1}})
+	if err != nil {
+		return err
+	}
+	closers = append(closers, qp)
+	buf, err := verbs.NewBuffer(64, nil)
+	if err != nil {
+		return err
+	}
+	closers = append(closers, buf)
+	mr, err := pd.RegMR(buf, 0, 0, verbs.AccessLocalWrite)
+	if err != nil {
+		return err
+	}
+	closers = append(closers, mr)
+	port, err := ctx.QueryPort(1)
+	if err != nil {
+		return err
+	}
+	table, err := ctx.GIDTable()
+	if err != nil || len(table) == 0 {
+		return fmt.Errorf("GID table %v: %w", table, err)
+	}
+	if err := bringUp(qp, port.ActiveMTU, peer, table[len(table)-1]); err != nil {
+		return err
+	}
+	fmt.Println(qp.Num())
+	if _, err := fmt.Scanln(&rkey); err != nil {
+		return fmt.Errorf("the rkey: %w", err)
+	}
+	copy(buf.Bytes(), "peer inv")
+	if err := qp.PostSend([]verbs.SendWR{{ID: 1, Opcode: verbs.WRSendWithInv, Flags: verbs.SendSignaled,
+		SGL: []verbs.SGE{mr.SGE(0, 8)}, RKey: rkey}}); err != nil {
+		return err
+	}
+	wait, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	wcs := make([]verbs.WorkCompletion, 1)
+	if _, err := cq.PollWait(wait, wcs); err != nil {
+		return err
+	}
+	return wcs[0].Err()
 }
 
 // Invalidate requests the binding refuses before the provider sees them: a

@@ -27,7 +27,10 @@ const (
 // revoked without re-registering the region.
 //
 // A window keeps the region it was last bound to open (MR.Close: EBUSY)
-// until it is bound to another region or closed.
+// until it is bound to another region or closed. On rxe a type 2 window
+// also keeps open each QP a bind of it was posted through (QP.Close:
+// EBUSY) until it is closed: rxe (Linux 6.1) would write to the freed QP
+// when the window is invalidated or freed.
 type MW struct {
 	life
 	pd  *PD
@@ -35,10 +38,11 @@ type MW struct {
 	typ MWType
 	key windowKey // type 2: its entry in windows
 
-	bindMu  sync.Mutex // guards mr, rkey and unbound
+	bindMu  sync.Mutex // guards mr, rkey, unbound and qps
 	mr      *MR        // the region of the last bind, counted as its child
 	rkey    uint32
-	unbound bool // type 2: no bind posted since allocation or the last invalidate posted
+	unbound bool  // type 2: no bind posted since allocation or the last invalidate posted
+	qps     []*QP // rxe: the QPs type 2 binds were posted through, each counted as its child
 }
 
 // windows are this process's open type 2 windows by device and index (an
@@ -53,6 +57,28 @@ var windows = struct {
 type windowKey struct {
 	device string
 	index  uint32
+}
+
+// qpNums counts this process's open QPs by device and number, in all its
+// contexts, for peerIsLocal.
+var qpNums = struct {
+	sync.Mutex
+	m map[qpKey]int
+}{m: map[qpKey]int{}}
+
+type qpKey struct {
+	device string
+	num    uint32
+}
+
+// countQP adds n (1 or -1) to the count of the QP's device and number.
+func countQP(qp *QP, n int) {
+	k := qpKey{qp.pd.ctx.name, qp.num}
+	qpNums.Lock()
+	if qpNums.m[k] += n; qpNums.m[k] <= 0 {
+		delete(qpNums.m, k)
+	}
+	qpNums.Unlock()
 }
 
 // windowOf returns the open type 2 window of this process on device that
@@ -141,6 +167,28 @@ func (mw *MW) bound(mr *MR, rkey uint32) {
 	mw.unbound = mw.typ == MWType2 && mr == nil
 }
 
+// boundThrough records that a type 2 bind of the window was posted
+// through qp. On rxe (Linux 6.1) a bound type 2 window points at its QP,
+// and destroying the QP first leaves it pointing at freed memory, which
+// the window's invalidation or deallocation then writes to: the QP counts
+// the window as a child (QP.Close: EBUSY) until the window is closed. Not
+// before, as no completion may ever say that the window was unbound: an
+// invalidate may be flushed, or unsignaled.
+func (mw *MW) boundThrough(qp *QP) {
+	if !qp.pd.ctx.rxe {
+		return
+	}
+	mw.bindMu.Lock()
+	defer mw.bindMu.Unlock()
+	for _, q := range mw.qps {
+		if q == qp {
+			return
+		}
+	}
+	qp.children.Add(1)
+	mw.qps = append(mw.qps, qp)
+}
+
 // Close frees the window (ibv_dealloc_mw), which revokes its access. It
 // waits for a post that binds it to return.
 func (mw *MW) Close() error {
@@ -157,6 +205,12 @@ func (mw *MW) Close() error {
 		}
 		windows.Unlock()
 		mw.bound(nil, 0)
+		mw.bindMu.Lock()
+		for _, qp := range mw.qps {
+			qp.children.Add(-1)
+		}
+		mw.qps = nil
+		mw.bindMu.Unlock()
 		mw.pd.children.Add(-1)
 	}
 	return opError("ibv_dealloc_mw", mw.pd.name(), err)
@@ -175,28 +229,23 @@ func (qp *QP) invalidatedWindow(wr *SendWR) *MW {
 	return mw
 }
 
-// peerIsLocal reports whether the QP's destination is a QP of its device
-// context: a QP of the context has the destination's number, and the QP's
-// address vector names this device (its destination GID is one of the
-// device's, or without a GRH its destination LID one of a port's). Another
-// host's QPs have the same numbers as this one's, its windows the same
-// indexes. When the QP's attributes cannot be read, the peer counts as
-// local: its invalidate is checked.
+// peerIsLocal reports whether the QP's destination is a QP of this
+// process on its device: an open QP of the process on the device (in any
+// context) has the destination's number, and the QP's address vector
+// names this device (its destination GID is one of the device's, or
+// without a GRH its destination LID one of a port's). Another host's QPs
+// have the same numbers as this one's, its windows the same indexes. When
+// the QP's attributes cannot be read, the peer counts as local: its
+// invalidate is checked.
 func (qp *QP) peerIsLocal() bool {
 	a, _, err := qp.raw.Query(int(QPAttrDestQPN | QPAttrAV))
 	if err != nil {
 		return true
 	}
 	c := qp.pd.ctx
-	c.objMu.Lock()
-	found := false
-	for _, obj := range c.objects {
-		if peer, ok := obj.(*QP); ok && peer.num == a.DestQPNum {
-			found = true
-			break
-		}
-	}
-	c.objMu.Unlock()
+	qpNums.Lock()
+	found := qpNums.m[qpKey{c.name, a.DestQPNum}] > 0
+	qpNums.Unlock()
 	if !found {
 		return false
 	}
@@ -241,11 +290,11 @@ func (qp *QP) peerIsLocal() bool {
 func (qp *QP) checkInvalidate(wr *SendWR) error {
 	mw := qp.invalidatedWindow(wr)
 	if mw == nil {
-		return nil
+		return qp.checkForeignInvalidate(wr)
 	}
 	switch err := qp.hold(&mw.life, true); {
 	case errors.Is(err, ErrClosed):
-		return nil // freed: the device refuses the rkey
+		return qp.checkForeignInvalidate(wr) // freed
 	case err != nil:
 		return fmt.Errorf("the window of rkey %#x: %w", wr.RKey, err)
 	}
@@ -259,6 +308,22 @@ func (qp *QP) checkInvalidate(wr *SendWR) error {
 	}
 	mw.unbound = true
 	return nil
+}
+
+// rxeMinMWIndex is the first index of rxe's windows (Linux 6.1,
+// RXE_MIN_MW_INDEX); its regions' are below it.
+const rxeMinMWIndex = 1<<19 + 1
+
+// checkForeignInvalidate refuses, on rxe, a WRLocalInv of an rkey in the
+// index range of rxe's windows that names no open type 2 window of this
+// process: a type 1 window's, a freed window's, or another process's
+// window's. rxe invalidates a window by its rkey alone, whatever its PD or
+// process, and crashes on one that is not bound.
+func (qp *QP) checkForeignInvalidate(wr *SendWR) error {
+	if wr.Opcode != WRLocalInv || !qp.pd.ctx.rxe || wr.RKey>>8 < rxeMinMWIndex {
+		return nil
+	}
+	return fmt.Errorf("rkey %#x: names no open type 2 window of this process: %w", wr.RKey, syscall.EINVAL)
 }
 
 // notInvalidated undoes checkInvalidate's mark for an invalidate of rkey

@@ -230,6 +230,7 @@ func (pd *PD) CreateQP(attr *QPInitAttr) (*QP, error) {
 		}
 		pd.children.Add(1)
 		pd.ctx.register(r.ID(), qp)
+		countQP(qp, 1)
 		return nil
 	})
 	return qp, err
@@ -294,6 +295,7 @@ func (qp *QP) Close() error {
 	if err != nil {
 		return opError("ibv_destroy_qp", qp.name(), err)
 	}
+	countQP(qp, -1)
 	qp.pd.children.Add(-1)
 	qp.sendCQ.children.Add(-1)
 	qp.recvCQ.children.Add(-1)
@@ -347,7 +349,10 @@ func init() {
 // is refused (EINVAL) before the provider sees it: a state other than
 // RESET … ERR, a path MTU other than MTU256 … MTU4096 (rxe takes 0 and
 // computes with a packet size of -1), a path migration state above 2, a
-// timeout or minimal RNR timer above 31, a retry count above 7.
+// timeout or minimal RNR timer above 31, a retry count above 7. On rxe,
+// QPAttrMaxDestRdAtomic is refused (EINVAL) but with a move to RTR: rxe
+// (Linux 6.1) frees and reallocates its responder's read and atomic
+// resources while the packets that arrive meanwhile use them.
 func (qp *QP) Modify(attr *QPAttr, mask QPAttrMask) error {
 	return qp.use("ibv_modify_qp", func(raw cgo.QP) error {
 		if attr == nil {
@@ -355,6 +360,9 @@ func (qp *QP) Modify(attr *QPAttr, mask QPAttrMask) error {
 		}
 		if err := checkQPAttr(attr, mask); err != nil {
 			return err
+		}
+		if qp.pd.ctx.rxe && mask&QPAttrMaxDestRdAtomic != 0 && (mask&QPAttrState == 0 || QPState(attr.State) != QPStateRTR) {
+			return fmt.Errorf("max_dest_rd_atomic without a move to RTR, which rxe would apply under packets in flight: %w", syscall.EINVAL)
 		}
 		if err := raw.Modify(attr, int(mask)); err != nil {
 			return err

@@ -184,38 +184,41 @@ func connectByHand(t *testing.T, ctx *verbs.Context, a, b *end) {
 		t.Fatal(err)
 	}
 	gid := testGID(t, ctx)
-	rc := a.qp.Type() == verbs.QPTypeRC
+	for _, pair := range [][2]*end{{a, b}, {b, a}} {
+		if err := bringUp(pair[0].qp, port.ActiveMTU, pair[1].qp.Num(), gid); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// bringUp takes qp, RC or UC, from RESET to RTS against QP number peer at
+// the device's GID entry gid, with path MTU mtu, as ibv_rc_pingpong does.
+func bringUp(qp *verbs.QP, mtu verbs.MTU, peer uint32, gid verbs.GIDEntry) error {
+	rc := qp.Type() == verbs.QPTypeRC
 	access := verbs.AccessLocalWrite | verbs.AccessRemoteWrite
 	if rc {
 		access |= verbs.AccessRemoteRead | verbs.AccessRemoteAtomic
 	}
-	for _, pair := range [][2]*end{{a, b}, {b, a}} {
-		self, peer := pair[0], pair[1]
-		init := verbs.QPAttr{State: int(verbs.QPStateInit), PortNum: 1, AccessFlags: int(access)}
-		if err := self.qp.Modify(&init, verbs.QPAttrState|verbs.QPAttrPKeyIndex|verbs.QPAttrPort|verbs.QPAttrAccessFlags); err != nil {
-			t.Fatal(err)
-		}
-		rtr := verbs.QPAttr{State: int(verbs.QPStateRTR), PathMTU: port.ActiveMTU, DestQPNum: peer.qp.Num(), RQPSN: 100,
-			MaxDestRdAtomic: 1, MinRNRTimer: 12,
-			AHAttr: verbs.AHAttr{IsGlobal: true, PortNum: 1, GRH: verbs.GlobalRoute{DGID: gid.GID, SGIDIndex: uint8(gid.Index), HopLimit: 64}}}
-		mask := verbs.QPAttrState | verbs.QPAttrAV | verbs.QPAttrPathMTU | verbs.QPAttrDestQPN | verbs.QPAttrRQPSN
-		if rc {
-			mask |= verbs.QPAttrMaxDestRdAtomic | verbs.QPAttrMinRNRTimer
-		}
-		if err := self.qp.Modify(&rtr, mask); err != nil {
-			t.Fatal(err)
-		}
+	init := verbs.QPAttr{State: int(verbs.QPStateInit), PortNum: 1, AccessFlags: int(access)}
+	if err := qp.Modify(&init, verbs.QPAttrState|verbs.QPAttrPKeyIndex|verbs.QPAttrPort|verbs.QPAttrAccessFlags); err != nil {
+		return err
 	}
-	for _, e := range []*end{a, b} {
-		rts := verbs.QPAttr{State: int(verbs.QPStateRTS), SQPSN: 100, Timeout: 14, RetryCnt: 7, RNRRetry: 7, MaxRdAtomic: 1}
-		mask := verbs.QPAttrState | verbs.QPAttrSQPSN
-		if rc {
-			mask |= verbs.QPAttrTimeout | verbs.QPAttrRetryCnt | verbs.QPAttrRNRRetry | verbs.QPAttrMaxQPRdAtomic
-		}
-		if err := e.qp.Modify(&rts, mask); err != nil {
-			t.Fatal(err)
-		}
+	rtr := verbs.QPAttr{State: int(verbs.QPStateRTR), PathMTU: mtu, DestQPNum: peer, RQPSN: 100,
+		MaxDestRdAtomic: 1, MinRNRTimer: 12,
+		AHAttr: verbs.AHAttr{IsGlobal: true, PortNum: 1, GRH: verbs.GlobalRoute{DGID: gid.GID, SGIDIndex: uint8(gid.Index), HopLimit: 64}}}
+	mask := verbs.QPAttrState | verbs.QPAttrAV | verbs.QPAttrPathMTU | verbs.QPAttrDestQPN | verbs.QPAttrRQPSN
+	if rc {
+		mask |= verbs.QPAttrMaxDestRdAtomic | verbs.QPAttrMinRNRTimer
 	}
+	if err := qp.Modify(&rtr, mask); err != nil {
+		return err
+	}
+	rts := verbs.QPAttr{State: int(verbs.QPStateRTS), SQPSN: 100, Timeout: 14, RetryCnt: 7, RNRRetry: 7, MaxRdAtomic: 1}
+	mask = verbs.QPAttrState | verbs.QPAttrSQPSN
+	if rc {
+		mask |= verbs.QPAttrTimeout | verbs.QPAttrRetryCnt | verbs.QPAttrRNRRetry | verbs.QPAttrMaxQPRdAtomic
+	}
+	return qp.Modify(&rts, mask)
 }
 
 func waitOne(t *testing.T, cq *verbs.CQ) verbs.WorkCompletion {

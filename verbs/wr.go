@@ -27,7 +27,9 @@ const (
 	// WRLocalInv invalidates the local rkey SendWR.RKey (a type 2 window's:
 	// the window is unbound and its rkey refused to peers from then on; a
 	// region's on providers with fast-registration regions). It takes no
-	// entries; its completion is WCLocalInv.
+	// entries; its completion is WCLocalInv. On rxe, which invalidates any
+	// window by its rkey alone, one of an rkey that names no open type 2
+	// window of this process is refused (EINVAL).
 	WRLocalInv WROpcode = 7
 	// WRBindMW binds a type 2 memory window (SendWR.MW, SendWR.Bind) to
 	// the QP that posts it.
@@ -218,6 +220,7 @@ func (qp *QP) windowsPosted(checked []SendWR, posted int) {
 		case wr.Opcode == WRBindMW && i < posted:
 			wr.MW.raw.SetRKey(wr.RKey)
 			wr.MW.bound(wr.Bind.MR, wr.RKey)
+			wr.MW.boundThrough(qp)
 		case invalidates(wr) && i >= posted:
 			if mw := qp.invalidatedWindow(wr); mw != nil {
 				mw.notInvalidated(wr.RKey)
