@@ -16,12 +16,13 @@
 #
 # -g builds rdma-perf with a copy of the local Go toolchain whose monitor
 # thread sleeps up to 1 s between its checks instead of 10 ms (one line of
-# runtime/proc.go, patched in .cache/goroot-sysmon): the other way round,
+# runtime/proc.go, patched in $RDMA_CACHE/goroot-sysmon): the other way round,
 # the Go side without most of those wake-ups (BENCHMARKS.md, "Go with the
 # monitor thread's tick at 1 s").
 #
 # The guest boots once (hack/vm-run); every command has a bounded timeout.
-# Raw outputs and results.tsv land in DIR (default .cache/bench).
+# Raw outputs, results.tsv and the binaries run land in DIR (default
+# $RDMA_CACHE/bench, .cache/bench).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -36,7 +37,7 @@ if [[ ${1:-} == --guest ]]; then
 	cpre=()
 	[[ -n ${3:-} ]] && cpre=(env "LD_PRELOAD=$3")
 	out=$RDMA_VM_OUT
-	perf=$root/.cache/bin/rdma-perf
+	perf=$out/bin/rdma-perf
 	mkdir -p "$out/raw"
 	results=$out/results.tsv
 	: >"$results"
@@ -210,7 +211,7 @@ fi
 # sysmon_goroot prints a fresh copy of the local Go toolchain whose runtime's
 # monitor thread (sysmon) sleeps up to 1 s between its checks, not 10 ms.
 sysmon_goroot() {
-	local src dst=$root/.cache/goroot-sysmon proc
+	local src dst=$CACHE/goroot-sysmon proc
 	src=$(go env GOROOT)
 	rm -rf "$dst"
 	cp -a "$src" "$dst"
@@ -223,7 +224,7 @@ sysmon_goroot() {
 }
 
 rounds=3
-out=$root/.cache/bench
+out=$CACHE/bench
 run=1
 monitor=
 goroot=
@@ -242,19 +243,19 @@ while getopts r:o:t:mg opt; do
 done
 [[ -n $monitor && -n $goroot ]] && die "-m and -g are two different comparisons: give one"
 if [[ -n $run ]]; then
-	mkdir -p "$root/.cache/bin" "$out"
+	mkdir -p "$out/bin"
 	out=$(cd "$out" && pwd)
 	if [[ -n $goroot ]]; then
 		goroot=$(sysmon_goroot)
-		(cd "$root" && GOTOOLCHAIN=local GOROOT=$goroot "$goroot/bin/go" build -o .cache/bin/rdma-perf ./cmd/rdma-perf)
+		(cd "$root" && GOTOOLCHAIN=local GOROOT=$goroot "$goroot/bin/go" build -o "$out/bin/rdma-perf" ./cmd/rdma-perf)
 		echo "Go, monitor thread's tick 1 s" >"$out/go-label"
 	else
-		(cd "$root" && go build -o .cache/bin/rdma-perf ./cmd/rdma-perf)
+		(cd "$root" && go build -o "$out/bin/rdma-perf" ./cmd/rdma-perf)
 		rm -f "$out/go-label"
 	fi
 	so=
 	if [[ -n $monitor ]]; then
-		so=$root/.cache/bin/monitor-thread.so
+		so=$out/bin/monitor-thread.so
 		gcc -O2 -Wall -shared -fPIC -o "$so" "$here/monitor-thread.c" -pthread
 	fi
 	"$here/vm-run" -t 1200 -o "$out" -- bash "$here/bench.sh" --guest "$rounds" ${so:+"$so"}
