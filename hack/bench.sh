@@ -20,7 +20,8 @@
 # the Go side without most of those wake-ups (BENCHMARKS.md, "Go with the
 # monitor thread's tick at 1 s").
 #
-# The guest boots once (hack/vm-run); every command has a bounded timeout.
+# The guest boots once (hack/vm-run, for at most 600 s and 300 s a round); every
+# command has a bounded timeout.
 # Raw outputs, results.tsv and the binaries run land in DIR (default
 # $RDMA_CACHE/bench, .cache/bench).
 set -euo pipefail
@@ -258,7 +259,7 @@ if [[ -n $run ]]; then
 		so=$out/bin/monitor-thread.so
 		gcc -O2 -Wall -shared -fPIC -o "$so" "$here/monitor-thread.c" -pthread
 	fi
-	"$here/vm-run" -t 1200 -o "$out" -- bash "$here/bench.sh" --guest "$rounds" ${so:+"$so"}
+	"$here/vm-run" -t $((600 + 300 * rounds)) -o "$out" -- bash "$here/bench.sh" --guest "$rounds" ${so:+"$so"}
 fi
 
 # One row per device, test and metric: the medians of each tool over the

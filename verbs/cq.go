@@ -175,18 +175,24 @@ func (cq *CQ) Poll(wcs []WorkCompletion) (int, error) {
 	return n, nil
 }
 
-// polled records in this process's type 2 windows the invalidations wcs
-// report: a peer's send with invalidate unbinds the window its rkey names
-// (a local invalidate of it would then be refused, as one of a window
-// never bound). The device unbinds it before the receive completes: the
-// record follows once the completion is polled. It costs one load while
-// no type 2 window is open.
+// polled records in this process's type 2 windows what wcs report: a
+// peer's send with invalidate unbinds the window its rkey names (a local
+// invalidate of it would then be refused, as one of a window never
+// bound); on rxe a failed request of a QP leaves the windows last bound
+// through it unknown (qpFailed). The device acts before the completion:
+// the record follows once the completion is polled. It costs one load
+// while no type 2 window is open.
 func (cq *CQ) polled(wcs []WorkCompletion) {
 	if windows.open.Load() == 0 {
 		return
 	}
 	for i := range wcs {
-		if wc := &wcs[i]; wc.Flags&WCWithInv != 0 && wc.Status == WCSuccess {
+		switch wc := &wcs[i]; {
+		case wc.Status != WCSuccess:
+			if cq.ctx.rxe {
+				qpFailed(cq.ctx.name, wc.QPNum)
+			}
+		case wc.Flags&WCWithInv != 0:
 			if mw := windowOf(cq.ctx.name, wc.Imm); mw != nil {
 				mw.invalidated(wc.Imm)
 			}

@@ -287,6 +287,93 @@ func TestWindowHoldsQP(t *testing.T) {
 	}
 }
 
+// On rxe a failed request of a QP, or its move to ERR or RESET, leaves the
+// type 2 windows last bound through it unknown: a flushed bind changes
+// nothing, and a window unbound under rkey k, bound again through a QP
+// in ERR under k+1 then k (both flushed), would be recorded bound under
+// the rkey rxe keeps for it unbound, and its local invalidate would crash
+// rxe 6.1. Once the flushes are polled such windows count as unbound: a
+// local invalidate through another QP is refused, and a bind through a
+// working QP binds the window again.
+func TestWindowAfterQPFailure(t *testing.T) {
+	ctx := openTestDevice(t)
+	b := newEnd(t, ctx, 4096)
+	needMW(t, ctx, b.pd)
+	if dev, err := ctx.QueryDevice(); err != nil {
+		t.Fatal(err)
+	} else if dev.VendorID != 0xffffff {
+		testbed.Limitation(t, "%s: the guard is rxe's: other devices fail an invalidate of a window that is not bound", ctx.Name())
+	}
+	port, err := ctx.QueryPort(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gid := testGID(t, ctx)
+	qp, err := b.pd.CreateQP(&verbs.QPInitAttr{Type: verbs.QPTypeRC, SendCQ: b.cq, RecvCQ: b.cq,
+		Cap: verbs.QPCap{MaxSendWR: 8, MaxRecvWR: 1, MaxSendSGE: 1, MaxRecvSGE: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mr := windowed(t, b)
+	mw := allocMW(t, b.pd, verbs.MWType2)
+	t.Cleanup(func() {
+		mw.Close()
+		if err := qp.Close(); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+	})
+	for _, pair := range [][2]*verbs.QP{{qp, b.qp}, {b.qp, qp}} {
+		if err := bringUp(pair[0], port.ActiveMTU, pair[1].Num(), gid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bind := func(q *verbs.QP, id uint64, rkey uint32) {
+		t.Helper()
+		if err := q.PostSend([]verbs.SendWR{{ID: id, Opcode: verbs.WRBindMW, Flags: verbs.SendSignaled, MW: mw, RKey: rkey,
+			Bind: verbs.MWBind{MR: mr, Addr: mr.Addr(), Length: 1024, Access: verbs.AccessRemoteWrite}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	inv := func(q *verbs.QP, id uint64, rkey uint32) error {
+		return q.PostSend([]verbs.SendWR{{ID: id, Opcode: verbs.WRLocalInv, Flags: verbs.SendSignaled, RKey: rkey}})
+	}
+	k := verbs.IncRKey(mw.RKey())
+	bind(qp, 1, k)
+	if err := inv(qp, 2, k); err != nil {
+		t.Fatal(err)
+	}
+	for i, wc := range waitN(t, b.cq, 2) {
+		if wc.Err() != nil || wc.WRID != uint64(1+i) {
+			t.Fatalf("bind and invalidate: completion %d: %+v (%v)", i, wc, wc.Err())
+		}
+	}
+	if err := qp.Modify(&verbs.QPAttr{State: int(verbs.QPStateErr)}, verbs.QPAttrState); err != nil {
+		t.Fatal(err)
+	}
+	for i, rkey := range []uint32{verbs.IncRKey(k), k} {
+		bind(qp, uint64(3+i), rkey)
+		var wcErr *verbs.WCError
+		if wc := waitN(t, b.cq, 1)[0]; wc.WRID != uint64(3+i) || !errors.As(wc.Err(), &wcErr) || wcErr.Status != verbs.WCWRFlushErr {
+			t.Fatalf("bind through a QP in ERR: completion %+v (%v), want a flush", wc, wc.Err())
+		}
+	}
+	var pe *verbs.PostError
+	if err := inv(b.qp, 5, k); !errors.As(err, &pe) || !errors.Is(err, syscall.EINVAL) {
+		t.Fatalf("local invalidate of a window whose binds were flushed: %v, want a *PostError wrapping EINVAL", err)
+	}
+	expectEmpty(t, b.cq)
+	next := verbs.IncRKey(k)
+	bind(b.qp, 6, next)
+	if err := inv(b.qp, 7, next); err != nil {
+		t.Fatal(err)
+	}
+	for i, wc := range waitN(t, b.cq, 2) {
+		if wc.Err() != nil || wc.WRID != uint64(6+i) {
+			t.Errorf("bind and invalidate through a working QP: completion %d: %+v (%v)", i, wc, wc.Err())
+		}
+	}
+}
+
 // peerEnv, set to a QP number in the environment of this test binary,
 // makes it TestPeerInvalidatedWindow's peer (sendWithInvPeer) instead of
 // running tests.

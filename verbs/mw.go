@@ -41,8 +41,9 @@ type MW struct {
 	bindMu  sync.Mutex // guards mr, rkey, unbound and qps
 	mr      *MR        // the region of the last bind, counted as its child
 	rkey    uint32
-	unbound bool  // type 2: no bind posted since allocation or the last invalidate posted
-	qps     []*QP // rxe: the QPs type 2 binds were posted through, each counted as its child
+	unbound bool   // type 2: no bind posted since allocation or the last invalidate posted
+	qps     []*QP  // rxe: the QPs type 2 binds were posted through, each counted as its child
+	bindQP  uint32 // rxe: the number of the QP the last type 2 bind was posted through
 }
 
 // windows are this process's open type 2 windows by device and index (an
@@ -180,6 +181,7 @@ func (mw *MW) boundThrough(qp *QP) {
 	}
 	mw.bindMu.Lock()
 	defer mw.bindMu.Unlock()
+	mw.bindQP = qp.num
 	for _, q := range mw.qps {
 		if q == qp {
 			return
@@ -187,6 +189,28 @@ func (mw *MW) boundThrough(qp *QP) {
 	}
 	qp.children.Add(1)
 	mw.qps = append(mw.qps, qp)
+}
+
+// qpFailed records, on rxe, that QP num of device failed a request. The
+// type 2 binds posted through it since may all be flushed, and a flushed
+// bind leaves the window as it was, unbound perhaps, under an rkey that
+// a later bind may have named again: the binding could take for bound a
+// window that rxe has unbound under the same rkey, and pass an invalidate
+// that crashes rxe 6.1. Windows last bound through the QP count as
+// unbound (a local invalidate is refused) until bound again.
+func qpFailed(device string, num uint32) {
+	windows.Lock()
+	defer windows.Unlock()
+	for k, mw := range windows.m {
+		if k.device != device {
+			continue
+		}
+		mw.bindMu.Lock()
+		if len(mw.qps) > 0 && mw.bindQP == num {
+			mw.unbound = true
+		}
+		mw.bindMu.Unlock()
+	}
 }
 
 // Close frees the window (ibv_dealloc_mw), which revokes its access. It

@@ -369,6 +369,10 @@ func (qp *QP) Modify(attr *QPAttr, mask QPAttrMask) error {
 		}
 		if mask&QPAttrState != 0 {
 			qp.moved.Store(QPState(attr.State) != QPStateReset)
+			if st := QPState(attr.State); qp.pd.ctx.rxe && (st == QPStateErr || st == QPStateReset) {
+				// Binds still queued are flushed, or dropped.
+				qpFailed(qp.pd.ctx.name, qp.num)
+			}
 		}
 		return nil
 	})

@@ -29,7 +29,10 @@ const (
 	// region's on providers with fast-registration regions). It takes no
 	// entries; its completion is WCLocalInv. On rxe, which invalidates any
 	// window by its rkey alone, one of an rkey that names no open type 2
-	// window of this process is refused (EINVAL).
+	// window of this process is refused (EINVAL), and so is one of a window
+	// last bound through a QP that has since failed a request (once the
+	// failed completion is polled) or moved to ERR or RESET, until the
+	// window is bound again: its binds may have been flushed.
 	WRLocalInv WROpcode = 7
 	// WRBindMW binds a type 2 memory window (SendWR.MW, SendWR.Bind) to
 	// the QP that posts it.
