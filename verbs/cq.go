@@ -190,11 +190,14 @@ func (cq *CQ) polled(wcs []WorkCompletion) {
 
 // recordWindows is polled's work for open windows.
 func (cq *CQ) recordWindows(wcs []WorkCompletion) {
+	failed := -1 // the QP of the last failed completion, recorded
 	for i := range wcs {
 		switch wc := &wcs[i]; {
 		case wc.Status != WCSuccess:
-			if cq.ctx.rxe {
+			// A QP's flushed requests come in a row.
+			if cq.ctx.rxe && int(wc.QPNum) != failed {
 				qpFailed(cq.ctx.name, wc.QPNum)
+				failed = int(wc.QPNum)
 			}
 		case wc.Flags&WCWithInv != 0:
 			if mw := windowOf(cq.ctx.name, wc.Imm); mw != nil {
