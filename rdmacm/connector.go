@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -116,6 +118,11 @@ type Connector struct {
 	ud      bool // in the UDP port space (NewUDConnector, ListenUD)
 
 	life sync.RWMutex // held for reading around every use of id; Close takes it for writing
+	// addrMu is held by the calls from this side that write the
+	// identifier's addresses (rdma_bind_addr, rdma_resolve_addr) and by
+	// their readers, which also take ch.mu, under which the channel's
+	// reader has librdmacm write them as it takes an event in.
+	addrMu sync.Mutex
 
 	mu        sync.Mutex
 	closed    bool // by Close; the zero Connector, with no channel, counts as closed too
@@ -330,6 +337,17 @@ func (c *Connector) next(ctx context.Context) (cgo.CMEvent, error) {
 	}
 }
 
+// testHookAnswered, when set, runs in Connect and Accept between taking
+// the peer's answer and recording it: tests close the connector there.
+var testHookAnswered atomic.Pointer[func(*Connector)]
+
+// answered runs testHookAnswered, if set.
+func answered(c *Connector) {
+	if f := testHookAnswered.Load(); f != nil {
+		(*f)(c)
+	}
+}
+
 // await is next for a call whose request to rdma_cm is under way: when ctx
 // ends first, the request's event is still to come, and would answer the
 // connector's next call instead; the connector is then failed, only good
@@ -460,7 +478,11 @@ func (c *Connector) Bind(laddr string) error {
 	if err != nil {
 		return c.opError("bind", err)
 	}
-	err = c.withID(func(id cgo.ID) error { return id.BindAddr(ap) })
+	err = c.withID(func(id cgo.ID) error {
+		c.addrMu.Lock()
+		defer c.addrMu.Unlock()
+		return id.BindAddr(ap)
+	})
 	if err == nil {
 		c.mu.Lock()
 		c.laddr = ap
@@ -489,7 +511,9 @@ func (c *Connector) resolveID(ctx context.Context, raddr string) error {
 	if err != nil {
 		return &OpError{Op: "resolve", Addr: raddr, Err: err}
 	}
-	if !ap.Addr().IsValid() || ap.Addr().IsUnspecified() || ap.Port() == 0 {
+	// Unmapped: the kernel takes ::ffff:0.0.0.0 for 0.0.0.0, which
+	// resolves to this host.
+	if !ap.Addr().IsValid() || ap.Addr().Unmap().IsUnspecified() || ap.Port() == 0 {
 		return &OpError{Op: "resolve", Addr: raddr, Err: &net.AddrError{Err: "need a host and a non-zero port", Addr: raddr}}
 	}
 	c.mu.Lock()
@@ -499,14 +523,18 @@ func (c *Connector) resolveID(ctx context.Context, raddr string) error {
 		start func(cgo.ID) error
 		done  int32
 	}{
-		{func(id cgo.ID) error { return id.ResolveAddr(laddr, ap, timeoutMS(ctx)) }, cgo.CMEventAddrResolved},
+		{func(id cgo.ID) error {
+			c.addrMu.Lock()
+			defer c.addrMu.Unlock()
+			return id.ResolveAddr(laddr, ap, timeoutMS(ctx))
+		}, cgo.CMEventAddrResolved},
 		{func(id cgo.ID) error { return id.ResolveRoute(timeoutMS(ctx)) }, cgo.CMEventRouteResolved},
 	}
 	for i, s := range steps {
-		if err := ctx.Err(); err != nil {
-			return &OpError{Op: "resolve", Addr: raddr, Err: err}
+		err := ctx.Err()
+		if err == nil {
+			err = c.withID(s.start)
 		}
-		err := c.withID(s.start)
 		if err == nil {
 			var ev cgo.CMEvent
 			if ev, err = c.await(ctx); err == nil && ev.Event != s.done {
@@ -516,7 +544,8 @@ func (c *Connector) resolveID(ctx context.Context, raddr string) error {
 		if err != nil {
 			if i > 0 {
 				// The identifier has its address and is past where a new
-				// Resolve starts (a failed route leaves it there).
+				// Resolve starts (a failed or abandoned route leaves it
+				// there).
 				c.setState(stateFailed)
 			}
 			return &OpError{Op: "resolve", Addr: raddr, Err: err}
@@ -631,8 +660,14 @@ func (c *Connector) Connect(ctx context.Context, raddr string, qp *verbs.QP, par
 	if err != nil {
 		return c.opError("connect", err)
 	}
+	answered(c)
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.closed {
+		// Close came after the answer: it flushed the QP and destroyed
+		// the identifier.
+		return &OpError{Op: "connect", Addr: raddr, Err: ErrClosed}
+	}
 	switch ev.Event {
 	case cgo.CMEventConnectResponse:
 		c.recordAnswer(&ev)
@@ -649,13 +684,13 @@ func (c *Connector) Connect(ctx context.Context, raddr string, qp *verbs.QP, par
 		c.record(&ev)
 		c.state = stateRejected
 		c.dropQP()
-		return &OpError{Op: "connect", Addr: raddr, Err: &RejectError{Status: int(ev.Status), PrivateData: c.data.PrivateData}}
+		return &OpError{Op: "connect", Addr: raddr, Err: &RejectError{Status: int(ev.Status), PrivateData: slices.Clone(c.data.PrivateData)}}
 	case cgo.CMEventUnreachable:
 		if c.ud && ev.Status > 0 {
 			// A SIDR reply with a status other than success: refused.
 			c.record(&ev)
 			c.state = stateRejected
-			return &OpError{Op: "connect", Addr: raddr, Err: &RejectError{Status: int(ev.Status), PrivateData: c.data.PrivateData, UD: true}}
+			return &OpError{Op: "connect", Addr: raddr, Err: &RejectError{Status: int(ev.Status), PrivateData: slices.Clone(c.data.PrivateData), UD: true}}
 		}
 	}
 	c.state = stateFailed
@@ -1039,6 +1074,7 @@ func (c *Connector) Accept(ctx context.Context, qp *verbs.QP, params *ConnParams
 	if err != nil {
 		return c.opError("accept", err)
 	}
+	answered(c)
 	if err := c.accepted(&ev); err != nil {
 		// The QP, ready, holds the receives posted for the connection.
 		c.flush()
@@ -1101,13 +1137,17 @@ func (c *Connector) setInAccept(in bool) {
 func (c *Connector) accepted(ev *cgo.CMEvent) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.closed {
+		// Close came after the answer, and flushed the QP.
+		return &OpError{Op: "accept", Err: ErrClosed}
+	}
 	switch ev.Event {
 	case cgo.CMEventEstablished:
 		c.state = stateConnected
 		return nil
 	case cgo.CMEventRejected:
 		c.record(ev)
-		re := &RejectError{Status: int(ev.Status), PrivateData: c.data.PrivateData}
+		re := &RejectError{Status: int(ev.Status), PrivateData: slices.Clone(c.data.PrivateData)}
 		if re.ConsumerReject() && c.transport != cgo.TransportIWARP && !unanswered(c.wire) {
 			// The requester refused the accept (its Reject after
 			// Connect returned, on IB and RoCE).
@@ -1205,7 +1245,7 @@ func (c *Connector) reject(privateData []byte, raw, ece bool) error {
 	case errors.Is(err, syscall.EINVAL), errors.Is(err, syscall.ECONNRESET):
 		// The length is valid (checked above): the kernel no longer has
 		// the connection the request belonged to.
-		err = ErrConnectionAborted
+		err = fmt.Errorf("%w (%w)", ErrConnectionAborted, err)
 		c.flush()
 	case err == nil:
 		c.flush()
@@ -1313,18 +1353,25 @@ func (c *Connector) Disconnected() <-chan struct{} {
 // LocalAddr returns the local address, once bound, resolved or accepted. An
 // IPv6 link-local address carries its zone, the interface, except on IB,
 // which has none.
-func (c *Connector) LocalAddr() net.Addr {
-	var ap netip.AddrPort
-	c.withID(func(id cgo.ID) error { ap = id.LocalAddr(); return nil })
-	return &Addr{ap}
-}
+func (c *Connector) LocalAddr() net.Addr { return &Addr{c.address(cgo.ID.LocalAddr)} }
 
 // PeerAddr returns the peer's address, once resolved or requested; its
 // zone as for LocalAddr.
-func (c *Connector) PeerAddr() net.Addr {
+func (c *Connector) PeerAddr() net.Addr { return &Addr{c.address(cgo.ID.PeerAddr)} }
+
+// address reads one of the identifier's addresses with get, while nothing
+// writes them (addrMu).
+func (c *Connector) address(get func(cgo.ID) netip.AddrPort) netip.AddrPort {
 	var ap netip.AddrPort
-	c.withID(func(id cgo.ID) error { ap = id.PeerAddr(); return nil })
-	return &Addr{ap}
+	c.withID(func(id cgo.ID) error {
+		c.addrMu.Lock()
+		defer c.addrMu.Unlock()
+		c.ch.mu.Lock()
+		defer c.ch.mu.Unlock()
+		ap = get(id)
+		return nil
+	})
+	return ap
 }
 
 // DeviceName returns the RDMA device the connection uses, once resolved or

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -250,6 +251,62 @@ func linkLocal(t *testing.T, netdev string) netip.Addr {
 	return netip.Addr{}
 }
 
+// TestCloseAfterAnswer: a Close that comes after the peer's answer reached
+// Connect or Accept, before they record it, makes them fail with
+// ErrClosed, as a Close at any other point while they run does: a closed
+// connector is never reported connected.
+func TestCloseAfterAnswer(t *testing.T) {
+	ctx := testContext(t)
+	l := listen(t, 4)
+	var target atomic.Pointer[rdmacm.Connector]
+	rdmacm.SetAnsweredHook(t, func(c *rdmacm.Connector) {
+		if target.CompareAndSwap(c, nil) {
+			if err := c.Close(); err != nil {
+				t.Errorf("Close: %v", err)
+			}
+		}
+	})
+
+	active := newConnector(t)
+	target.Store(active)
+	ep := newEndpoint(t, testbed.Device(t))
+	connected := make(chan error, 1)
+	go func() { connected <- active.Connect(ctx, l.Addr().String(), ep.qp, nil) }()
+	passive, err := l.GetConnectionRequest(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { passive.Close() })
+	_, accepted := accept(t, passive, nil)
+	if err := <-connected; !errors.Is(err, rdmacm.ErrClosed) {
+		t.Errorf("Connect closed after the answer: %v, want ErrClosed", err)
+	}
+	<-accepted
+
+	active = newConnector(t)
+	ep = newEndpoint(t, testbed.Device(t))
+	go func() {
+		err := active.Connect(ctx, l.Addr().String(), ep.qp, nil)
+		if err == nil {
+			err = active.CompleteConnect(ctx)
+		}
+		connected <- err
+	}()
+	if passive, err = l.GetConnectionRequest(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { passive.Close() })
+	target.Store(passive)
+	pep := newEndpoint(t, passive.DeviceName())
+	if err := passive.Accept(ctx, pep.qp, nil); !errors.Is(err, rdmacm.ErrClosed) {
+		t.Errorf("Accept closed after the answer: %v, want ErrClosed", err)
+	}
+	if target.Load() != nil {
+		t.Error("Accept took no answer")
+	}
+	<-connected
+}
+
 // Close ends an established connection as Disconnect does: the closing
 // side's Disconnected channel closes, its QP moves to the error state (a
 // posted receive completes flushed), and the peer sees the disconnection.
@@ -345,6 +402,46 @@ func TestResolveGivenUp(t *testing.T) {
 	if err := g.Close(); err != nil {
 		t.Errorf("Close after a given-up Resolve: %v", err)
 	}
+}
+
+// TestResolveGivenUpBetweenSteps: a Resolve whose context ends once the
+// address is resolved, before the route is asked for, leaves the connector
+// only good for Close, as one given up during the route does: the
+// identifier is past where a new Resolve starts.
+func TestResolveGivenUpBetweenSteps(t *testing.T) {
+	l := listen(t, 1)
+	c := newConnector(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	err := c.Resolve(&cancelOnceResolved{Context: ctx, cancel: cancel, c: c}, l.Addr().String())
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Resolve given up between address and route: %v, want context.Canceled", err)
+	}
+	if c.DeviceName() == "" {
+		t.Fatal("the address was not resolved before the context ended")
+	}
+	if err := c.Resolve(testContext(t), l.Addr().String()); !errors.Is(err, rdmacm.ErrInvalidState) {
+		t.Errorf("Resolve after one given up between its steps: %v, want ErrInvalidState", err)
+	}
+	if err := c.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+}
+
+// cancelOnceResolved is a context that ends when asked for its error once
+// c's address is resolved (c has a device): Resolve asks before each of its
+// two steps.
+type cancelOnceResolved struct {
+	context.Context
+	cancel func()
+	c      *rdmacm.Connector
+}
+
+func (r *cancelOnceResolved) Err() error {
+	if r.c.DeviceName() != "" {
+		r.cancel()
+	}
+	return r.Context.Err()
 }
 
 // cancelOnWait is a context cancelled a while after a call first waits on

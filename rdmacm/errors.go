@@ -98,9 +98,11 @@ func (e *RejectError) Reason() string {
 	return fmt.Sprintf("status %d", e.Status)
 }
 
-// Is makes errors.Is match ErrConnectionRefused and syscall.ECONNREFUSED.
+// Is makes errors.Is match ErrConnectionRefused and syscall.ECONNREFUSED,
+// and on iWARP the errno of the refusal (syscall.ECONNRESET for a reset).
 func (e *RejectError) Is(target error) bool {
-	return target == ErrConnectionRefused || target == syscall.ECONNREFUSED
+	return target == ErrConnectionRefused || target == syscall.ECONNREFUSED ||
+		e.Status < 0 && target == syscall.Errno(-e.Status)
 }
 
 // ConsumerReject reports whether the peer application rejected (IB reason 28,

@@ -1,6 +1,10 @@
 package rdmacm
 
-import "github.com/go-rdma/rdma/cgo"
+import (
+	"testing"
+
+	"github.com/go-rdma/rdma/cgo"
+)
 
 // Rejected reports whether a REJECTED event waits in c's queue, for tests
 // that must know the peer's refusal has arrived before they go on.
@@ -13,4 +17,11 @@ func Rejected(c *Connector) bool {
 		}
 	}
 	return false
+}
+
+// SetAnsweredHook makes Connect and Accept call f between taking the
+// peer's answer and recording it, until t ends.
+func SetAnsweredHook(t testing.TB, f func(*Connector)) {
+	testHookAnswered.Store(&f)
+	t.Cleanup(func() { testHookAnswered.Store(nil) })
 }

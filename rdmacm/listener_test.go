@@ -194,11 +194,17 @@ func TestBadInput(t *testing.T) {
 	if err := c.CompleteConnect(ctx); !errors.Is(err, rdmacm.ErrInvalidState) {
 		t.Errorf("CompleteConnect before Connect: %v, want ErrInvalidState", err)
 	}
-	for _, addr := range []string{"", "192.0.2.1", ":0", "0.0.0.0:7", "192.0.2.1:0"} {
+	for _, addr := range []string{"", "192.0.2.1", ":0", "0.0.0.0:7", "192.0.2.1:0", "[::ffff:0.0.0.0]:7"} {
 		fresh := newConnector(t)
 		if err := fresh.Resolve(ctx, addr); err == nil {
 			t.Errorf("Resolve(%q) succeeded", addr)
 		}
+	}
+	// The kernel takes the IPv4-mapped unspecified address for 0.0.0.0,
+	// which would resolve to this host.
+	var ae *net.AddrError
+	if err := newConnector(t).Resolve(ctx, "[::ffff:0.0.0.0]:7"); !errors.As(err, &ae) {
+		t.Errorf("Resolve of the IPv4-mapped unspecified address: %v, want a *net.AddrError", err)
 	}
 	if err := c.Close(); err != nil {
 		t.Fatal(err)

@@ -34,6 +34,9 @@ func refused(t *testing.T, err error, data []byte) {
 	if !rej.ConsumerReject() {
 		t.Errorf("reject status %d is not a consumer reject", rej.Status)
 	}
+	if rej.Status < 0 && !errors.Is(err, syscall.Errno(-rej.Status)) {
+		t.Errorf("Connect: %v does not match the refusal's errno %d", err, -rej.Status)
+	}
 	if !bytes.Equal(rej.PrivateData, data) {
 		t.Errorf("reject private data %d bytes %x, want %d bytes %x", len(rej.PrivateData), rej.PrivateData, len(data), data)
 	}
@@ -59,7 +62,7 @@ func TestPassiveReject(t *testing.T) {
 
 	// max+1 never leaves: the request stays pending, and the refusal that
 	// follows carries the valid data only.
-	_, _, passive, done := request(t, l, nil)
+	active, _, passive, done := request(t, l, nil)
 	if err := passive.Reject(pattern(max + 1)); !errors.Is(err, rdmacm.ErrPrivateDataTooLong) {
 		t.Fatalf("Reject(%d bytes): %v, want ErrPrivateDataTooLong", max+1, err)
 	}
@@ -71,7 +74,15 @@ func TestPassiveReject(t *testing.T) {
 	if err := passive.Reject([]byte("second try")); err != nil {
 		t.Fatal(err)
 	}
-	refused(t, <-done, []byte("second try"))
+	err := <-done
+	refused(t, err, []byte("second try"))
+	// The error's private data is the caller's to change.
+	var rej *rdmacm.RejectError
+	errors.As(err, &rej)
+	copy(rej.PrivateData, "XXXXXX")
+	if d, err := active.ConnectionData(); err != nil || string(d.PrivateData) != "second try" {
+		t.Errorf("ConnectionData after the refusal's data was changed: %q, %v; want %q", d.PrivateData, err, "second try")
+	}
 
 	// Raw private data arrives as sent on iWARP, zero-padded on IB.
 	_, _, passive, done = request(t, l, nil)
@@ -154,6 +165,24 @@ func TestActiveReject(t *testing.T) {
 	refused(t, <-accepted, pattern(max))
 	if err := active.CompleteConnect(ctx); !errors.Is(err, rdmacm.ErrInvalidState) {
 		t.Errorf("CompleteConnect after Reject: %v, want ErrInvalidState", err)
+	}
+}
+
+// TestRejectErrorIs: a refusal matches ErrConnectionRefused and
+// ECONNREFUSED whatever its transport, and an iWARP refusal the errno it
+// came with.
+func TestRejectErrorIs(t *testing.T) {
+	for _, tc := range []struct {
+		status int
+		reset  bool
+	}{{28, false}, {8, false}, {-int(syscall.ECONNREFUSED), false}, {-int(syscall.ECONNRESET), true}} {
+		err := error(&rdmacm.OpError{Op: "connect", Err: &rdmacm.RejectError{Status: tc.status}})
+		if !errors.Is(err, rdmacm.ErrConnectionRefused) || !errors.Is(err, syscall.ECONNREFUSED) {
+			t.Errorf("status %d: %v matches neither ErrConnectionRefused nor ECONNREFUSED", tc.status, err)
+		}
+		if errors.Is(err, syscall.ECONNRESET) != tc.reset {
+			t.Errorf("status %d: errors.Is(ECONNRESET) = %v, want %v", tc.status, !tc.reset, tc.reset)
+		}
 	}
 }
 
