@@ -160,14 +160,34 @@ func (c Context) CreateCQ(cqe int, ch CompChannel, vector int, batch int) (CQ, e
 
 // Resize makes the CQ hold at least cqe completions (ibv_resize_cq) and
 // recomputes its poll batch; the caller checks cqe (a C int) and excludes
-// concurrent polls.
+// concurrent polls. A CQ that already has cqe entries is left alone.
+//
+// When the call fails after the kernel resized the CQ (its size changed),
+// the provider's view of the CQ is unknown: rxe unmaps its old queue
+// before it maps the new one, and when that map fails it polls a NULL
+// queue. The CQ then polls nothing more (errQueueLost, with a poll batch
+// of 0).
 func (cq *CQ) Resize(cqe int) error {
+	before := cq.p.cqe
+	switch {
+	case cq.max == 0:
+		return errQueueLost
+	case int(before) == cqe:
+		return nil
+	}
 	if rc := C.ibv_resize_cq(cq.p, C.int(cqe)); rc != 0 {
+		if cq.p.cqe != before {
+			cq.max = 0
+		}
 		return errnoOf(rc, nil)
 	}
 	cq.max = max(min(cq.batch, int(cq.p.cqe)), 1)
 	return nil
 }
+
+// errQueueLost is the error of a CQ whose resize failed once the kernel
+// had resized it (Resize).
+var errQueueLost = fmt.Errorf("the CQ's queue was lost in a failed resize: %w", syscall.EIO)
 
 // Destroy destroys the CQ (ibv_destroy_cq).
 func (cq CQ) Destroy() error {
@@ -186,13 +206,22 @@ func (cq CQ) Poll(wcs []WC) (int, error) { return cq.PollSpin(wcs, 1) }
 func (cq CQ) PollSpin(wcs []WC, spins int) (int, error) {
 	n := min(len(wcs), cq.max)
 	if n == 0 {
-		return 0, nil
+		return 0, cq.lost()
 	}
 	got := C.go_poll_cq(cptr(unsafe.Pointer(cq.p)), C.int(n), (*C.go_wc)(unsafe.Pointer(&wcs[0])), C.int(max(spins, 1)), cq.inv)
 	if got < 0 {
 		return 0, syscall.EIO // ibv_poll_cq gives no errno
 	}
 	return int(got), nil
+}
+
+// lost is errQueueLost for a CQ whose queue was lost (Resize), nil for
+// the others.
+func (cq CQ) lost() error {
+	if cq.max == 0 {
+		return errQueueLost
+	}
+	return nil
 }
 
 // ReqNotify arms the CQ (ibv_req_notify_cq).

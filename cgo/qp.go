@@ -774,7 +774,7 @@ func (l SendList) Post(qp QP, n, per int) (int, error) {
 func (l SendList) PostAfterPoll(qp QP, cq CQ, wcs []WC, spins, n int) (got, bad int, err error) {
 	m := min(len(wcs), cq.max)
 	if m == 0 {
-		return 0, 0, nil
+		return 0, 0, cq.lost()
 	}
 	if n < 1 || n > l.n {
 		return 0, 0, syscall.EINVAL

@@ -3,7 +3,9 @@ package verbs_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -261,6 +263,14 @@ func TestBadInputTable(t *testing.T) {
 			row{"QP.PostSend", "UD through an AH of another PD", send(ud, verbs.SendWR{Opcode: verbs.WRSend, SGL: []verbs.SGE{sge}, AH: ah, RemoteQPN: 1, RemoteQKey: 1}), syscall.EINVAL},
 			row{"QP.BindMW", "a UD QP", func() error {
 				return ud.BindMW(mw, 1, 0, verbs.MWBind{MR: mwMR, Length: 8, Access: verbs.AccessRemoteRead})
+			}, syscall.EINVAL},
+			row{"QP.BindMW", "unknown flags", func() error {
+				// The QP, in RESET, would be refused by the kernel too.
+				err := rc.BindMW(mw, 1, 1<<7, verbs.MWBind{MR: mwMR, Addr: mwMR.Addr(), Length: 8, Access: verbs.AccessRemoteRead})
+				if !strings.Contains(fmt.Sprint(err), "unknown flags") {
+					return fmt.Errorf("not refused for its flags: %v", err)
+				}
+				return err
 			}, syscall.EINVAL})
 	} else if !errors.Is(err, syscall.EOPNOTSUPP) {
 		t.Fatal(err)

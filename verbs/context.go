@@ -19,17 +19,17 @@ type Context struct {
 	eventsMu sync.Mutex
 	events   *eventLoop // started by Events
 
-	attrMu sync.Mutex
-	attr   *DeviceAttr // the first answer of QueryDevice
-	siw    bool        // the device is soft-iWARP, whose quirks validation steers clear of
-	rxe    bool        // the device is soft-RoCE, which writes the kernel's completion flags
+	attr *DeviceAttr // asked by Open
+	siw  bool        // the device is soft-iWARP, whose quirks validation steers clear of
+	rxe  bool        // the device is soft-RoCE, which writes the kernel's completion flags
 
 	compMu sync.Mutex
 	comp   *compChannel // made by the first CreateCQ
 }
 
-// Open opens the RDMA device named name (ibv_open_device). An unknown name
-// fails with an error wrapping syscall.ENODEV.
+// Open opens the RDMA device named name (ibv_open_device) and reads its
+// attributes (ibv_query_device_ex; see QueryDevice). An unknown name fails
+// with an error wrapping syscall.ENODEV.
 func Open(name string) (*Context, error) {
 	if name == "" {
 		return nil, opError("ibv_open_device", "", fmt.Errorf("empty device name: %w", syscall.ENODEV))
@@ -38,13 +38,16 @@ func Open(name string) (*Context, error) {
 	if err != nil {
 		return nil, opError("ibv_open_device", name, err)
 	}
-	c := &Context{life: born(), name: name, raw: raw, objects: make(map[uintptr]any)}
-	if attr, err := raw.QueryDevice(); err == nil {
-		c.attr = &attr
-		c.siw = attr.VendorID == siwVendorID
-		c.rxe = attr.VendorID == rxeVendorID
+	// The attributes tell the soft devices apart, whose kernel drivers
+	// need the binding's guards (siw, rxe): a context that could not ask
+	// would go without them.
+	attr, err := raw.QueryDevice()
+	if err != nil {
+		raw.Close()
+		return nil, opError("ibv_query_device_ex", name, err)
 	}
-	return c, nil
+	return &Context{life: born(), name: name, raw: raw, objects: make(map[uintptr]any), attr: &attr,
+		siw: attr.VendorID == siwVendorID, rxe: attr.VendorID == rxeVendorID}, nil
 }
 
 // The vendor IDs soft-iWARP ("bmt") and soft-RoCE report.
@@ -105,20 +108,11 @@ func (c *Context) use(op, object string, f func(cgo.Context) error) error {
 
 // QueryDevice returns the device's attributes and limits (ibv_query_device_ex).
 //
-// The attributes do not change while the device is open: the first answer
-// is kept, and later calls return a copy of it without asking the device.
+// The attributes do not change while the device is open: Open asks for
+// them, and QueryDevice returns a copy of that answer.
 func (c *Context) QueryDevice() (*DeviceAttr, error) {
 	var a DeviceAttr
 	err := c.use("ibv_query_device_ex", "", func(raw cgo.Context) error {
-		c.attrMu.Lock()
-		defer c.attrMu.Unlock()
-		if c.attr == nil {
-			got, err := raw.QueryDevice()
-			if err != nil {
-				return err
-			}
-			c.attr = &got
-		}
 		a = *c.attr
 		return nil
 	})

@@ -66,11 +66,19 @@ func ibvDevinfo(t *testing.T, dev string) devinfo {
 
 // TestMain runs the tests, and the examples where there is a device
 // (testbed.Main): Example_sendReceive checks its output. With peerEnv set,
-// the binary is TestPeerInvalidatedWindow's peer process instead.
+// the binary is TestPeerInvalidatedWindow's peer process instead, with
+// resizeEnv TestResizeLosesQueue's resizing one.
 func TestMain(m *testing.M) {
 	if to := os.Getenv(peerEnv); to != "" {
 		if err := sendWithInvPeer(to); err != nil {
 			fmt.Fprintln(os.Stderr, "send with invalidate peer:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	if device := os.Getenv(resizeEnv); device != "" {
+		if err := resizeLosesQueue(device); err != nil {
+			fmt.Println(err)
 			os.Exit(1)
 		}
 		os.Exit(0)

@@ -283,6 +283,11 @@ func (cq *CQ) BusyPoll(ctx context.Context, wcs []WorkCompletion) (int, error) {
 // keeping those it holds; the kernel refuses (EINVAL) a size below what it
 // holds. It waits for the polls in progress, and calls on the CQ wait for
 // it. Some devices cannot resize a CQ: siw gives EOPNOTSUPP.
+//
+// A resize that fails after the kernel resized the CQ (on rxe, mapping
+// the new queue failed, the old one unmapped already) leaves a CQ that can
+// only be closed: its polls and resizes fail with an error wrapping
+// syscall.EIO.
 func (cq *CQ) Resize(cqe int) error {
 	if cq == nil {
 		return cq.closedError("ibv_resize_cq")

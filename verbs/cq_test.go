@@ -5,11 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"runtime"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/go-rdma/rdma/internal/testbed"
 	"github.com/go-rdma/rdma/verbs"
@@ -390,4 +394,102 @@ func TestCompVectors(t *testing.T) {
 		}
 		t.Errorf("CreateCQ on vector %d of %d: %v, want EINVAL", n, n, err)
 	}
+}
+
+// resizeEnv, set to a device's name in the environment of this test
+// binary, makes it the process of TestResizeLosesQueue (TestMain).
+const resizeEnv = "VERBS_TEST_RESIZE_LOSES_QUEUE_ON"
+
+// TestResizeLosesQueue: a resize that fails once the kernel has resized
+// the CQ (on rxe, when mapping the new queue fails, its old queue already
+// unmapped) leaves a CQ whose polls and resizes fail with EIO, and which
+// closes, where the next poll used to crash the process. The resize runs
+// in another process (this test binary, run again with resizeEnv), under
+// an address space limit that leaves no room for the new queue.
+func TestResizeLosesQueue(t *testing.T) {
+	ctx := openTestDevice(t)
+	cq, err := ctx.CreateCQ(1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cq.Close()
+	if err := cq.Resize(2); errors.Is(err, syscall.EOPNOTSUPP) {
+		testbed.Limitation(t, "%s: ibv_resize_cq: %v", ctx.Name(), err)
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), resizeEnv+"="+ctx.Name())
+	out, err := cmd.CombinedOutput()
+	t.Logf("the resizing process:\n%s", out)
+	if err != nil {
+		t.Fatalf("the resizing process: %v", err)
+	}
+}
+
+// resizeLosesQueue is TestResizeLosesQueue's other process: it resizes a
+// CQ on device to the device's largest size with RLIMIT_AS a MiB above the
+// process's size, and checks what the CQ does after.
+func resizeLosesQueue(device string) error {
+	ctx, err := verbs.Open(device)
+	if err != nil {
+		return err
+	}
+	defer ctx.Close()
+	attr, err := ctx.QueryDevice()
+	if err != nil {
+		return err
+	}
+	cq, err := ctx.CreateCQ(1, nil)
+	if err != nil {
+		return err
+	}
+	size, err := vmSize()
+	if err != nil {
+		return err
+	}
+	var was unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_AS, &was); err != nil {
+		return err
+	}
+	tight := unix.Rlimit{Cur: size + 1<<20, Max: was.Max}
+	if err := unix.Setrlimit(unix.RLIMIT_AS, &tight); err != nil {
+		return err
+	}
+	resized := cq.Resize(attr.MaxCQE)
+	if err := unix.Setrlimit(unix.RLIMIT_AS, &was); err != nil {
+		return err
+	}
+	fmt.Printf("Resize(%d) with RLIMIT_AS %d bytes: %v\n", attr.MaxCQE, tight.Cur, resized)
+	if resized == nil {
+		return errors.New("the resize had room")
+	}
+	wcs := make([]verbs.WorkCompletion, 4)
+	_, polled := cq.Poll(wcs)
+	fmt.Printf("Poll: %v\n", polled)
+	if !errors.Is(polled, syscall.EIO) {
+		return fmt.Errorf("Poll after the failed resize: %v, want EIO", polled)
+	}
+	if err := cq.Resize(8); !errors.Is(err, syscall.EIO) {
+		return fmt.Errorf("Resize after the failed resize: %v, want EIO", err)
+	}
+	return cq.Close()
+}
+
+// vmSize is the process's virtual memory size in bytes (VmSize).
+func vmSize() (uint64, error) {
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.Lines(string(status)) {
+		if v, ok := strings.CutPrefix(line, "VmSize:"); ok {
+			var kb uint64
+			if _, err := fmt.Sscanf(v, "%d kB", &kb); err != nil {
+				return 0, fmt.Errorf("VmSize %q: %w", v, err)
+			}
+			return kb << 10, nil
+		}
+	}
+	return 0, errors.New("no VmSize in /proc/self/status")
 }

@@ -275,13 +275,7 @@ func (qp *QP) peerIsLocal() bool {
 	}
 	// The context lives while its QP does: its raw calls need no hold.
 	if !a.AHAttr.IsGlobal {
-		c.attrMu.Lock()
-		dev := c.attr // QueryDevice's first answer, from Open
-		c.attrMu.Unlock()
-		if dev == nil {
-			return true
-		}
-		for p := 1; p <= dev.PhysPortCnt; p++ {
+		for p := 1; p <= c.attr.PhysPortCnt; p++ {
 			port, err := c.raw.QueryPort(uint8(p))
 			// A port answers the LIDs that differ from its own in the
 			// low LMC bits (the path bits).
@@ -394,6 +388,9 @@ func (qp *QP) BindMW(mw *MW, id uint64, flags SendFlags, b MWBind) error {
 	defer qp.releaseHeld()
 	if mw == nil {
 		return opError(op, qp.name(), fmt.Errorf("no memory window: %w", syscall.EINVAL))
+	}
+	if err := qp.checkFlags(WRBindMW, flags); err != nil {
+		return opError(op, qp.name(), err)
 	}
 	if err := qp.hold(&mw.life, mw.pd != nil); err != nil {
 		return opError(op, qp.name(), fmt.Errorf("MW: %w", err))

@@ -32,7 +32,11 @@ const (
 	// window of this process is refused (EINVAL), and so is one of a window
 	// last bound through a QP that has since failed a request (once the
 	// failed completion is polled) or moved to ERR or RESET, until the
-	// window is bound again: its binds may have been flushed.
+	// window is bound again: its binds may have been flushed. On rxe
+	// (Linux 6.1) a local invalidate of a type 2 window that a peer of
+	// another process or host has invalidated (WRSendWithInv) follows a
+	// null pointer in the kernel: poll the completions that may report
+	// the peer's invalidation (WCWithInv) before invalidating locally.
 	WRLocalInv WROpcode = 7
 	// WRBindMW binds a type 2 memory window (SendWR.MW, SendWR.Bind) to
 	// the QP that posts it.
@@ -151,7 +155,9 @@ func (e *PostError) Unwrap() error { return e.Err }
 // the window's. A post that uses an AH, MW or MR while it is being closed
 // or changed (MR.Rereg) fails with EAGAIN instead of waiting for it: the
 // requests before it are posted. On IB and RoCE, a post to a QP that has
-// not reached RTS fails with ErrNotReady, nothing posted.
+// not reached RTS fails with ErrNotReady, nothing posted. wrs, their
+// entries included, must not change while PostSend reads them (that is a
+// data race): it checks each request and then hands it over.
 func (qp *QP) PostSend(wrs []SendWR) error {
 	const op = "ibv_post_send"
 	if qp == nil || !qp.acquire() {
