@@ -373,6 +373,15 @@ func (c *Connector) withID(f func(cgo.ID) error) error {
 	return f(c.id)
 }
 
+// nilContext is the error of a blocking call given a nil context:
+// ErrClosed on a closed connector, as for any call, else errNilContext.
+func (c *Connector) nilContext() error {
+	if c == nil || c.isClosed() {
+		return ErrClosed
+	}
+	return errNilContext
+}
+
 func (c *Connector) isClosed() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -496,7 +505,7 @@ func (c *Connector) Bind(laddr string) error {
 // calling it first tells (DeviceName) on which device to create the QP.
 func (c *Connector) Resolve(ctx context.Context, raddr string) error {
 	if ctx == nil {
-		return &OpError{Op: "resolve", Addr: raddr, Err: errNilContext}
+		return &OpError{Op: "resolve", Addr: raddr, Err: c.nilContext()}
 	}
 	if _, err := c.claim(false, stateIdle); err != nil {
 		return &OpError{Op: "resolve", Addr: raddr, Err: err}
@@ -595,7 +604,7 @@ func (c *Connector) resolveID(ctx context.Context, raddr string) error {
 // and a Close meanwhile waits as long.
 func (c *Connector) Connect(ctx context.Context, raddr string, qp *verbs.QP, params *ConnParams) error {
 	if ctx == nil {
-		return &OpError{Op: "connect", Addr: raddr, Err: errNilContext}
+		return &OpError{Op: "connect", Addr: raddr, Err: c.nilContext()}
 	}
 	st, err := c.claim(false, stateIdle, stateResolved)
 	if err != nil {
@@ -924,7 +933,7 @@ func (c *Connector) initQP(qp *verbs.QP) error {
 // after accepting, it returns ErrConnectionAborted and flushes the QP.
 func (c *Connector) CompleteConnect(ctx context.Context) error {
 	if ctx == nil {
-		return c.opError("complete connect", errNilContext)
+		return c.opError("complete connect", c.nilContext())
 	}
 	st, err := c.claim(false, stateResponded, stateConnected)
 	if err != nil {
@@ -998,7 +1007,7 @@ func (c *Connector) abandoned(cause error) error {
 // up, is still there to accept or reject.
 func (c *Connector) Accept(ctx context.Context, qp *verbs.QP, params *ConnParams) error {
 	if ctx == nil {
-		return c.opError("accept", errNilContext)
+		return c.opError("accept", c.nilContext())
 	}
 	if _, err := c.claim(true, stateRequested); err != nil {
 		return c.opError("accept", err)
@@ -1286,7 +1295,7 @@ func (c *Connector) RawPrivateData() []byte {
 // outstanding work requests complete with WCWRFlushErr.
 func (c *Connector) Disconnect(ctx context.Context) error {
 	if ctx == nil {
-		return c.opError("disconnect", errNilContext)
+		return c.opError("disconnect", c.nilContext())
 	}
 	_, err := c.begin(c != nil && c.passive, stateConnected, stateDisconnected)
 	if c != nil && c.ud && !errors.Is(err, ErrClosed) {

@@ -116,7 +116,7 @@ func Dial(ctx context.Context, address string, opts *EndpointOptions) (*Endpoint
 // cannot be served (its verbs objects fail) is rejected.
 func (l *Listener) Accept(ctx context.Context, opts *EndpointOptions) (*Endpoint, error) {
 	if ctx == nil {
-		return nil, &OpError{Op: "accept", Err: errNilContext}
+		return nil, &OpError{Op: "accept", Err: l.nilContext()}
 	}
 	if l != nil && l.ud && !l.isClosed() {
 		return nil, &OpError{Op: "accept", Addr: l.Addr().String(), Err: fmt.Errorf("an Endpoint is an RC connection; take UD lookups with GetConnectionRequest: %w", ErrUnsupported)}

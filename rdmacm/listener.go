@@ -148,7 +148,7 @@ func (l *Listener) DeviceName() string {
 func (l *Listener) GetConnectionRequest(ctx context.Context) (*Connector, error) {
 	const op = "get connection request"
 	if ctx == nil {
-		return nil, &OpError{Op: op, Err: errNilContext}
+		return nil, &OpError{Op: op, Err: l.nilContext()}
 	}
 	if l == nil || l.ch == nil {
 		return nil, &OpError{Op: op, Err: ErrClosed}
@@ -262,8 +262,20 @@ func (l *Listener) Resume() error {
 	return nil
 }
 
-// isClosed reports whether l is closed (or the zero Listener).
+// nilContext is the error of a blocking call given a nil context:
+// ErrClosed on a closed listener, as for any call, else errNilContext.
+func (l *Listener) nilContext() error {
+	if l.isClosed() {
+		return ErrClosed
+	}
+	return errNilContext
+}
+
+// isClosed reports whether l is closed (or nil, or the zero Listener).
 func (l *Listener) isClosed() bool {
+	if l == nil {
+		return true
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.gone()

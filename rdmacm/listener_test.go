@@ -148,6 +148,7 @@ func TestListenerClosePending(t *testing.T) {
 
 func TestBadInput(t *testing.T) {
 	ctx := testContext(t)
+	var nilCtx context.Context
 	var nilConn *rdmacm.Connector
 	var nilListener *rdmacm.Listener
 	checks := map[string]error{
@@ -162,6 +163,9 @@ func TestBadInput(t *testing.T) {
 	}
 	_, checks["nil ConnectionData"] = nilConn.ConnectionData()
 	_, checks["nil GetConnectionRequest"] = nilListener.GetConnectionRequest(ctx)
+	_, checks["nil GetConnectionRequest, nil context"] = nilListener.GetConnectionRequest(nilCtx)
+	_, checks["nil Listener Accept, nil context"] = nilListener.Accept(nilCtx, nil)
+	checks["nil Resolve, nil context"] = nilConn.Resolve(nilCtx, "192.0.2.1:1")
 	if dev := nilListener.DeviceName(); dev != "" {
 		t.Errorf("DeviceName of a nil listener = %q", dev)
 	}
@@ -209,14 +213,30 @@ func TestBadInput(t *testing.T) {
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
-	closed := map[string]error{
-		"Connect":         c.Connect(ctx, l.Addr().String(), nil, nil),
-		"Reject":          c.Reject(nil),
-		"Disconnect":      c.Disconnect(ctx),
-		"CompleteConnect": c.CompleteConnect(ctx),
-		"Close":           c.Close(),
-		"Bind":            c.Bind("192.0.2.1:0"),
+	closedL, err := rdmacm.Listen(net.JoinHostPort(testbed.Addr(t), "0"), 1)
+	if err != nil {
+		t.Fatal(err)
 	}
+	if err := closedL.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// A closed object's ErrClosed comes first, also with a nil context.
+	closed := map[string]error{
+		"Connect":                    c.Connect(ctx, l.Addr().String(), nil, nil),
+		"Reject":                     c.Reject(nil),
+		"Disconnect":                 c.Disconnect(ctx),
+		"CompleteConnect":            c.CompleteConnect(ctx),
+		"Close":                      c.Close(),
+		"Bind":                       c.Bind("192.0.2.1:0"),
+		"Resolve, nil context":       c.Resolve(nilCtx, l.Addr().String()),
+		"Connect, nil context":       c.Connect(nilCtx, l.Addr().String(), nil, nil),
+		"CompleteConnect, nil ctx":   c.CompleteConnect(nilCtx),
+		"Accept, nil context":        c.Accept(nilCtx, nil, nil),
+		"Disconnect, nil context":    c.Disconnect(nilCtx),
+		"Listener.Accept, nil ctx":   func() error { _, err := closedL.Accept(nilCtx, nil); return err }(),
+		"GetConnectionRequest, nil ": func() error { _, err := closedL.GetConnectionRequest(nilCtx); return err }(),
+	}
+	_, closed["JoinMulticast, nil context"] = c.JoinMulticast(nilCtx, "239.1.2.5", nil)
 	for name, err := range closed {
 		if !errors.Is(err, rdmacm.ErrClosed) {
 			t.Errorf("%s on a closed connector: %v, want ErrClosed", name, err)

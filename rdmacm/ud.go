@@ -95,7 +95,7 @@ type group struct {
 func (c *Connector) JoinMulticast(ctx context.Context, address string, qp *verbs.QP) (UDPeer, error) {
 	op := "join multicast"
 	if ctx == nil {
-		return UDPeer{}, &OpError{Op: op, Addr: address, Err: errNilContext}
+		return UDPeer{}, &OpError{Op: op, Addr: address, Err: c.nilContext()}
 	}
 	if _, err := c.claim(false, stateIdle); err != nil {
 		return UDPeer{}, c.opError(op, err)
