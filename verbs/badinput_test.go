@@ -220,6 +220,11 @@ func TestBadInputTable(t *testing.T) {
 		{"CQ.Wait", "nil context", func() error { return cq.Wait(nilCtx) }, syscall.EINVAL},
 		{"CQ.PollWait", "nil context", func() error { _, err := cq.PollWait(nilCtx, wcs); return err }, syscall.EINVAL},
 		{"SendList.PostAfter", "nil context", func() error { _, err := list.PostAfter(nilCtx, cq, wcs, 1); return err }, syscall.EINVAL},
+		// A closed object's ErrClosed comes first, also with a nil context.
+		{"CQ.BusyPoll", "closed CQ, nil context", func() error { _, err := closedCQ.BusyPoll(nilCtx, wcs); return err }, verbs.ErrClosed},
+		{"CQ.Wait", "closed CQ, nil context", func() error { return closedCQ.Wait(nilCtx) }, verbs.ErrClosed},
+		{"CQ.PollWait", "closed CQ, nil context", func() error { _, err := closedCQ.PollWait(nilCtx, wcs); return err }, verbs.ErrClosed},
+		{"SendList.PostAfter", "closed CQ, nil context", func() error { _, err := list.PostAfter(nilCtx, closedCQ, wcs, 1); return err }, verbs.ErrClosed},
 	}
 	type row = struct {
 		api, input string

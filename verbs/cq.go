@@ -207,6 +207,16 @@ func (cq *CQ) recordWindows(wcs []WorkCompletion) {
 	}
 }
 
+// nilContext is the error of the blocking call op given a nil context:
+// ErrClosed on a closed CQ, as for any call, else errNilContext.
+func (cq *CQ) nilContext(op string) error {
+	if cq == nil || !cq.acquire() {
+		return cq.closedError(op)
+	}
+	cq.release()
+	return opError(op, cq.name(), errNilContext)
+}
+
 // busySpins is how many empty polls BusyPoll makes in C per call into it:
 // a burst long enough to make the call's cost vanish, short enough that
 // ctx and Close are noticed within microseconds.
@@ -251,8 +261,8 @@ func (w *busyWait) empty() {
 // A goroutine that calls it back to back for longer than 10 ms should call
 // Yield every few milliseconds (see the package documentation).
 func (cq *CQ) BusyPoll(ctx context.Context, wcs []WorkCompletion) (int, error) {
-	if err := nilContext(ctx); err != nil {
-		return 0, opError("ibv_poll_cq", cq.name(), err)
+	if ctx == nil {
+		return 0, cq.nilContext("ibv_poll_cq")
 	}
 	var w busyWait
 	for {
@@ -338,8 +348,8 @@ func (cq *CQ) Arm(solicitedOnly bool) error {
 // destroyed meanwhile can reach a new one at the same address): poll after
 // Wait, as PollWait does.
 func (cq *CQ) Wait(ctx context.Context) error {
-	if err := nilContext(ctx); err != nil {
-		return opError("ibv_get_cq_event", cq.name(), err)
+	if ctx == nil {
+		return cq.nilContext("ibv_get_cq_event")
 	}
 	if cq == nil || !cq.acquire() {
 		return cq.closedError("ibv_get_cq_event")
@@ -373,8 +383,8 @@ func (cq *CQ) notify() {
 // completion may have slipped in), and waits for the event. It returns as
 // soon as at least one completion is in wcs.
 func (cq *CQ) PollWait(ctx context.Context, wcs []WorkCompletion) (int, error) {
-	if err := nilContext(ctx); err != nil {
-		return 0, opError("ibv_poll_cq", cq.name(), err)
+	if ctx == nil {
+		return 0, cq.nilContext("ibv_poll_cq")
 	}
 	for {
 		n, err := cq.Poll(wcs)

@@ -1,7 +1,6 @@
 package verbs
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"syscall"
@@ -45,14 +44,6 @@ func (e *OpError) Unwrap() error { return e.Err }
 // errNilContext is the cause of the error of a blocking call given a nil
 // context.Context.
 var errNilContext = fmt.Errorf("nil context.Context: %w", syscall.EINVAL)
-
-// nilContext returns errNilContext for a nil ctx.
-func nilContext(ctx context.Context) error {
-	if ctx == nil {
-		return errNilContext
-	}
-	return nil
-}
 
 func opError(op, object string, err error) error {
 	if err == nil {

@@ -336,8 +336,13 @@ func (l *SendList) PostChains(n, per int) error {
 // nothing.
 func (l *SendList) PostAfter(ctx context.Context, cq *CQ, wcs []WorkCompletion, n int) (int, error) {
 	const op = "ibv_post_send"
-	if err := nilContext(ctx); err != nil {
-		return 0, opError(op, cq.name(), err)
+	if ctx == nil {
+		// A closed list's or CQ's ErrClosed first, as for any call.
+		if err := l.lock(op, 1, true); err != nil {
+			return 0, err
+		}
+		l.mu.Unlock()
+		return 0, cq.nilContext(op)
 	}
 	var w busyWait
 	for {
