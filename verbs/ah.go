@@ -21,7 +21,11 @@ type AH struct {
 }
 
 // CreateAH creates an address handle for attr (ibv_create_ah). On RoCE the
-// address must be global (IsGlobal, GRH.DGID and GRH.SGIDIndex).
+// address must be global (IsGlobal, GRH.DGID and GRH.SGIDIndex), and the
+// kernel resolves the destination's Ethernet address: for one not in the
+// neighbour table yet the call waits for ARP or neighbour discovery, up to
+// a second (Linux 6.1), and cannot be interrupted. A program that must not
+// wait resolves the address first (rdmacm's UD lookups do).
 func (pd *PD) CreateAH(attr *AHAttr) (*AH, error) {
 	var ah *AH
 	err := pd.use("ibv_create_ah", func(raw cgo.PD) error {

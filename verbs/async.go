@@ -39,7 +39,8 @@ const (
 
 // AsyncEvent is an asynchronous event of a device (struct ibv_async_event),
 // already acknowledged. At most one of QP, CQ and SRQ is set: the object the
-// event is about, when it is still open; Port is set for port events.
+// event is about, when it was open as the event was read (it may have been
+// closed since); Port is set for port events.
 type AsyncEvent struct {
 	Type  EventType
 	QP    *QP

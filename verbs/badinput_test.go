@@ -160,6 +160,13 @@ func TestBadInputTable(t *testing.T) {
 			_, err := pd.CreateQP(&verbs.QPInitAttr{Type: verbs.QPTypeRC, SendCQ: cq, RecvCQ: otherCQ, Cap: qpCap})
 			return err
 		}, syscall.EINVAL},
+		{"PD.CreateSRQ", "limit over MaxWR", func() error {
+			srq, err := pd.CreateSRQ(&verbs.SRQInitAttr{MaxWR: 16, MaxSGE: 1, Limit: 17})
+			if err == nil {
+				srq.Close()
+			}
+			return err
+		}, syscall.EINVAL},
 		{"PD.CreateSRQ", "batch MaxBatch+1", func() error {
 			_, err := pd.CreateSRQ(&verbs.SRQInitAttr{MaxWR: 2, MaxSGE: 1, Batch: verbs.MaxBatch + 1})
 			return err
@@ -177,6 +184,8 @@ func TestBadInputTable(t *testing.T) {
 		{"PD.RegMR", "offset 1, length MaxInt (overflows)", func() error { _, err := pd.RegMR(buf, 1, math.MaxInt, verbs.AccessLocalWrite); return err }, syscall.EINVAL},
 		{"PD.RegMR", "remote write without local write", func() error { _, err := pd.RegMR(buf, 0, 0, verbs.AccessRemoteWrite); return err }, syscall.EINVAL},
 		{"MR.Close", "nil MR", nilMR.Close, verbs.ErrClosed},
+		{"MR.Rereg", "closed MR, zero-based", func() error { return closedMR.Rereg(verbs.AccessZeroBased) }, verbs.ErrClosed},
+		{"MR.Rereg", "zero MR, zero-based", func() error { return new(verbs.MR).Rereg(verbs.AccessZeroBased) }, verbs.ErrClosed},
 		{"QP.PostSend", "nil slice", send(rc), syscall.EINVAL},
 		{"QP.PostSend", "2 SGEs, QP takes 1", send(rc, verbs.SendWR{Opcode: verbs.WRSend, SGL: []verbs.SGE{sge, sge}}), syscall.EINVAL},
 		{"QP.PostSend", "more WRs than the send queue (QP in RESET)", send(rc, make([]verbs.SendWR, 64)...), nil},

@@ -212,13 +212,13 @@ func (mr *MR) Rereg(access Access) error {
 	if mr == nil {
 		return opError("ibv_rereg_mr", "", ErrClosed)
 	}
-	if access&AccessZeroBased != 0 {
-		return opError("ibv_rereg_mr", mr.pd.name(), errZeroBased)
-	}
 	mr.mu.Lock()
 	defer mr.mu.Unlock()
 	if !mr.open {
 		return opError("ibv_rereg_mr", mr.pd.name(), ErrClosed)
+	}
+	if access&AccessZeroBased != 0 {
+		return opError("ibv_rereg_mr", mr.pd.name(), errZeroBased)
 	}
 	if n := mr.lists.Load(); n > 0 {
 		// Their entries carry the keys, which may change.

@@ -18,7 +18,9 @@ type SRQInitAttr struct {
 	MaxSGE int // scatter/gather entries per request
 	// Limit, when not 0, is passed to ibv_create_srq as the SRQ limit. rxe
 	// and siw arm the limit event with it; libibverbs' manual calls it
-	// irrelevant at creation, so on other providers call ArmLimit.
+	// irrelevant at creation, so on other providers call ArmLimit. It is
+	// at most MaxWR (rxe would take more, and raise the event at the first
+	// receive it takes).
 	Limit int
 	// Batch bounds the requests handed to the provider in one call (default
 	// min(MaxWR, 64); never more than MaxBatch).
@@ -39,7 +41,7 @@ func (pd *PD) CreateSRQ(attr *SRQInitAttr) (*SRQ, error) {
 	var srq *SRQ
 	err := pd.use("ibv_create_srq", func(raw cgo.PD) error {
 		if attr == nil || attr.MaxWR <= 0 || attr.MaxSGE < 0 || attr.Limit < 0 || attr.Batch < 0 || attr.Batch > MaxBatch ||
-			attr.MaxWR > 1<<31 || attr.MaxSGE > 1<<31 || attr.Limit > 1<<31 {
+			attr.MaxWR > 1<<31 || attr.MaxSGE > 1<<31 || attr.Limit > attr.MaxWR {
 			return fmt.Errorf("SRQInitAttr %+v: %w", attr, syscall.EINVAL)
 		}
 		batch := attr.Batch
