@@ -56,8 +56,9 @@
 //     SIGINT and SIGTERM end a run that pings normally, with its summary;
 //     during the connection's setup they end it with "context canceled".
 //   - The command line is checked more strictly: -s with -c, a port or
-//     count that is not a number, and extra arguments are errors (C rping
-//     takes the last of -s/-c and reads bad numbers as 0), and the client
+//     count that is not a number, a port over 65535 and extra arguments
+//     are errors (C rping takes the last of -s/-c, reads bad numbers as 0
+//     and keeps a port's low 16 bits), and the client
 //     needs -a (C rping's client without it connects to 0.0.0.0, which
 //     rdma_cm resolves to a local device). The size message is C rping's,
 //     which names 65536 as the top of the range it refuses. Usage after a
@@ -79,4 +80,9 @@
 //     nothing.
 //   - Read and write limits are one RDMA read in flight each way, as C
 //     rping -q offers; no private data (not even the binding's framing).
+//   - Host names (-a, -I) are resolved by Go's resolver, which takes the
+//     first address of a name in /etc/hosts in the file's order, where
+//     getaddrinfo sorts them (RFC 3484): for a name with both IPv4 and IPv6
+//     addresses the two commands may pick different ones. Give an address
+//     to be sure both use the same.
 package main
