@@ -43,6 +43,9 @@ if [[ ${1:-} == --guest ]]; then
 	results=$out/results.tsv
 	: >"$results"
 	printf %s "${cpre[*]}" >"$out/c-prefix"
+	# The rate perftest turns cycles into time with, when its measurement
+	# agrees within 2 % (rdma-perf prints the rate it took as cpu_mhz).
+	grep -m1 'cpu MHz' /proc/cpuinfo >"$out/cpu-mhz"
 
 	# The guest reads the host's root over 9p without a cache (vm-run): a
 	# file's pages leave memory with the last process that has it open, so
@@ -67,12 +70,14 @@ if [[ ${1:-} == --guest ]]; then
 	# hung on its retry until the timeout) or was perftest and gave no figure
 	# because it could not measure the CPU's clock against the wall clock
 	# ("Correlation coefficient r^2: … < 0.9", a slow moment of the guest):
-	# ib_write_bw then fails, the latency tools print inf. The first output
-	# is kept as FILE.noclock or FILE.failed.
+	# ib_write_bw then fails, the latency tools print inf. A figure is
+	# kept whatever that line says: a second try only for C's slow moments
+	# would favour C. The first output is kept as FILE.noclock or
+	# FILE.failed.
 	pair() {
 		pair_once "$@"
 		local why
-		if grep -q 'Correlation coefficient' "$1"; then
+		if grep -q 'Correlation coefficient' "$1" && grep -qw inf "$1"; then
 			why=noclock
 		elif grep -q '^exit status' "$1"; then
 			why=failed
@@ -118,8 +123,10 @@ if [[ ${1:-} == --guest ]]; then
 		wait "$pid" || echo "server exit status $?" >>"$file.server"
 	}
 
-	# C tool outputs: perftest's result line follows its header.
-	c_bw() { awk '/#bytes.*BW average/ {getline; print $4, $5; exit}' "$1"; }
+	# C tool outputs: perftest's result line follows its header. Its
+	# bandwidth has two decimals (0.02 MB/s at 2 B): it is computed from
+	# the message rate (six decimals) and the size S, as perftest's own is.
+	c_bw() { awk -v s="$2" '/#bytes.*BW average/ {getline; printf "%.6g %s\n", $5 * s * 1e6 / 1048576, $5; exit}' "$1"; }
 	c_lat() { awk '/#bytes.*t_typical/ {getline; print $5, $8; exit}' "$1"; }
 	go_bw() { jq -r 'select(.mode=="write_bw") | "\(.bw_avg_MBps) \(.msg_rate_Mpps)"' "$1" 2>/dev/null | head -1; }
 	go_lat() { jq -r 'select(.t_typical_us) | "\(.t_typical_us) \(.p99_us)"' "$1" 2>/dev/null | head -1; }
@@ -148,9 +155,9 @@ if [[ ${1:-} == --guest ]]; then
 					f=$out/raw/$dev-write_bw-$s-$tool-$r
 					if [[ $tool == c ]]; then
 						pair "$f" 1.5 "${cpre[@]}" ib_write_bw -R -d "$ibdev" "${args[@]}" -- "${cpre[@]}" ib_write_bw -R -d "$ibdev" "${args[@]}" "$addr"
-						v=$(c_bw "$f")
+						v=$(c_bw "$f" "$s")
 					else
-						pair "$f" 1 "$perf" -- "$perf" write_bw "${args[@]}" --json "$addr"
+						pair "$f" 1.5 "$perf" -- "$perf" write_bw "${args[@]}" --json "$addr"
 						v=$(go_bw "$f")
 					fi
 					read -r bw rate <<<"${v:-NA NA}"
@@ -167,7 +174,7 @@ if [[ ${1:-} == --guest ]]; then
 						pair "$f" 1.5 "${cpre[@]}" "ib_$mode" -R -d "$ibdev" "${args[@]}" -- "${cpre[@]}" "ib_$mode" -R -d "$ibdev" "${args[@]}" "$addr"
 						v=$(c_lat "$f")
 					else
-						pair "$f" 1 "$perf" -- "$perf" "$mode" "${args[@]}" --json "$addr"
+						pair "$f" 1.5 "$perf" -- "$perf" "$mode" "${args[@]}" --json "$addr"
 						v=$(go_lat "$f")
 					fi
 					read -r typ p99 <<<"${v:-NA NA}"
@@ -195,7 +202,7 @@ if [[ ${1:-} == --guest ]]; then
 					# Two passes: the first against C's, the second (code
 					# and memory already brought in) as a long-running
 					# program would see it.
-					pair "$f" 1 "$perf" -b "$addr" -- "$perf" cmtime -c "$conns" -n 2 -b "$addr" --json "$addr"
+					pair "$f" 1.5 "$perf" -b "$addr" -- "$perf" cmtime -c "$conns" -n 2 -b "$addr" --json "$addr"
 					jq -r --arg dev "$dev" --arg r "$r" '(if .pass > 1 then ", Go 2nd pass" else "" end) as $p |
 						.pass as $pass | .steps[]? |
 						"\($dev)\tcmtime \(.step)\($p)\tus/conn\tgo\t\($r)\t\(.us_per_conn)",
@@ -224,14 +231,18 @@ sysmon_goroot() {
 	echo "$dst"
 }
 
-rounds=3
+# Each tool goes first in half the rounds: an even number of them.
+rounds=4
 out=$CACHE/bench
 run=1
 monitor=
 goroot=
 while getopts r:o:t:mg opt; do
 	case $opt in
-	r) rounds=$OPTARG ;;
+	r)
+		rounds=$OPTARG
+		((rounds > 0 && rounds % 2 == 0)) || die "-r $rounds: an even number of rounds, so that each tool goes first in half of them"
+		;;
 	m) monitor=1 ;;
 	g) goroot=1 ;;
 	o) out=$OPTARG ;;

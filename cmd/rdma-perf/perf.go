@@ -10,8 +10,10 @@ import (
 	"github.com/go-rdma/rdma/verbs"
 )
 
-// recvRing is the number of receives send_lat keeps posted.
-const recvRing = 64
+// recvRing is the number of receives send_lat keeps posted: perftest's
+// receive depth for sends (DEF_RX_SEND), which its send_lat also leaves
+// unposted again at the end of a size.
+const recvRing = 512
 
 // bwResult is one write_bw size: perftest's BW average and MsgRate.
 type bwResult struct {
@@ -167,10 +169,11 @@ func lastByte(buf []byte, off int) (*uint32, uint) {
 // tposted, read as the post returns (perftest reads it just before; the
 // differences of consecutive stamps, which are what it reports, are the
 // same round trips). The client posts first; the server first waits for the
-// client's message. send_lat waits for a message and posts its reply in one
-// call into C (SendList.PostAfter), and reposts the receives it has
-// consumed once the reply is on its way, half the ring at a time, so that
-// no post but the reply is on the critical path. The loop yields through y.
+// client's message. Each turn does what perftest's does, in its order:
+// wait for the peer's message (send_lat: poll the receive CQ, then repost
+// the receive at once, but for the last ring's worth, as perftest leaves
+// its last receive depth; write_lat: spin on the buffer's last byte), post
+// the reply, and poll its completion. The loop yields through y.
 func pingPong(ctx context.Context, c *conn, mode string, size, iters, inline int, server bool, stamps []int64, y *yielder) error {
 	buf := c.buf.Bytes()
 	sge := []verbs.SGE{c.mr.SGE(c.half, size)}
@@ -186,65 +189,51 @@ func pingPong(ctx context.Context, c *conn, mode string, size, iters, inline int
 		return err
 	}
 	defer list.Close()
-	refill := recvWRs(c, recvRing/2)
+	repost := recvWRs(c, 1)
 	poll, pollShift := lastByte(buf, size-1)
 	post := &buf[c.half+size-1]
 	wcs := make([]verbs.WorkCompletion, 1)
-	var scnt, rcnt, consumed int
+	var scnt, rcnt, owed int
 	for scnt < iters || rcnt < iters {
-		wait, send := rcnt < iters && !(scnt == 0 && !server), scnt < iters
-		if wait {
+		if rcnt < iters && !(scnt == 0 && !server) {
 			rcnt++
-		}
-		if send {
-			*post = byte(scnt + 1)
-		}
-		switch {
-		case wait && mode == modeSendLat:
-			var err error
-			if send {
-				_, err = list.PostAfter(ctx, c.rcq, wcs, 1)
-			} else {
-				_, err = c.rcq.BusyPoll(ctx, wcs)
-			}
-			if err == nil {
-				err = wcs[0].Err()
-			}
-			if err != nil {
-				return fmt.Errorf("receive %d: %w", rcnt, err)
-			}
-			consumed++
-		default:
-			if wait {
+			if mode == modeWriteLat {
 				if err := waitByte(ctx, c.cm.Disconnected(), poll, pollShift, rcnt); err != nil {
 					return err
 				}
-			}
-			if send {
-				if err := list.Post(1); err != nil {
-					return err
+			} else {
+				_, err := c.rcq.BusyPoll(ctx, wcs)
+				if err == nil {
+					err = wcs[0].Err()
+				}
+				if err != nil {
+					return fmt.Errorf("receive %d: %w", rcnt, err)
+				}
+				if rcnt+recvRing <= iters {
+					if err := c.qp.PostRecv(repost); err != nil {
+						return err
+					}
+				} else {
+					owed++
 				}
 			}
 		}
-		if send {
+		if scnt < iters {
+			*post = byte(scnt + 1)
+			if err := list.Post(1); err != nil {
+				return err
+			}
 			stamps[scnt] = cycles()
 			y.at(stamps[scnt])
 			scnt++
-			if consumed == len(refill) {
-				if err := c.qp.PostRecv(refill); err != nil {
-					return err
-				}
-				consumed = 0
-			}
 			if err := pollOne(ctx, c.scq, wcs); err != nil {
 				return fmt.Errorf("send %d: %w", scnt, err)
 			}
 		}
 	}
-	// The receives this size consumed since its last refill, back for the
-	// next size (-a): iters need not be a multiple of the refill.
-	if consumed > 0 {
-		return c.qp.PostRecv(refill[:consumed])
+	// The receives left unposted, back for the next size (-a).
+	if owed > 0 {
+		return c.qp.PostRecv(recvWRs(c, owed))
 	}
 	return nil
 }

@@ -22,6 +22,9 @@ type latResult struct {
 	Stdev   float64 `json:"t_stdev_us"`
 	P99     float64 `json:"p99_us"`
 	P999    float64 `json:"p99_9_us"`
+	// CPUMHz is the cycles' rate the times were computed with, found as
+	// perftest finds its own (cyclesPerNS).
+	CPUMHz float64 `json:"cpu_mhz"`
 	// Unsorted are all the differences in the order of the iterations
 	// (-U, perftest's --report-unsorted), the tail included.
 	Unsorted []float64 `json:"unsorted_us,omitempty"`
@@ -59,7 +62,7 @@ func latency(mode string, size int, stamps []int64, unsorted bool) latResult {
 		sq += (v - avg) * (v - avg)
 	}
 	pct := func(p float64) float64 { return at(int(math.Ceil(float64(cnt) * p))) }
-	return latResult{Mode: mode, Bytes: size, Iters: len(stamps), Min: d[0], Max: at(cnt), Typical: median(kept), Avg: avg,
+	return latResult{Mode: mode, Bytes: size, Iters: len(stamps), CPUMHz: cyclesPerNS() * 1e3, Min: d[0], Max: at(cnt), Typical: median(kept), Avg: avg,
 		Stdev: math.Sqrt(sq / float64(cnt)), P99: pct(0.99), P999: pct(0.999), Unsorted: all}
 }
 
