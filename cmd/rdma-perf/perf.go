@@ -169,11 +169,13 @@ func lastByte(buf []byte, off int) (*uint32, uint) {
 // tposted, read as the post returns (perftest reads it just before; the
 // differences of consecutive stamps, which are what it reports, are the
 // same round trips). The client posts first; the server first waits for the
-// client's message. Each turn does what perftest's does, in its order:
-// wait for the peer's message (send_lat: poll the receive CQ, then repost
-// the receive at once, but for the last ring's worth, as perftest leaves
-// its last receive depth; write_lat: spin on the buffer's last byte), post
-// the reply, and poll its completion. The loop yields through y.
+// client's message. Each turn does perftest's work: wait for the peer's
+// message, post the reply and poll its completion; send_lat also reposts
+// the receive it consumed, but for the last ring's worth, as perftest
+// leaves its last receive depth. send_lat waits and replies in one call
+// into C (SendList.PostAfter) and reposts the receive after the reply,
+// where perftest reposts it before (BENCHMARKS.md, "bench45"); write_lat
+// spins on the buffer's last byte. The loop yields through y.
 func pingPong(ctx context.Context, c *conn, mode string, size, iters, inline int, server bool, stamps []int64, y *yielder) error {
 	buf := c.buf.Bytes()
 	sge := []verbs.SGE{c.mr.SGE(c.half, size)}
@@ -195,37 +197,54 @@ func pingPong(ctx context.Context, c *conn, mode string, size, iters, inline int
 	wcs := make([]verbs.WorkCompletion, 1)
 	var scnt, rcnt, owed int
 	for scnt < iters || rcnt < iters {
-		if rcnt < iters && !(scnt == 0 && !server) {
+		wait, send := rcnt < iters && !(scnt == 0 && !server), scnt < iters
+		if wait {
 			rcnt++
-			if mode == modeWriteLat {
+		}
+		if send {
+			*post = byte(scnt + 1)
+		}
+		switch {
+		case wait && mode == modeSendLat:
+			var err error
+			if send {
+				_, err = list.PostAfter(ctx, c.rcq, wcs, 1)
+			} else {
+				_, err = c.rcq.BusyPoll(ctx, wcs)
+			}
+			if err == nil {
+				err = wcs[0].Err()
+			}
+			if err != nil {
+				return fmt.Errorf("receive %d: %w", rcnt, err)
+			}
+		default:
+			if wait {
 				if err := waitByte(ctx, c.cm.Disconnected(), poll, pollShift, rcnt); err != nil {
 					return err
 				}
-			} else {
-				_, err := c.rcq.BusyPoll(ctx, wcs)
-				if err == nil {
-					err = wcs[0].Err()
-				}
-				if err != nil {
-					return fmt.Errorf("receive %d: %w", rcnt, err)
-				}
-				if rcnt+recvRing <= iters {
-					if err := c.qp.PostRecv(repost); err != nil {
-						return err
-					}
-				} else {
-					owed++
+			}
+			if send {
+				if err := list.Post(1); err != nil {
+					return err
 				}
 			}
 		}
-		if scnt < iters {
-			*post = byte(scnt + 1)
-			if err := list.Post(1); err != nil {
-				return err
-			}
+		if send {
 			stamps[scnt] = cycles()
 			y.at(stamps[scnt])
 			scnt++
+		}
+		if wait && mode == modeSendLat {
+			if rcnt+recvRing <= iters {
+				if err := c.qp.PostRecv(repost); err != nil {
+					return err
+				}
+			} else {
+				owed++
+			}
+		}
+		if send {
 			if err := pollOne(ctx, c.scq, wcs); err != nil {
 				return fmt.Errorf("send %d: %w", scnt, err)
 			}
