@@ -175,8 +175,8 @@ func lastByte(buf []byte, off int) (*uint32, uint) {
 // leaves its last receive depth. send_lat waits and replies in one call
 // into C (SendList.PostAfter) and reposts the receive after the reply,
 // where perftest reposts it before (BENCHMARKS.md, "Where the work
-// differs"); write_lat
-// spins on the buffer's last byte. The loop yields through y.
+// differs"); write_lat spins on the buffer's last byte. The loop yields
+// through y.
 func pingPong(ctx context.Context, c *conn, mode string, size, iters, inline int, server bool, stamps []int64, y *yielder) error {
 	buf := c.buf.Bytes()
 	sge := []verbs.SGE{c.mr.SGE(c.half, size)}
