@@ -267,16 +267,10 @@ func TestCloseAfterAnswer(t *testing.T) {
 		}
 	})
 
-	active := newConnector(t)
+	// The answer comes once the request is accepted: the target is set
+	// before that.
+	active, ep, passive, connected := request(t, l, nil)
 	target.Store(active)
-	ep := newEndpoint(t, testbed.Device(t))
-	connected := make(chan error, 1)
-	go func() { connected <- active.Connect(ctx, l.Addr().String(), ep.qp, nil) }()
-	passive, err := l.GetConnectionRequest(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { passive.Close() })
 	_, accepted := accept(t, passive, nil)
 	if err := <-connected; !errors.Is(err, rdmacm.ErrClosed) {
 		t.Errorf("Connect closed after the answer: %v, want ErrClosed", err)
@@ -292,7 +286,8 @@ func TestCloseAfterAnswer(t *testing.T) {
 		}
 		connected <- err
 	}()
-	if passive, err = l.GetConnectionRequest(ctx); err != nil {
+	passive, err := l.GetConnectionRequest(ctx)
+	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { passive.Close() })
