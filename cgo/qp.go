@@ -6,6 +6,7 @@ package cgo
 #cgo noescape go_poll_post_send_list
 #cgo nocallback go_poll_post_send_list
 #cgo nocallback go_post_recv
+#cgo nocallback go_post_recv_list
 #cgo noescape ibv_query_qp
 #cgo nocallback ibv_query_qp
 #cgo noescape go_block
@@ -161,20 +162,43 @@ static inline int go_post_send_list(uintptr_t qpp, uintptr_t wrsp, int n, int pe
 	return 0;
 }
 
+// go_post_recv_list posts the first n requests of a receive list to a QP
+// (srq 0) or an SRQ (srq 1) as one chain, cutting the list after them for
+// the call; on failure *bad is the index of the request refused.
+static inline int go_post_recv_list(uintptr_t q, int srq, uintptr_t wrsp, int n, int *bad) {
+	struct ibv_recv_wr *wrs = (struct ibv_recv_wr *)wrsp;
+	struct ibv_recv_wr *bad_wr = NULL;
+	*bad = 0;
+	if (!srq && go_refuses((struct ibv_qp *)q, 0))
+		return go_not_ready;
+	struct ibv_recv_wr *next = wrs[n - 1].next;
+	wrs[n - 1].next = NULL;
+	int rc = srq ? ibv_post_srq_recv((struct ibv_srq *)q, wrs, &bad_wr)
+		     : ibv_post_recv((struct ibv_qp *)q, wrs, &bad_wr);
+	wrs[n - 1].next = next;
+	if (rc && bad_wr)
+		*bad = (int)(bad_wr - wrs);
+	return rc;
+}
+
 // go_poll_post_send_list polls the CQ as go_poll_cq does and, when that
-// gives completions, posts the first n requests of a send list as one chain
-// (go_post_send_list): a ping-pong's turnaround, with no return to Go
-// between the completion and the post. got is the completions' count (0:
-// none came, nothing was posted; negative: the poll failed), rc the post's
-// error.
+// gives completions, posts the first nr requests of a receive list (none
+// when nr is 0) and then, when they were taken, the first n requests of a
+// send list as one chain (go_post_send_list): a ping-pong's turnaround,
+// the consumed receive replaced before the reply, with no return to Go
+// between the completion and the posts. got is the completions' count (0:
+// none came, nothing was posted; negative: the poll failed), recv_rc the
+// receives' error and rc the sends'.
 typedef struct {
-	int got, rc;
+	int got, recv_rc, rc;
 } go_polled_post;
 
 static inline go_polled_post go_poll_post_send_list(uintptr_t cqp, uint32_t inv, int max, go_wc *out, int spins,
-		uintptr_t qpp, uintptr_t wrsp, int n, int *bad) {
-	go_polled_post r = {go_poll_cq(cqp, max, out, spins, inv), 0};
-	if (r.got > 0)
+		uintptr_t rq, int srq, uintptr_t rwrsp, int nr, int *rbad, uintptr_t qpp, uintptr_t wrsp, int n, int *bad) {
+	go_polled_post r = {go_poll_cq(cqp, max, out, spins, inv), 0, 0};
+	if (r.got > 0 && nr > 0)
+		r.recv_rc = go_post_recv_list(rq, srq, rwrsp, nr, rbad);
+	if (r.got > 0 && r.recv_rc == 0)
 		r.rc = go_post_send_list(qpp, wrsp, n, n, bad);
 	return r;
 }
@@ -767,28 +791,123 @@ func (l SendList) Post(qp QP, n, per int) (int, error) {
 }
 
 // PostAfterPoll polls cq as PollSpin does and, when that gives completions,
-// posts the first n requests of the list to qp as one chain in the same
-// call. It returns the completions' count; with none, nothing was posted.
-// An error with completions is the post's (bad is the index of the request
-// the provider refused), without them the poll's.
-func (l SendList) PostAfterPoll(qp QP, cq CQ, wcs []WC, spins, n int) (got, bad int, err error) {
+// posts the first nr requests of recv (none when nr is 0) and, when they
+// were taken, the first n requests of the list to qp as one chain, all in
+// the same call. It returns the completions' count; with none, nothing was
+// posted. An error with completions is a post's (inRecv: the receives',
+// which stopped the sends; bad is the index of the request the provider
+// refused), without them the poll's.
+func (l SendList) PostAfterPoll(qp QP, cq CQ, wcs []WC, spins, n int, recv RecvList, nr int) (got, bad int, inRecv bool, err error) {
 	m := min(len(wcs), cq.max)
 	if m == 0 {
-		return 0, 0, cq.lost()
+		return 0, 0, false, cq.lost()
 	}
-	if n < 1 || n > l.n {
-		return 0, 0, syscall.EINVAL
+	if n < 1 || n > l.n || nr < 0 || nr > recv.n {
+		return 0, 0, false, syscall.EINVAL
 	}
 	r := C.go_poll_post_send_list(cptr(unsafe.Pointer(cq.p)), cq.inv, C.int(m), (*C.go_wc)(unsafe.Pointer(&wcs[0])),
-		C.int(spins), cptr(unsafe.Pointer(qp.p)), cptr(unsafe.Pointer(l.wrs)), C.int(n), l.bad)
-	if r.got < 0 {
-		return 0, 0, syscall.EIO // ibv_poll_cq gives no errno
+		C.int(spins), recv.q, recv.srq, cptr(unsafe.Pointer(recv.wrs)), C.int(nr), l.bad,
+		cptr(unsafe.Pointer(qp.p)), cptr(unsafe.Pointer(l.wrs)), C.int(n), l.bad)
+	switch {
+	case r.got < 0:
+		return 0, 0, false, syscall.EIO // ibv_poll_cq gives no errno
+	case r.recv_rc != 0:
+		return int(r.got), int(*l.bad), true, postErr(r.recv_rc)
 	}
-	return int(r.got), int(*l.bad), postErr(r.rc)
+	return int(r.got), int(*l.bad), false, postErr(r.rc)
 }
 
 // Free frees the list's memory.
 func (l SendList) Free() { C.free(l.block) }
+
+// RecvList is a chain of receive requests for one QP or SRQ in C memory of
+// its own, built once and posted many times: n struct ibv_recv_wr, chained
+// in order, and their scatter/gather entries (maxSGE per request).
+type RecvList struct {
+	block  unsafe.Pointer
+	wrs    *C.struct_ibv_recv_wr
+	sges   *C.struct_ibv_sge
+	bad    *C.int
+	q      C.uintptr_t
+	srq    C.int
+	n      int
+	maxSGE int
+}
+
+// NewRecvList allocates a list of n receive requests for the QP, of up to
+// its max receive SGEs each; Set builds them.
+func (qp QP) NewRecvList(n int) (RecvList, error) {
+	return newRecvList(unsafe.Pointer(qp.p), 0, n, qp.post.recv.maxSGE)
+}
+
+// NewRecvList allocates a list of n receive requests for the SRQ, of up to
+// its max SGEs each; Set builds them.
+func (srq SRQ) NewRecvList(n int) (RecvList, error) {
+	return newRecvList(unsafe.Pointer(srq.p), 1, n, srq.recv.maxSGE)
+}
+
+func newRecvList(q unsafe.Pointer, srq C.int, n, maxSGE int) (RecvList, error) {
+	if n < 1 || maxSGE < 1 || n > math.MaxInt32/maxSGE {
+		return RecvList{}, syscall.EINVAL
+	}
+	l := RecvList{q: cptr(q), srq: srq, n: n, maxSGE: maxSGE}
+	sizes := [3]C.size_t{C.size_t(n) * C.sizeof_struct_ibv_recv_wr, C.size_t(n*maxSGE) * C.sizeof_struct_ibv_sge, C.sizeof_int}
+	var offs [len(sizes)]C.size_t
+	if l.block = C.go_block(&sizes[0], &offs[0], C.int(len(sizes))); l.block == nil {
+		return RecvList{}, syscall.ENOMEM
+	}
+	l.wrs = (*C.struct_ibv_recv_wr)(unsafe.Add(l.block, offs[0]))
+	l.sges = (*C.struct_ibv_sge)(unsafe.Add(l.block, offs[1]))
+	l.bad = (*C.int)(unsafe.Add(l.block, offs[2]))
+	return l, nil
+}
+
+func (l RecvList) wr(i int) *C.struct_ibv_recv_wr { return &unsafe.Slice(l.wrs, l.n)[i] }
+
+func (l RecvList) sgeArray() []SGE { return unsafe.Slice((*SGE)(unsafe.Pointer(l.sges)), l.n*l.maxSGE) }
+
+// Set builds request i of the list (sgl at most the list's max SGEs),
+// chained to request i+1.
+func (l RecvList) Set(i int, id uint64, sgl []SGE) {
+	w := l.wr(i)
+	w.wr_id = C.uint64_t(id)
+	w.sg_list = &unsafe.Slice(l.sges, l.n*l.maxSGE)[i*l.maxSGE]
+	w.num_sge = C.int(len(sgl))
+	if i+1 < l.n {
+		w.next = l.wr(i + 1)
+	}
+	copy(l.sgeArray()[i*l.maxSGE:], sgl)
+}
+
+// SetID sets request i's wr_id.
+func (l RecvList) SetID(i int, id uint64) { l.wr(i).wr_id = C.uint64_t(id) }
+
+// SGL returns request i's scatter/gather entries, in the list's memory.
+func (l RecvList) SGL(i int) []SGE { return l.sgeArray()[i*l.maxSGE:][:l.wr(i).num_sge] }
+
+// SetSGE sets scatter/gather entry j of request i; false when the request
+// has no entry j.
+func (l RecvList) SetSGE(i, j int, sge SGE) bool {
+	if j < 0 || j >= int(l.wr(i).num_sge) {
+		return false
+	}
+	l.sgeArray()[i*l.maxSGE+j] = sge
+	return true
+}
+
+// Post posts the first n requests of the list as one chain (ibv_post_recv
+// or ibv_post_srq_recv). On failure it returns the index of the request
+// the provider refused; those before it were posted.
+func (l RecvList) Post(n int) (int, error) {
+	if n < 1 || n > l.n {
+		return 0, syscall.EINVAL
+	}
+	rc := C.go_post_recv_list(l.q, l.srq, cptr(unsafe.Pointer(l.wrs)), C.int(n), l.bad)
+	return int(*l.bad), postErr(rc)
+}
+
+// Free frees the list's memory.
+func (l RecvList) Free() { C.free(l.block) }
 
 // SetRecv stores receive request i of the next PostRecv.
 func (qp QP) SetRecv(i int, id uint64, sgl []SGE) { qp.post.recv.set(i, id, sgl) }

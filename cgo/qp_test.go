@@ -11,7 +11,7 @@ import (
 // TestPostCounts checks that the post shims refuse counts outside what their
 // scratch holds before any call into C, where they would post stale requests
 // again (0) or write past the scratch (more than the batch), and that
-// queues and send lists refuse sizes their scratch cannot hold.
+// queues and send and receive lists refuse sizes their scratch cannot hold.
 func TestPostCounts(t *testing.T) {
 	c, err := OpenDevice(testbed.Device(t))
 	if err != nil {
@@ -77,10 +77,28 @@ func TestPostCounts(t *testing.T) {
 			t.Errorf("Post(%d, %d) of a list of 2: %v, want EINVAL", p[0], p[1], err)
 		}
 	}
+	for _, n := range []int{-1, 0, 1 << 31} {
+		if r, err := qp.NewRecvList(n); !errors.Is(err, syscall.EINVAL) {
+			if err == nil {
+				r.Free()
+			}
+			t.Errorf("NewRecvList(%d): %v, want EINVAL", n, err)
+		}
+	}
+	recv, err := qp.NewRecvList(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(recv.Free)
+	for _, n := range []int{-1, 0, 3} {
+		if _, err := recv.Post(n); !errors.Is(err, syscall.EINVAL) {
+			t.Errorf("receive list Post(%d) of a list of 2: %v, want EINVAL", n, err)
+		}
+	}
 	wcs := make([]WC, 1)
-	for _, n := range []int{0, 3} {
-		if _, _, err := l.PostAfterPoll(qp, cq, wcs, 1, n); !errors.Is(err, syscall.EINVAL) {
-			t.Errorf("PostAfterPoll(%d) of a list of 2: %v, want EINVAL", n, err)
+	for _, n := range [][2]int{{0, 0}, {3, 0}, {1, -1}, {1, 3}} {
+		if _, _, _, err := l.PostAfterPoll(qp, cq, wcs, 1, n[0], recv, n[1]); !errors.Is(err, syscall.EINVAL) {
+			t.Errorf("PostAfterPoll(%d sends, %d receives) of lists of 2: %v, want EINVAL", n[0], n[1], err)
 		}
 	}
 	srq, _, err := pd.CreateSRQ(SRQAttr{MaxWR: 8, MaxSGE: 1}, 4)

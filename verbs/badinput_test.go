@@ -103,6 +103,11 @@ func TestBadInputTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer list.Close()
+	recvList, err := rc.NewRecvList([]verbs.RecvWR{{SGL: []verbs.SGE{sge}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer recvList.Close()
 
 	tests := []struct {
 		api, input string
@@ -234,6 +239,8 @@ func TestBadInputTable(t *testing.T) {
 		{"CQ.Wait", "closed CQ, nil context", func() error { return closedCQ.Wait(nilCtx) }, verbs.ErrClosed},
 		{"CQ.PollWait", "closed CQ, nil context", func() error { _, err := closedCQ.PollWait(nilCtx, wcs); return err }, verbs.ErrClosed},
 		{"SendList.PostAfter", "closed CQ, nil context", func() error { _, err := list.PostAfter(nilCtx, closedCQ, wcs, 1); return err }, verbs.ErrClosed},
+		{"SendList.RepostAfter", "nil context", func() error { _, err := list.RepostAfter(nilCtx, cq, wcs, recvList, 1, 1); return err }, syscall.EINVAL},
+		{"SendList.RepostAfter", "closed CQ, nil context", func() error { _, err := list.RepostAfter(nilCtx, closedCQ, wcs, recvList, 1, 1); return err }, verbs.ErrClosed},
 	}
 	type row = struct {
 		api, input string

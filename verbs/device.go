@@ -15,7 +15,8 @@
 // received messages, copied from the completion into the receive's memory,
 // scatter to CQE), where a bad entry would crash the process. Inline
 // entries are also refused in regions the device addresses at another
-// IOVA (RegMRAt), and a SendList holds its entries' regions open. A
+// IOVA (RegMRAt), and a SendList or RecvList holds its entries' regions
+// open. A
 // receive's region must stay open, and its Buffer mapped, until the
 // receive completes.
 //
@@ -24,8 +25,9 @@
 // converted on every call; a SendList holds send requests built once, posted
 // as one chain (Post), as several consecutive posts (PostChains, perftest's
 // post lists), or as soon as a completion arrives (PostAfter, a ping-pong's
-// turnaround); CQ.Poll takes a batch of completions and CQ.BusyPoll spins in
-// C until one comes.
+// turnaround; RepostAfter, which first replaces the consumed receives from
+// a RecvList, receive requests built once); CQ.Poll takes a batch of
+// completions and CQ.BusyPoll spins in C until one comes.
 //
 // A goroutine that calls into libibverbs back to back for longer than 10 ms
 // (polling in a loop, or creating and destroying many objects one after the

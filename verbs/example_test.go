@@ -270,6 +270,44 @@ func ExampleSendList_PostAfter() {
 	}
 }
 
+// Answer 1000 pings as perftest's send_lat does, with one receive for them:
+// each turn reposts the receive the ping consumed and then sends the
+// reply, both in the call that sees the ping arrive. The receive and the
+// reply are built once, in C memory; mr's first 64 bytes take the pings.
+func ExampleSendList_RepostAfter() {
+	var recvCQ, sendCQ *verbs.CQ // qp's receive and send CQs
+	recv, err := qp.NewRecvList([]verbs.RecvWR{{SGL: []verbs.SGE{mr.SGE(0, 64)}}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer recv.Close()
+	pong, err := qp.NewSendList([]verbs.SendWR{{Opcode: verbs.WRSend, Flags: verbs.SendSignaled,
+		SGL: []verbs.SGE{mr.SGE(64, 8)}}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer pong.Close()
+	if err := recv.Post(1); err != nil {
+		log.Fatal(err)
+	}
+	ctx := context.Background()
+	wcs := make([]verbs.WorkCompletion, 1)
+	for range 1000 {
+		if _, err := pong.RepostAfter(ctx, recvCQ, wcs, recv, 1, 1); err != nil {
+			log.Fatal(err)
+		}
+		if err := wcs[0].Err(); err != nil {
+			log.Fatal(err)
+		}
+		if _, err := sendCQ.BusyPoll(ctx, wcs); err != nil {
+			log.Fatal(err)
+		}
+		if err := wcs[0].Err(); err != nil {
+			log.Fatal(err)
+		}
+	}
+}
+
 // Read 8 bytes of the peer's memory with an RDMA read and add 1 to a
 // counter beside them with an atomic fetch-and-add, then wait for both
 // completions without spinning: when the CQ is empty, PollWait arms it and

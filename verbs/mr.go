@@ -37,14 +37,40 @@ type MR struct {
 	mem        []byte
 	base       uint64 // the address the device knows mem[0] by: its own, or the IOVA of RegMRAt
 	lkey, rkey uint32
-	lists      atomic.Int32 // send list entries naming the region
+	lists      atomic.Int32 // send and receive list entries naming the region
 }
 
-// pinList counts n more (or, negative, fewer) send list entries naming
+// pinList counts n more (or, negative, fewer) send or receive list entries naming
 // the region: each holds it open, and keeps its keys from changing.
 func (mr *MR) pinList(n int32) {
 	mr.children.Add(n)
 	mr.lists.Add(n)
+}
+
+// pinRegion finds the open region of pd that holds sge (not empty), checks
+// it with check and pins it for a list entry (pinList), without waiting
+// behind a Close or Rereg of the region: a list's lock may be held.
+func pinRegion(pd *PD, sge SGE, check func(*MR) error) (*MR, error) {
+	mr := pd.mrOf(sge.LKey)
+	if mr == nil {
+		return nil, errNoRegion(sge.LKey)
+	}
+	err := mr.tryAcquire()
+	if errors.Is(err, ErrClosed) {
+		return nil, errNoRegion(sge.LKey)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer mr.release()
+	if err := mr.contains(sge); err != nil {
+		return nil, err
+	}
+	if err := check(mr); err != nil {
+		return nil, err
+	}
+	mr.pinList(1)
+	return mr, nil
 }
 
 // RegMR registers buf[off:off+length] (length 0: to the end) with access
@@ -182,9 +208,10 @@ func (mr *MR) Bytes() []byte {
 
 // SGE returns the scatter/gather entry for bytes [off, off+n) of the region.
 // It does not check the range: the device does and fails the request, and
-// PostSend checks inline requests' entries and NewSendList all entries
-// itself. An n that does not fit the entry's 32-bit length gives the
-// largest, which no region of less than 4 GiB holds. Once the region is
+// PostSend checks inline requests' entries, and PostRecv, NewSendList and
+// NewRecvList all entries, themselves. An n that does not fit the entry's
+// 32-bit length gives the largest, which no region of less than 4 GiB
+// holds. Once the region is
 // closed the entry has address and key 0 (no region's), and its length, so
 // that a request using it fails rather than moving nothing.
 func (mr *MR) SGE(off, n int) SGE {
@@ -204,10 +231,10 @@ func (mr *MR) SGE(off, n int) SGE {
 // has no re-registration (EOPNOTSUPP, e.g. rxe and siw) it registers the same
 // memory anew and then deregisters the old registration, so the region stays
 // usable if the new registration fails. Requests in flight with the old keys
-// fail: quiesce the QPs using the region first. A region that send lists
-// name is not re-registered (EBUSY): their entries carry its keys. The
-// region keeps its addresses (RegMRAt's IOVA); AccessZeroBased is refused
-// as in RegMR.
+// fail: quiesce the QPs using the region first. A region that send or
+// receive lists name is not re-registered (EBUSY): their entries carry its
+// keys. The region keeps its addresses (RegMRAt's IOVA); AccessZeroBased
+// is refused as in RegMR.
 func (mr *MR) Rereg(access Access) error {
 	if mr == nil {
 		return opError("ibv_rereg_mr", "", ErrClosed)
@@ -222,7 +249,7 @@ func (mr *MR) Rereg(access Access) error {
 	}
 	if n := mr.lists.Load(); n > 0 {
 		// Their entries carry the keys, which may change.
-		return opError("ibv_rereg_mr", mr.pd.name(), fmt.Errorf("%d send list entries name the region: %w", n, syscall.EBUSY))
+		return opError("ibv_rereg_mr", mr.pd.name(), fmt.Errorf("%d send or receive list entries name the region: %w", n, syscall.EBUSY))
 	}
 	err := mr.raw.Rereg(int(access))
 	if errors.Is(err, syscall.EOPNOTSUPP) {

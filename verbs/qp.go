@@ -278,7 +278,7 @@ func (qp *QP) SRQ() *SRQ {
 
 // Close destroys the QP (ibv_destroy_qp). libibverbs waits for the QP's
 // asynchronous events to be acknowledged, which Context.Events does at once.
-// A QP with open SendLists refuses to close (EBUSY).
+// A QP with open SendLists or RecvLists refuses to close (EBUSY).
 func (qp *QP) Close() error {
 	if qp == nil {
 		return opError("ibv_destroy_qp", "", ErrClosed)

@@ -2,7 +2,6 @@ package verbs
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"sync"
@@ -258,28 +257,18 @@ func (l *SendList) SetSGE(i, j int, sge SGE) error {
 	}
 	var mr *MR
 	if sge.Length > 0 {
-		if mr = l.qp.pd.mrOf(sge.LKey); mr == nil {
-			return opError(op, l.qp.name(), fmt.Errorf("request %d SGE %d: %w", i, j, errNoRegion(sge.LKey)))
-		}
-		// Without waiting behind a Close or Rereg of the region while
-		// the list is locked.
-		err := mr.tryAcquire()
-		if errors.Is(err, ErrClosed) {
-			err = errNoRegion(sge.LKey)
-		}
-		if err == nil {
-			err = mr.contains(sge)
-			if err == nil && l.raw.Flags(i)&uint32(SendInline) != 0 {
-				err = mr.inlineFrom()
+		var err error
+		mr, err = pinRegion(l.qp.pd, sge, func(mr *MR) error {
+			if l.raw.Flags(i)&uint32(SendInline) != 0 {
+				if err := mr.inlineFrom(); err != nil {
+					return err
+				}
 			}
-			if err == nil && mr.atIOVA() && l.qp.cpuResult(WROpcode(l.raw.Opcode(i))) {
-				err = errAtIOVA(mr.base)
+			if mr.atIOVA() && l.qp.cpuResult(WROpcode(l.raw.Opcode(i))) {
+				return errAtIOVA(mr.base)
 			}
-			if err == nil {
-				mr.pinList(1)
-			}
-			mr.release()
-		}
+			return nil
+		})
 		if err != nil {
 			return opError(op, l.qp.name(), fmt.Errorf("request %d SGE %d: %w", i, j, err))
 		}
@@ -335,35 +324,48 @@ func (l *SendList) PostChains(n, per int) error {
 // cq is closed before a completion arrives, nothing is posted. It allocates
 // nothing.
 func (l *SendList) PostAfter(ctx context.Context, cq *CQ, wcs []WorkCompletion, n int) (int, error) {
+	return l.postAfter(ctx, cq, wcs, nil, 0, n)
+}
+
+// postAfter is PostAfter and, with recv, RepostAfter.
+func (l *SendList) postAfter(ctx context.Context, cq *CQ, wcs []WorkCompletion, recv *RecvList, nrecv, n int) (int, error) {
 	const op = "ibv_post_send"
-	if ctx == nil {
-		// A closed list's or CQ's ErrClosed first, as for any call.
-		if err := l.lock(op, 1, true); err != nil {
-			return 0, err
-		}
-		l.mu.Unlock()
-		return 0, cq.nilContext(op)
-	}
 	var w busyWait
 	for {
 		if err := l.lock(op, n, true); err != nil {
 			return 0, err
 		}
+		var raw cgo.RecvList
+		if recv != nil {
+			if err := recv.lock(recv.postOp(), nrecv, true); err != nil {
+				l.mu.Unlock()
+				return 0, err
+			}
+			raw = recv.raw
+		}
+		if ctx == nil {
+			// A closed list's or CQ's ErrClosed first, as for any call.
+			l.unlock(recv)
+			return 0, cq.nilContext(op)
+		}
 		if cq == nil || !cq.acquire() {
-			l.mu.Unlock()
+			l.unlock(recv)
 			return 0, cq.closedError("ibv_poll_cq")
 		}
 		if len(wcs) == 0 {
 			cq.release()
-			l.mu.Unlock()
+			l.unlock(recv)
 			return 0, opError("ibv_poll_cq", cq.name(), fmt.Errorf("no room for completions: %w", syscall.EINVAL))
 		}
-		// The QP is open: it does not close while the list lives.
-		got, bad, err := l.raw.PostAfterPoll(l.qp.raw, cq.raw, wcs, busySpins, n)
+		// The QP and recv's queue are open: they do not close while their
+		// lists live.
+		got, bad, inRecv, err := l.raw.PostAfterPoll(l.qp.raw, cq.raw, wcs, busySpins, n, raw, nrecv)
 		cq.release()
-		l.mu.Unlock()
+		l.unlock(recv)
 		cq.polled(wcs[:got])
 		switch {
+		case err != nil && inRecv:
+			return got, &PostError{Op: recv.postOp(), Index: bad, Err: err}
 		case err != nil && got > 0:
 			return got, &PostError{Op: op, Index: bad, Err: err}
 		case err != nil:
@@ -376,6 +378,14 @@ func (l *SendList) PostAfter(ctx context.Context, cq *CQ, wcs []WorkCompletion, 
 		}
 		w.empty()
 	}
+}
+
+// unlock unlocks the list and recv, when not nil.
+func (l *SendList) unlock(recv *RecvList) {
+	if recv != nil {
+		recv.mu.Unlock()
+	}
+	l.mu.Unlock()
 }
 
 // Close frees the list and lets its QP, AHs and memory regions close. Requests it posted stay

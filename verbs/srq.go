@@ -120,7 +120,8 @@ func (srq *SRQ) Query() (*SRQAttr, error) {
 	return &a, nil
 }
 
-// Close destroys the SRQ (ibv_destroy_srq); EBUSY while QPs use it.
+// Close destroys the SRQ (ibv_destroy_srq); EBUSY while QPs or RecvLists
+// use it.
 func (srq *SRQ) Close() error {
 	if srq == nil {
 		return opError("ibv_destroy_srq", "", ErrClosed)

@@ -24,6 +24,7 @@ func TestZeroValues(t *testing.T) {
 		(*verbs.SRQ)(nil), new(verbs.SRQ),
 		(*verbs.AH)(nil), new(verbs.AH),
 		(*verbs.SendList)(nil), new(verbs.SendList),
+		(*verbs.RecvList)(nil), new(verbs.RecvList),
 	} {
 		for _, r := range zerocall.Methods(v) {
 			t.Logf("%T %s", v, r)

@@ -171,12 +171,11 @@ func lastByte(buf []byte, off int) (*uint32, uint) {
 // same round trips). The client posts first; the server first waits for the
 // client's message. Each turn does perftest's work: wait for the peer's
 // message, post the reply and poll its completion; send_lat also reposts
-// the receive it consumed, but for the last ring's worth, as perftest
-// leaves its last receive depth. send_lat waits and replies in one call
-// into C (SendList.PostAfter) and reposts the receive after the reply,
-// where perftest reposts it before (BENCHMARKS.md, "Where the work
-// differs"); write_lat spins on the buffer's last byte. The loop yields
-// through y.
+// the receive it consumed, between the two as perftest does, but for the
+// last ring's worth, as perftest leaves its last receive depth. send_lat
+// waits, reposts and replies in one call into C (SendList.RepostAfter,
+// the receive from a verbs.RecvList built once); write_lat spins on the
+// buffer's last byte. The loop yields through y.
 func pingPong(ctx context.Context, c *conn, mode string, size, iters, inline int, server bool, stamps []int64, y *yielder) error {
 	buf := c.buf.Bytes()
 	sge := []verbs.SGE{c.mr.SGE(c.half, size)}
@@ -192,7 +191,11 @@ func pingPong(ctx context.Context, c *conn, mode string, size, iters, inline int
 		return err
 	}
 	defer list.Close()
-	repost := recvWRs(c, 1)
+	recv, err := c.qp.NewRecvList(recvWRs(c, 1))
+	if err != nil {
+		return err
+	}
+	defer recv.Close()
 	poll, pollShift := lastByte(buf, size-1)
 	post := &buf[c.half+size-1]
 	wcs := make([]verbs.WorkCompletion, 1)
@@ -208,10 +211,17 @@ func pingPong(ctx context.Context, c *conn, mode string, size, iters, inline int
 		switch {
 		case wait && mode == modeSendLat:
 			var err error
-			if send {
+			repost := rcnt+recvRing <= iters
+			switch {
+			case send && repost:
+				_, err = list.RepostAfter(ctx, c.rcq, wcs, recv, 1, 1)
+			case send:
 				_, err = list.PostAfter(ctx, c.rcq, wcs, 1)
-			} else {
+			default:
 				_, err = c.rcq.BusyPoll(ctx, wcs)
+			}
+			if !send || !repost {
+				owed++
 			}
 			if err == nil {
 				err = wcs[0].Err()
@@ -235,15 +245,6 @@ func pingPong(ctx context.Context, c *conn, mode string, size, iters, inline int
 			stamps[scnt] = cycles()
 			y.at(stamps[scnt])
 			scnt++
-		}
-		if wait && mode == modeSendLat {
-			if rcnt+recvRing <= iters {
-				if err := c.qp.PostRecv(repost); err != nil {
-					return err
-				}
-			} else {
-				owed++
-			}
 		}
 		if send {
 			if err := pollOne(ctx, c.scq, wcs); err != nil {
