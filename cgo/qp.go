@@ -697,15 +697,25 @@ func NewSendList(n, maxSGE int) (SendList, error) {
 		return SendList{}, syscall.EINVAL
 	}
 	l := SendList{n: n, maxSGE: max(maxSGE, 1)}
-	sizes := [3]C.size_t{C.size_t(n) * C.sizeof_struct_ibv_send_wr, C.size_t(n*l.maxSGE) * C.sizeof_struct_ibv_sge, C.sizeof_int}
-	var offs [len(sizes)]C.size_t
-	if l.block = C.go_block(&sizes[0], &offs[0], C.int(len(sizes))); l.block == nil {
-		return SendList{}, syscall.ENOMEM
+	var wrs unsafe.Pointer
+	var err error
+	if l.block, wrs, l.sges, l.bad, err = listBlock(n, l.maxSGE, C.sizeof_struct_ibv_send_wr); err != nil {
+		return SendList{}, err
 	}
-	l.wrs = (*C.struct_ibv_send_wr)(unsafe.Add(l.block, offs[0]))
-	l.sges = (*C.struct_ibv_sge)(unsafe.Add(l.block, offs[1]))
-	l.bad = (*C.int)(unsafe.Add(l.block, offs[2]))
+	l.wrs = (*C.struct_ibv_send_wr)(wrs)
 	return l, nil
+}
+
+// listBlock allocates a list's C memory, zeroed: n requests of wrSize
+// bytes, their scatter/gather entries (maxSGE each) and the int a post
+// reports a refused request in. It returns the block and its parts.
+func listBlock(n, maxSGE int, wrSize C.size_t) (block, wrs unsafe.Pointer, sges *C.struct_ibv_sge, bad *C.int, err error) {
+	sizes := [3]C.size_t{C.size_t(n) * wrSize, C.size_t(n*maxSGE) * C.sizeof_struct_ibv_sge, C.sizeof_int}
+	var offs [len(sizes)]C.size_t
+	if block = C.go_block(&sizes[0], &offs[0], C.int(len(sizes))); block == nil {
+		return nil, nil, nil, nil, syscall.ENOMEM
+	}
+	return block, unsafe.Add(block, offs[0]), (*C.struct_ibv_sge)(unsafe.Add(block, offs[1])), (*C.int)(unsafe.Add(block, offs[2])), nil
 }
 
 // Fill builds requests [off, off+n) of the list from the first n requests
@@ -851,14 +861,12 @@ func newRecvList(q unsafe.Pointer, srq C.int, n, maxSGE int) (RecvList, error) {
 		return RecvList{}, syscall.EINVAL
 	}
 	l := RecvList{q: cptr(q), srq: srq, n: n, maxSGE: maxSGE}
-	sizes := [3]C.size_t{C.size_t(n) * C.sizeof_struct_ibv_recv_wr, C.size_t(n*maxSGE) * C.sizeof_struct_ibv_sge, C.sizeof_int}
-	var offs [len(sizes)]C.size_t
-	if l.block = C.go_block(&sizes[0], &offs[0], C.int(len(sizes))); l.block == nil {
-		return RecvList{}, syscall.ENOMEM
+	var wrs unsafe.Pointer
+	var err error
+	if l.block, wrs, l.sges, l.bad, err = listBlock(n, maxSGE, C.sizeof_struct_ibv_recv_wr); err != nil {
+		return RecvList{}, err
 	}
-	l.wrs = (*C.struct_ibv_recv_wr)(unsafe.Add(l.block, offs[0]))
-	l.sges = (*C.struct_ibv_sge)(unsafe.Add(l.block, offs[1]))
-	l.bad = (*C.int)(unsafe.Add(l.block, offs[2]))
+	l.wrs = (*C.struct_ibv_recv_wr)(wrs)
 	return l, nil
 }
 
@@ -866,9 +874,10 @@ func (l RecvList) wr(i int) *C.struct_ibv_recv_wr { return &unsafe.Slice(l.wrs, 
 
 func (l RecvList) sgeArray() []SGE { return unsafe.Slice((*SGE)(unsafe.Pointer(l.sges)), l.n*l.maxSGE) }
 
-// Set builds request i of the list (sgl at most the list's max SGEs),
-// chained to request i+1.
+// Set builds request i of the list, chained to request i+1, with the
+// first entries of sgl that the list's max SGEs allow.
 func (l RecvList) Set(i int, id uint64, sgl []SGE) {
+	sgl = sgl[:min(len(sgl), l.maxSGE)]
 	w := l.wr(i)
 	w.wr_id = C.uint64_t(id)
 	w.sg_list = &unsafe.Slice(l.sges, l.n*l.maxSGE)[i*l.maxSGE]

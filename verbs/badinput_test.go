@@ -108,6 +108,13 @@ func TestBadInputTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer recvList.Close()
+	closedRecvList, err := rc.NewRecvList([]verbs.RecvWR{{SGL: []verbs.SGE{sge}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := closedRecvList.Close(); err != nil {
+		t.Fatal(err)
+	}
 
 	tests := []struct {
 		api, input string
@@ -241,6 +248,10 @@ func TestBadInputTable(t *testing.T) {
 		{"SendList.PostAfter", "closed CQ, nil context", func() error { _, err := list.PostAfter(nilCtx, closedCQ, wcs, 1); return err }, verbs.ErrClosed},
 		{"SendList.RepostAfter", "nil context", func() error { _, err := list.RepostAfter(nilCtx, cq, wcs, recvList, 1, 1); return err }, syscall.EINVAL},
 		{"SendList.RepostAfter", "closed CQ, nil context", func() error { _, err := list.RepostAfter(nilCtx, closedCQ, wcs, recvList, 1, 1); return err }, verbs.ErrClosed},
+		{"SendList.PostAfter", "closed CQ, nil context, 0 requests", func() error { _, err := list.PostAfter(nilCtx, closedCQ, wcs, 0); return err }, verbs.ErrClosed},
+		{"SendList.PostAfter", "closed CQ, 0 requests", func() error { _, err := list.PostAfter(ctx, closedCQ, wcs, 0); return err }, verbs.ErrClosed},
+		{"SendList.RepostAfter", "closed CQ, 0 receives", func() error { _, err := list.RepostAfter(ctx, closedCQ, wcs, recvList, 0, 1); return err }, verbs.ErrClosed},
+		{"SendList.RepostAfter", "closed receive list, 2 receives of 1", func() error { _, err := list.RepostAfter(ctx, cq, wcs, closedRecvList, 2, 1); return err }, verbs.ErrClosed},
 	}
 	type row = struct {
 		api, input string

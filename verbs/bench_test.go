@@ -123,6 +123,85 @@ func benchBatch(b *testing.B, prepare func(qp *verbs.QP, wrs []verbs.SendWR) fun
 	}
 }
 
+// BenchmarkPostRecv measures QP.PostRecv of one receive: the binding's
+// checks of the request and its region, its lock and its call into C
+// around ibv_post_recv, which on rxe and siw writes the request into the
+// queue in user space.
+func BenchmarkPostRecv(b *testing.B) {
+	benchRecv(b, func(qp *verbs.QP, wrs []verbs.RecvWR) (func() error, func()) {
+		return func() error { return qp.PostRecv(wrs) }, func() {}
+	})
+}
+
+// BenchmarkRecvListPost is BenchmarkPostRecv's receive built once into a
+// RecvList and posted with its Post.
+func BenchmarkRecvListPost(b *testing.B) {
+	benchRecv(b, func(qp *verbs.QP, wrs []verbs.RecvWR) (func() error, func()) {
+		list, err := qp.NewRecvList(wrs)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return func() error { return list.Post(1) }, func() { list.Close() }
+	})
+}
+
+// benchRecv runs the receive benchmarks on a QP in INIT, which takes
+// receives and receives nothing: prepare returns the post of one receive,
+// wrs, and what closes what it made. When the receive queue is full, the
+// QP is replaced, the timer stopped.
+func benchRecv(b *testing.B, prepare func(qp *verbs.QP, wrs []verbs.RecvWR) (post func() error, done func())) {
+	pd := benchPD(b)
+	buf, err := verbs.NewBuffer(4096, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { buf.Close() })
+	mr, err := pd.RegMR(buf, 0, 0, verbs.AccessLocalWrite)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { mr.Close() })
+	attr := benchQPAttr(b, pd)
+	attr.Cap.MaxRecvWR = 1024
+	wrs := []verbs.RecvWR{{SGL: []verbs.SGE{mr.SGE(0, 64)}}}
+	var qp *verbs.QP
+	var post func() error
+	var done func()
+	start := func() {
+		if qp, err = pd.CreateQP(attr); err != nil {
+			b.Fatal(err)
+		}
+		init := verbs.QPAttr{State: int(verbs.QPStateInit), PortNum: 1, AccessFlags: int(verbs.AccessLocalWrite)}
+		if err := qp.Modify(&init, verbs.QPAttrState|verbs.QPAttrPKeyIndex|verbs.QPAttrPort|verbs.QPAttrAccessFlags); err != nil {
+			b.Fatal(err)
+		}
+		post, done = prepare(qp, wrs)
+	}
+	stop := func() {
+		done()
+		if err := qp.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	start()
+	b.Cleanup(stop)
+	room := int(qp.Cap().MaxRecvWR)
+	b.ReportAllocs()
+	for b.Loop() {
+		if room == 0 {
+			b.StopTimer()
+			stop()
+			start()
+			room = int(qp.Cap().MaxRecvWR)
+			b.StartTimer()
+		}
+		if err := post(); err != nil {
+			b.Fatal(err)
+		}
+		room--
+	}
+}
+
 // benchPD opens the device under test and allocates a PD, closed when b ends.
 func benchPD(b *testing.B) *verbs.PD {
 	b.Helper()

@@ -3,7 +3,7 @@ package verbs
 import (
 	"context"
 	"fmt"
-	"sync"
+	"math"
 	"syscall"
 
 	"github.com/go-rdma/rdma/cgo"
@@ -21,20 +21,18 @@ import (
 // name open: their Close fails with EBUSY until the list is closed. Each
 // non-empty entry must lie inside an open region of the queue's PD, at its
 // memory's own address (not a RegMRAt region at another IOVA), as for
-// PostRecv (EINVAL otherwise). A request must not be posted again before
-// its previous post completed: the device would receive two messages into
-// the same memory.
+// PostRecv (EINVAL otherwise). A request may be posted again before its
+// earlier posts completed (the provider copies it at each post): each
+// receives into the same memory, as perftest's receives do.
 //
 // A RecvList is safe for concurrent use; its calls are serialized.
 type RecvList struct {
-	qp     *QP  // the list's queue: a QP,
-	srq    *SRQ // or an SRQ
-	pd     *PD
-	owner  *life
-	mu     sync.Mutex
-	closed bool
+	qp    *QP  // the list's queue: a QP,
+	srq   *SRQ // or an SRQ
+	pd    *PD
+	owner *life
+	listLock
 	raw    cgo.RecvList
-	n      int
 	maxSGE int
 	mrs    []*MR // the region of each entry (request i's entry j at i*maxSGE+j), nil for none
 }
@@ -78,9 +76,12 @@ func (l *RecvList) build(op string, wrs []RecvWR, alloc func(int) (cgo.RecvList,
 	if len(wrs) == 0 {
 		return nil, opError(op, l.name(), fmt.Errorf("no work requests: %w", syscall.EINVAL))
 	}
+	if len(wrs) > math.MaxInt32/l.maxSGE {
+		return nil, opError(op, l.name(), fmt.Errorf("%d requests of %d SGEs: %w", len(wrs), l.maxSGE, syscall.E2BIG))
+	}
 	raw, err := alloc(len(wrs))
 	if err != nil {
-		return nil, opError(op, l.name(), fmt.Errorf("%d requests of %d SGEs: %w", len(wrs), l.maxSGE, err))
+		return nil, opError(op, l.name(), err)
 	}
 	l.raw, l.n = raw, len(wrs)
 	l.mrs = make([]*MR, len(wrs)*l.maxSGE)
@@ -144,19 +145,7 @@ func (l *RecvList) lock(op string, i int, first bool) error {
 	if l == nil {
 		return opError(op, "", ErrClosed)
 	}
-	l.mu.Lock()
-	switch {
-	case l.closed || l.owner == nil: // closed, or the zero RecvList
-		l.mu.Unlock()
-		return opError(op, l.name(), ErrClosed)
-	case first && (i < 1 || i > l.n):
-		l.mu.Unlock()
-		return opError(op, l.name(), fmt.Errorf("%d requests of a list of %d: %w", i, l.n, syscall.EINVAL))
-	case !first && (i < 0 || i >= l.n):
-		l.mu.Unlock()
-		return opError(op, l.name(), fmt.Errorf("request %d of a list of %d: %w", i, l.n, syscall.EINVAL))
-	}
-	return nil
+	return l.listLock.lock(op, l, l.owner != nil, i, first)
 }
 
 // SetID sets the ID of request i, for the completions of later posts.
@@ -231,11 +220,10 @@ func (l *RecvList) Close() error {
 	if l == nil {
 		return opError(op, "", ErrClosed)
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.closed || l.owner == nil {
-		return opError(op, l.name(), ErrClosed)
+	if err := l.lockOpen(op, l, l.owner != nil); err != nil {
+		return err
 	}
+	defer l.mu.Unlock()
 	l.free()
 	return nil
 }

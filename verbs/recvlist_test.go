@@ -132,6 +132,7 @@ func TestRecvListSRQ(t *testing.T) {
 	// Post and poll allocate nothing.
 	wcs := make([]verbs.WorkCompletion, 4)
 	send := []verbs.SendWR{{Opcode: verbs.WRSend, Flags: verbs.SendSignaled, SGL: []verbs.SGE{a.mr.SGE(0, 8)}}}
+	deadline := time.Now().Add(20 * time.Second)
 	allocs := testing.AllocsPerRun(50, func() {
 		if err := list.Post(1); err != nil {
 			t.Fatal(err)
@@ -140,8 +141,16 @@ func TestRecvListSRQ(t *testing.T) {
 			t.Fatal(err)
 		}
 		for got := 0; got < 2; {
-			n, _ := a.cq.Poll(wcs)
-			m, _ := b.cq.Poll(wcs[n:])
+			n, errA := a.cq.Poll(wcs)
+			m, errB := b.cq.Poll(wcs[n:])
+			for _, wc := range wcs[:n+m] {
+				if err := wc.Err(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if errA != nil || errB != nil || time.Now().After(deadline) {
+				t.Fatalf("after %d of 2 completions: %v, %v", got, errA, errB)
+			}
 			got += n + m
 		}
 	})
@@ -149,6 +158,19 @@ func TestRecvListSRQ(t *testing.T) {
 		t.Errorf("receive list post+poll allocated %.1f times per round trip, want 0", allocs)
 	}
 
+	// The SRQ (16 requests) refuses a post once full: a PostError of
+	// ibv_post_srq_recv.
+	var pe *verbs.PostError
+	for i := 0; ; i++ {
+		err := list.Post(2)
+		if err == nil && i < 1000 {
+			continue
+		}
+		if !errors.As(err, &pe) || pe.Op != "ibv_post_srq_recv" {
+			t.Errorf("post %d of 2 receives to an SRQ of 16: %v, want ibv_post_srq_recv's PostError", i, err)
+		}
+		break
+	}
 	if err := list.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -358,7 +380,10 @@ func TestSendListRepostAfter(t *testing.T) {
 		if got, err := pong.RepostAfter(tctx, b.cq, wcs, bRecv, 1, 1); got != 1 || err != nil || wcs[0].Err() != nil || wcs[0].WRID != 2 {
 			t.Fatalf("RepostAfter: %d, %v, completion %+v, want the ping's receive", got, err, wcs[0])
 		}
-		for got := 0; got < 3 && tctx.Err() == nil; {
+		for got := 0; got < 3; {
+			if err := tctx.Err(); err != nil {
+				t.Fatalf("after %d of 3 completions: %v", got, err)
+			}
 			n, err := a.cq.Poll(wcs)
 			if err != nil || (n > 0 && wcs[0].Err() != nil) {
 				t.Fatal(err, wcs[0])
@@ -382,7 +407,10 @@ func TestSendListRepostAfter(t *testing.T) {
 
 	// Fill b's receive queue up to one free slot: the ping takes one, the
 	// first of two reposts fills the queue and the second is refused; the
-	// pong is not sent.
+	// pong is not sent (a has a receive for it, which would complete).
+	if err := aRecv.Post(1); err != nil {
+		t.Fatal(err)
+	}
 	filled := 1 // the receive each turn left posted
 	for ; filled < 1<<14; filled++ {
 		if err := b.qp.PostRecv([]verbs.RecvWR{{ID: 5, SGL: []verbs.SGE{b.mr.SGE(512, 8)}}}); err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"sync"
 	"syscall"
 
 	"github.com/go-rdma/rdma/cgo"
@@ -29,11 +28,9 @@ import (
 //
 // A SendList is safe for concurrent use; its calls are serialized.
 type SendList struct {
+	listLock
 	qp     *QP
-	mu     sync.Mutex
-	closed bool
 	raw    cgo.SendList
-	n      int
 	maxSGE int
 	ahs    []*AH
 	mrs    []*MR // the region of each entry (request i's entry j at i*maxSGE+j), nil for none
@@ -63,7 +60,7 @@ func (qp *QP) NewSendList(wrs []SendWR) (*SendList, error) {
 	if err != nil {
 		return nil, opError(op, qp.name(), err)
 	}
-	l := &SendList{qp: qp, raw: raw, n: len(wrs), maxSGE: max(maxSGE, 1)}
+	l := &SendList{listLock: listLock{n: len(wrs)}, qp: qp, raw: raw, maxSGE: max(maxSGE, 1)}
 	l.mrs = make([]*MR, len(wrs)*l.maxSGE)
 	qp.children.Add(1)
 	for base := 0; base < len(wrs); base += batch {
@@ -138,20 +135,10 @@ func (l *SendList) lock(op string, i int, first bool) error {
 	if l == nil {
 		return opError(op, "", ErrClosed)
 	}
-	l.mu.Lock()
-	switch {
-	case l.closed || l.qp == nil: // closed, or the zero SendList
-		l.mu.Unlock()
-		return opError(op, l.qp.name(), ErrClosed)
-	case first && (i < 1 || i > l.n):
-		l.mu.Unlock()
-		return opError(op, l.qp.name(), fmt.Errorf("%d requests of a list of %d: %w", i, l.n, syscall.EINVAL))
-	case !first && (i < 0 || i >= l.n):
-		l.mu.Unlock()
-		return opError(op, l.qp.name(), fmt.Errorf("request %d of a list of %d: %w", i, l.n, syscall.EINVAL))
-	}
-	return nil
+	return l.listLock.lock(op, l, l.qp != nil, i, first)
 }
+
+func (l *SendList) name() string { return l.qp.name() }
 
 // change applies a change to request i under the list's lock; when apply
 // reports that the request cannot take it, change fails with EINVAL: the
@@ -327,24 +314,27 @@ func (l *SendList) PostAfter(ctx context.Context, cq *CQ, wcs []WorkCompletion, 
 	return l.postAfter(ctx, cq, wcs, nil, 0, n)
 }
 
-// postAfter is PostAfter and, with recv, RepostAfter.
+// postAfter is PostAfter and, with recv, RepostAfter. A closed list's,
+// receive list's or CQ's ErrClosed comes first, as for any call.
 func (l *SendList) postAfter(ctx context.Context, cq *CQ, wcs []WorkCompletion, recv *RecvList, nrecv, n int) (int, error) {
 	const op = "ibv_post_send"
+	if l == nil {
+		return 0, opError(op, "", ErrClosed)
+	}
 	var w busyWait
 	for {
-		if err := l.lock(op, n, true); err != nil {
+		if err := l.lockOpen(op, l, l.qp != nil); err != nil {
 			return 0, err
 		}
 		var raw cgo.RecvList
 		if recv != nil {
-			if err := recv.lock(recv.postOp(), nrecv, true); err != nil {
+			if err := recv.lockOpen(recv.postOp(), recv, recv.owner != nil); err != nil {
 				l.mu.Unlock()
 				return 0, err
 			}
 			raw = recv.raw
 		}
 		if ctx == nil {
-			// A closed list's or CQ's ErrClosed first, as for any call.
 			l.unlock(recv)
 			return 0, cq.nilContext(op)
 		}
@@ -352,10 +342,17 @@ func (l *SendList) postAfter(ctx context.Context, cq *CQ, wcs []WorkCompletion, 
 			l.unlock(recv)
 			return 0, cq.closedError("ibv_poll_cq")
 		}
-		if len(wcs) == 0 {
+		err := l.span(op, l, n, true)
+		if err == nil && recv != nil {
+			err = recv.span(recv.postOp(), recv, nrecv, true)
+		}
+		if err == nil && len(wcs) == 0 {
+			err = opError("ibv_poll_cq", cq.name(), fmt.Errorf("no room for completions: %w", syscall.EINVAL))
+		}
+		if err != nil {
 			cq.release()
 			l.unlock(recv)
-			return 0, opError("ibv_poll_cq", cq.name(), fmt.Errorf("no room for completions: %w", syscall.EINVAL))
+			return 0, err
 		}
 		// The QP and recv's queue are open: they do not close while their
 		// lists live.
@@ -394,11 +391,10 @@ func (l *SendList) Close() error {
 	if l == nil {
 		return opError("free send list", "", ErrClosed)
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.closed || l.qp == nil {
-		return opError("free send list", l.qp.name(), ErrClosed)
+	if err := l.lockOpen("free send list", l, l.qp != nil); err != nil {
+		return err
 	}
+	defer l.mu.Unlock()
 	l.free()
 	return nil
 }
