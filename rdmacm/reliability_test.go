@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -385,9 +386,10 @@ func TestConcurrentConnects(t *testing.T) {
 	close(stop)
 	failedAnswers := <-acceptor
 	close(results)
-	var ok, consumer, stack int
+	var ok, consumer, stack, timeWait int
 	var longest time.Duration
 	byAddr := map[string]result{}
+	iwarp := conns[0].Transport() == verbs.TransportIWARP
 	for r := range results {
 		byAddr[r.local] = r
 		longest = max(longest, r.took)
@@ -400,6 +402,13 @@ func TestConcurrentConnects(t *testing.T) {
 			} else {
 				stack++
 			}
+		case iwarp && errors.Is(r.err, syscall.EADDRNOTAVAIL):
+			// siw connects through the kernel's TCP: the random port
+			// rdma_cm gave the connector can meet a socket of the same
+			// addresses and ports in TIME_WAIT, and the kernel's connect
+			// fails before anything reaches the listener (CI, 2026-12-01;
+			// cmtime in bench17 too).
+			timeWait++
 		default:
 			t.Errorf("connect from %s ended after %v with %v, want success or a refusal", r.local, r.took.Round(time.Millisecond), r.err)
 		}
@@ -415,9 +424,9 @@ func TestConcurrentConnects(t *testing.T) {
 			t.Errorf("%v; its peer %s ended after %v with %v", a.err, a.peer, peer.took.Round(time.Millisecond), peer.err)
 		}
 	}
-	t.Logf("%d connects in %v (longest %v): %d accepted, %d rejected by the acceptor, %d refused over the backlog (acceptor: %d accepted, %d rejected)",
-		n, time.Since(start).Round(time.Millisecond), longest.Round(time.Millisecond), ok, consumer, stack, accepted, rejected)
-	if ok != accepted || consumer != rejected || ok+consumer+stack != n {
+	t.Logf("%d connects in %v (longest %v): %d accepted, %d rejected by the acceptor, %d refused over the backlog, %d failed on a port in TIME_WAIT (acceptor: %d accepted, %d rejected)",
+		n, time.Since(start).Round(time.Millisecond), longest.Round(time.Millisecond), ok, consumer, stack, timeWait, accepted, rejected)
+	if ok != accepted || consumer != rejected || ok+consumer+stack+timeWait != n {
 		t.Errorf("outcomes do not add up")
 	}
 	// A request the stack drops instead of queueing or refusing it is sent
@@ -454,7 +463,7 @@ func TestConcurrentConnects(t *testing.T) {
 	// therefore given up and another made, up to backlog+1 in all; a request
 	// from a connector given up is refused and skipped.
 	attempts := 1
-	if conns[0].Transport() == verbs.TransportIWARP {
+	if iwarp {
 		attempts = backlog + 1
 	}
 	after := time.Now()

@@ -422,8 +422,13 @@ func TestServerClientKilled(t *testing.T) {
 		if err := json.Unmarshal([]byte(s.stdout), &sum); err != nil {
 			t.Fatalf("summary %q: %v", s.stdout, err)
 		}
-		if s.code != 0 || sum.Pings < 2 || sum.Error != "" && !strings.Contains(s.stderr, sum.Peer) {
-			t.Errorf("exit status %d, summary %+v, stderr %q: want 0, the pings made and the interruption on stderr", s.code, sum, s.stderr)
+		// The kernel can tear the killed client's memory region down
+		// before its QP: the server's RDMA request in flight then fails
+		// with a remote access error before the disconnect arrives, a
+		// failure of the run, as in C rping (CI, 2026-12-01, rxe -race).
+		accessErr := s.code == 1 && strings.Contains(sum.Error, "remote access error")
+		if s.code != 0 && !accessErr || sum.Pings < 2 || sum.Error != "" && !strings.Contains(s.stderr, sum.Peer) {
+			t.Errorf("exit status %d, summary %+v, stderr %q: want 0 (or 1 for a remote access error), the pings made and the interruption on stderr", s.code, sum, s.stderr)
 		}
 		return
 	}
