@@ -51,3 +51,23 @@ func (k *listLock) lock(op string, list named, built bool, i int, first bool) er
 	}
 	return nil
 }
+
+// listRegions holds the region of each entry of a list (request i's entry
+// j at i*maxSGE+j, nil for none), each pinned (MR.pinList) while named.
+type listRegions []*MR
+
+// set makes mr, pinned already (or nil), the region of entry k, unpinning
+// the one it replaces.
+func (r listRegions) set(k int, mr *MR) {
+	if old := r[k]; old != nil {
+		old.pinList(-1)
+	}
+	r[k] = mr
+}
+
+// release unpins every entry's region.
+func (r listRegions) release() {
+	for k := range r {
+		r.set(k, nil)
+	}
+}

@@ -34,7 +34,7 @@ type RecvList struct {
 	listLock
 	raw    cgo.RecvList
 	maxSGE int
-	mrs    []*MR // the region of each entry (request i's entry j at i*maxSGE+j), nil for none
+	mrs    listRegions
 }
 
 // NewRecvList builds wrs into a RecvList for qp, validating each request
@@ -84,7 +84,7 @@ func (l *RecvList) build(op string, wrs []RecvWR, alloc func(int) (cgo.RecvList,
 		return nil, opError(op, l.name(), err)
 	}
 	l.raw, l.n = raw, len(wrs)
-	l.mrs = make([]*MR, len(wrs)*l.maxSGE)
+	l.mrs = make(listRegions, len(wrs)*l.maxSGE)
 	l.owner.children.Add(1)
 	for i := range wrs {
 		if err := l.set(i, &wrs[i]); err != nil {
@@ -179,10 +179,7 @@ func (l *RecvList) SetSGE(i, j int, sge SGE) error {
 		}
 	}
 	k := i*l.maxSGE + j
-	if old := l.mrs[k]; old != nil {
-		old.pinList(-1)
-	}
-	l.mrs[k] = mr
+	l.mrs.set(k, mr)
 	l.raw.SetSGE(i, j, sge)
 	return nil
 }
@@ -232,12 +229,7 @@ func (l *RecvList) Close() error {
 func (l *RecvList) free() {
 	l.raw.Free()
 	l.owner.children.Add(-1)
-	for k, mr := range l.mrs {
-		if mr != nil {
-			mr.pinList(-1)
-			l.mrs[k] = nil
-		}
-	}
+	l.mrs.release()
 	l.closed = true
 }
 

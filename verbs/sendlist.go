@@ -33,7 +33,7 @@ type SendList struct {
 	raw    cgo.SendList
 	maxSGE int
 	ahs    []*AH
-	mrs    []*MR // the region of each entry (request i's entry j at i*maxSGE+j), nil for none
+	mrs    listRegions
 }
 
 // NewSendList builds wrs into a SendList for qp, validating each request as
@@ -61,7 +61,7 @@ func (qp *QP) NewSendList(wrs []SendWR) (*SendList, error) {
 		return nil, opError(op, qp.name(), err)
 	}
 	l := &SendList{listLock: listLock{n: len(wrs)}, qp: qp, raw: raw, maxSGE: max(maxSGE, 1)}
-	l.mrs = make([]*MR, len(wrs)*l.maxSGE)
+	l.mrs = make(listRegions, len(wrs)*l.maxSGE)
 	qp.children.Add(1)
 	for base := 0; base < len(wrs); base += batch {
 		if err := l.fill(base, wrs[base:min(base+batch, len(wrs))], maxSGE); err != nil {
@@ -261,10 +261,7 @@ func (l *SendList) SetSGE(i, j int, sge SGE) error {
 		}
 	}
 	k := i*l.maxSGE + j
-	if old := l.mrs[k]; old != nil {
-		old.pinList(-1)
-	}
-	l.mrs[k] = mr
+	l.mrs.set(k, mr)
 	l.raw.SetSGE(i, j, sge)
 	return nil
 }
@@ -407,11 +404,6 @@ func (l *SendList) free() {
 		ah.children.Add(-1)
 	}
 	l.ahs = nil
-	for k, mr := range l.mrs {
-		if mr != nil {
-			mr.pinList(-1)
-			l.mrs[k] = nil
-		}
-	}
+	l.mrs.release()
 	l.closed = true
 }
