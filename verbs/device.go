@@ -38,7 +38,13 @@
 // for the next few tens of milliseconds. Those wake-ups take CPU time from
 // the caller, and while the monitor runs on another CPU, each unmapping of
 // queue memory has to interrupt that CPU. Yield, unlike runtime.Gosched,
-// wakes no idle thread. The monitor thread also wakes up every 20 µs after
+// wakes no idle thread. One call into C that lasts 10 ms loses its
+// processor the same way, Yield or not, and a post can take that long on
+// the software devices: on siw and rxe the doorbell of each ibv_post_send is
+// a system call in which the kernel sends the requests, a hundred
+// microseconds and more under emulation, so a SendList.PostChains of a
+// send queue's worth of posts is better made as several calls of a few
+// posts each. The monitor thread also wakes up every 20 µs after
 // the process has had nothing to run, at its first call into C: a latency
 // measurement that starts right after a blocking wait (connection setup)
 // should first keep busy for a few tens of milliseconds without blocking.

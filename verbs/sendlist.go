@@ -278,7 +278,10 @@ func (l *SendList) Post(n int) error { return l.PostChains(n, n) }
 // post list, -l), a doorbell per chain, without a crossing per chain.
 // PostChains(n, 1) posts the requests one by one. It allocates nothing on
 // success. A refusal stops it and is a *PostError: the requests before its
-// Index were posted.
+// Index were posted. Where each post is a system call that sends (siw,
+// rxe), many posts in one call can keep the goroutine in C for more than
+// the 10 ms after which the runtime takes its processor (see the package
+// documentation).
 func (l *SendList) PostChains(n, per int) error {
 	const op = "ibv_post_send"
 	if err := l.lock(op, n, true); err != nil {

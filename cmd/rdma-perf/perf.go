@@ -15,6 +15,17 @@ import (
 // unposted again at the end of a size.
 const recvRing = 512
 
+// chainsPerCall is how many of write_bw's posts go in one call into C. On
+// siw and rxe each post's doorbell is a system call in which the kernel
+// sends the request, some 150 µs under emulation: a send queue's worth of
+// posts in one call lasted 15–20 ms, and the runtime's monitor thread took
+// the processor of a call into C it found twice, 10 ms apart (retake),
+// after which it wakes every 20 µs again for tens of milliseconds, each
+// wake-up taking a vCPU from a poller (BENCHMARKS.md, "Long calls into C").
+// Eight posts keep a call to a few milliseconds and cost a crossing every
+// eight doorbells.
+const chainsPerCall = 8
+
 // bwResult is one write_bw size: perftest's BW average and MsgRate.
 type bwResult struct {
 	Mode    string  `json:"mode"`
@@ -39,8 +50,9 @@ type bwParams struct {
 // once (a verbs.SendList, here of a send queue's worth of requests) and
 // changes only their flags between posts; the posts that fit in the send
 // queue after a poll, each an ibv_post_send of p.postList requests as
-// perftest makes them, go in one call into C (SendList.PostChains). With
-// p.warmUp it first runs warmUp. The loop yields through y.
+// perftest makes them, go in calls into C (SendList.PostChains) of
+// chainsPerCall posts at most. With p.warmUp it first runs warmUp. The
+// loop yields through y.
 func writeBW(ctx context.Context, c *conn, size int, p bwParams, y *yielder) (time.Duration, error) {
 	iters, txDepth, postList, cqMod := p.iters, p.txDepth, p.postList, p.cqMod
 	wrs := make([]verbs.SendWR, txDepth/postList*postList)
@@ -69,12 +81,16 @@ func writeBW(ctx context.Context, c *conn, size int, p bwParams, y *yielder) (ti
 	var posted, completed int
 	start := time.Now()
 	for spins := 0; completed < iters; spins++ {
-		// The posts perftest would make now, one after the other.
-		n := 0
-		for posted+n < iters && posted+n+postList-completed <= txDepth {
-			n += min(postList, iters-posted-n)
-		}
-		if n > 0 {
+		// The posts perftest would make now, one after the other, at
+		// most chainsPerCall of them per call into C.
+		for {
+			n := 0
+			for k := 0; k < chainsPerCall && posted+n < iters && posted+n+postList-completed <= txDepth; k++ {
+				n += min(postList, iters-posted-n)
+			}
+			if n == 0 {
+				break
+			}
 			for i := range n {
 				want := (posted+i+1)%cqMod == 0 || posted+i+1 == iters
 				if want != signaled[i] {
@@ -92,6 +108,7 @@ func writeBW(ctx context.Context, c *conn, size int, p bwParams, y *yielder) (ti
 				return 0, err
 			}
 			posted += n
+			y.at(cycles())
 		}
 		y.at(cycles())
 		n, err := c.scq.Poll(wcs)
@@ -132,8 +149,12 @@ func warmUp(ctx context.Context, c *conn, list *verbs.SendList, base verbs.SendF
 			return err
 		}
 	}
-	if err := list.PostChains(n, p.postList); err != nil {
-		return err
+	for left := n; left > 0; {
+		k := min(left, chainsPerCall*p.postList)
+		if err := list.PostChains(k, p.postList); err != nil {
+			return err
+		}
+		left -= k
 	}
 	for range n / p.postList {
 		if err := pollOne(ctx, c.scq, wcs); err != nil {
