@@ -235,18 +235,24 @@ const yieldEvery = 5 * time.Millisecond
 // yields by itself.
 func Yield() { cgo.Yield() }
 
-// busyWait yields every yieldEvery of one busy wait.
-type busyWait struct{ next time.Time }
+// busyWait yields every yieldEvery of one busy wait. It reads the
+// monotonic clock alone after its first burst: where the vDSO cannot read
+// the clocksource (the HPET of a guest whose TSC is not trusted), each read
+// is a system call, and time.Now makes two.
+type busyWait struct {
+	start time.Time
+	next  time.Duration
+}
 
 // empty is called after each burst of empty polls.
 func (w *busyWait) empty() {
-	now := time.Now()
-	switch {
-	case w.next.IsZero():
-		w.next = now.Add(yieldEvery)
-	case now.After(w.next):
+	if w.start.IsZero() {
+		w.start, w.next = time.Now(), yieldEvery
+		return
+	}
+	if d := time.Since(w.start); d >= w.next {
 		Yield()
-		w.next = now.Add(yieldEvery)
+		w.next = d + yieldEvery
 	}
 }
 
