@@ -15,16 +15,41 @@ import (
 // unposted again at the end of a size.
 const recvRing = 512
 
-// chainsPerCall is how many of write_bw's posts go in one call into C. On
-// siw and rxe each post's doorbell is a system call in which the kernel
-// sends the request, some 150 µs under emulation: a send queue's worth of
-// posts in one call lasted 15–20 ms, and the runtime's monitor thread took
-// the processor of a call into C it found twice, 10 ms apart (retake),
-// after which it wakes every 20 µs again for tens of milliseconds, each
-// wake-up taking a vCPU from a poller (BENCHMARKS.md, "Long calls into C").
-// Eight posts keep a call to a few milliseconds and cost a crossing every
-// eight doorbells.
-const chainsPerCall = 8
+// callBudget is about how long one call into C of write_bw's posts lasts.
+// On siw and rxe each post's doorbell is a system call in which the kernel
+// sends the request: some 150 µs for 2 B and 4 ms for 64 KiB under
+// emulation. A send queue's worth of posts in one call lasted 15 ms and
+// more, and the runtime's monitor thread takes the processor of a call
+// into C it finds twice, 10 ms apart (retake), after which it wakes every
+// 20 µs again for tens of milliseconds, each wake-up taking a vCPU from a
+// poller (BENCHMARKS.md, "Long calls into C").
+const callBudget = time.Millisecond
+
+// callSize is how many posts write_bw makes in its next call into C: the
+// most that fit in callBudget, as measured. It starts at one post per call,
+// halves after a call that took longer than the budget and doubles after
+// one that took less than a quarter of it, up to max: on a device whose
+// posts cost a hundred nanoseconds, all the posts after a poll go in one
+// call (a send queue's worth with perftest's -l 1 -Q 100: 100).
+type callSize struct {
+	n, max int
+	budget int64 // cycles
+}
+
+// newCallSize starts at one post per call, for up to max.
+func newCallSize(max int) *callSize {
+	return &callSize{n: 1, max: max, budget: int64(float64(callBudget) * cyclesPerNS())}
+}
+
+// took adapts the size to a call of n posts that took d cycles.
+func (c *callSize) took(n int, d int64) {
+	switch {
+	case d > c.budget && c.n > 1:
+		c.n /= 2
+	case d < c.budget/4 && n == c.n && c.n < c.max:
+		c.n = min(2*c.n, c.max)
+	}
+}
 
 // bwResult is one write_bw size: perftest's BW average and MsgRate.
 type bwResult struct {
@@ -50,9 +75,9 @@ type bwParams struct {
 // once (a verbs.SendList, here of a send queue's worth of requests) and
 // changes only their flags between posts; the posts that fit in the send
 // queue after a poll, each an ibv_post_send of p.postList requests as
-// perftest makes them, go in calls into C (SendList.PostChains) of
-// chainsPerCall posts at most. With p.warmUp it first runs warmUp. The
-// loop yields through y.
+// perftest makes them, go in calls into C (SendList.PostChains) of as
+// many posts as take about callBudget (callSize). With p.warmUp it first
+// runs warmUp. The loop yields through y.
 func writeBW(ctx context.Context, c *conn, size int, p bwParams, y *yielder) (time.Duration, error) {
 	iters, txDepth, postList, cqMod := p.iters, p.txDepth, p.postList, p.cqMod
 	wrs := make([]verbs.SendWR, txDepth/postList*postList)
@@ -71,8 +96,9 @@ func writeBW(ctx context.Context, c *conn, size int, p bwParams, y *yielder) (ti
 	}
 	defer list.Close()
 	wcs := make([]verbs.WorkCompletion, 16)
+	calls := newCallSize(len(wrs) / postList)
 	if p.warmUp {
-		if err := warmUp(ctx, c, list, base, p, wcs); err != nil {
+		if err := warmUp(ctx, c, list, base, p, wcs, calls); err != nil {
 			return 0, fmt.Errorf("warm-up: %w", err)
 		}
 	}
@@ -81,11 +107,11 @@ func writeBW(ctx context.Context, c *conn, size int, p bwParams, y *yielder) (ti
 	var posted, completed int
 	start := time.Now()
 	for spins := 0; completed < iters; spins++ {
-		// The posts perftest would make now, one after the other, at
-		// most chainsPerCall of them per call into C.
+		// The posts perftest would make now, one after the other, in
+		// calls into C of calls.n posts.
 		for {
-			n := 0
-			for k := 0; k < chainsPerCall && posted+n < iters && posted+n+postList-completed <= txDepth; k++ {
+			n, k := 0, 0
+			for ; k < calls.n && posted+n < iters && posted+n+postList-completed <= txDepth; k++ {
 				n += min(postList, iters-posted-n)
 			}
 			if n == 0 {
@@ -104,11 +130,14 @@ func writeBW(ctx context.Context, c *conn, size int, p bwParams, y *yielder) (ti
 					signaled[i] = want
 				}
 			}
+			start := cycles()
 			if err := list.PostChains(n, postList); err != nil {
 				return 0, err
 			}
+			now := cycles()
+			calls.took(k, now-start)
 			posted += n
-			y.at(cycles())
+			y.at(now)
 		}
 		y.at(cycles())
 		n, err := c.scq.Poll(wcs)
@@ -138,8 +167,9 @@ func writeBW(ctx context.Context, c *conn, size int, p bwParams, y *yielder) (ti
 // when p.postList is 1, each post's last request signaled, and waits for
 // their completions; it leaves the list's flags at base. The measured run
 // then does not time the first use of the path's code and memory, which
-// costs milliseconds under emulation.
-func warmUp(ctx context.Context, c *conn, list *verbs.SendList, base verbs.SendFlags, p bwParams, wcs []verbs.WorkCompletion) error {
+// costs milliseconds under emulation. Its calls into C are sized by calls,
+// which they adapt for the measured run.
+func warmUp(ctx context.Context, c *conn, list *verbs.SendList, base verbs.SendFlags, p bwParams, wcs []verbs.WorkCompletion, calls *callSize) error {
 	n := p.postList
 	if n == 1 {
 		n = p.txDepth
@@ -150,10 +180,12 @@ func warmUp(ctx context.Context, c *conn, list *verbs.SendList, base verbs.SendF
 		}
 	}
 	for left := n; left > 0; {
-		k := min(left, chainsPerCall*p.postList)
+		k := min(left, calls.n*p.postList)
+		start := cycles()
 		if err := list.PostChains(k, p.postList); err != nil {
 			return err
 		}
+		calls.took((k+p.postList-1)/p.postList, cycles()-start)
 		left -= k
 	}
 	for range n / p.postList {
