@@ -2,14 +2,20 @@ package verbs
 
 import (
 	"runtime"
+	"runtime/debug"
 	"sync/atomic"
 	"testing"
 	"time"
 )
 
 // A busy wait yields once yieldEvery has passed, before the runtime's
-// preemption (10 ms) would let another goroutine on the processor run.
+// preemption (10 ms) would let another goroutine on the processor run, and
+// not before.
 func TestBusyWaitYields(t *testing.T) {
+	// No collection (whose stop of the world could run the other goroutine
+	// first) and one processor.
+	runtime.GC()
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	// A time slice of its own: the test's goroutine may have inherited
 	// one that is nearly over.
@@ -17,17 +23,18 @@ func TestBusyWaitYields(t *testing.T) {
 	var ran atomic.Bool
 	go ran.Store(true)
 	var w busyWait
-	start := time.Now()
+	w.empty() // starts the wait's clock
 	for {
+		before := time.Since(w.start)
 		w.empty()
 		if ran.Load() {
 			break
 		}
-		if time.Since(start) > yieldEvery+4*time.Millisecond {
-			t.Fatalf("no yield %v into the busy wait", time.Since(start))
+		if before > yieldEvery+4*time.Millisecond {
+			t.Fatalf("no yield %v into the busy wait", before)
 		}
 	}
-	if d := time.Since(start); d < yieldEvery {
+	if d := time.Since(w.start); d < yieldEvery {
 		t.Errorf("yielded after %v, before yieldEvery (%v)", d, yieldEvery)
 	}
 }

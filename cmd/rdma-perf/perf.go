@@ -17,28 +17,30 @@ const recvRing = 512
 
 // callBudget is about how long one call into C of write_bw's posts lasts.
 // On siw and rxe each post's doorbell is a system call in which the kernel
-// sends the request: some 150 µs for 2 B and 4 ms for 64 KiB under
-// emulation. A send queue's worth of posts in one call lasted 15 ms and
-// more, and the runtime's monitor thread takes the processor of a call
+// sends the request: some 150 µs for 2 B, and on rxe 4 ms for 64 KiB,
+// under emulation. A send queue's worth of posts in one call lasted 15 ms
+// and more, and the runtime's monitor thread takes the processor of a call
 // into C it finds twice, 10 ms apart (retake), after which it wakes every
 // 20 µs again for tens of milliseconds, each wake-up taking a vCPU from a
 // poller (BENCHMARKS.md, "Long calls into C").
 const callBudget = time.Millisecond
 
-// callSize is how many posts write_bw makes in its next call into C: the
-// most that fit in callBudget, as measured. It starts at one post per call,
-// halves after a call that took longer than the budget and doubles after
-// one that took less than a quarter of it, up to max: on a device whose
-// posts cost a hundred nanoseconds, all the posts after a poll go in one
-// call (a send queue's worth with perftest's -l 1 -Q 100: 100).
+// callSize is how many posts (chains of -l requests) write_bw makes in its
+// next call into C: a number whose calls take between a quarter of
+// callBudget and all of it, as measured. It starts at one post per call,
+// halves after a call that took longer than the budget, and doubles after
+// a full call (as many posts as its size) that took less than a quarter of
+// it, up to most: on a device whose posts cost a hundred nanoseconds, all
+// the posts after a poll go in one call (with -t 128 -l 1 -Q 100, the 100
+// after each poll; up to 128).
 type callSize struct {
-	n, max int
-	budget int64 // cycles
+	n, most int
+	budget  int64 // cycles
 }
 
-// newCallSize starts at one post per call, for up to max.
-func newCallSize(max int) *callSize {
-	return &callSize{n: 1, max: max, budget: int64(float64(callBudget) * cyclesPerNS())}
+// newCallSize starts at one post per call, for up to most.
+func newCallSize(most int) *callSize {
+	return &callSize{n: 1, most: most, budget: int64(float64(callBudget) * cyclesPerNS())}
 }
 
 // took adapts the size to a call of n posts that took d cycles.
@@ -46,8 +48,8 @@ func (c *callSize) took(n int, d int64) {
 	switch {
 	case d > c.budget && c.n > 1:
 		c.n /= 2
-	case d < c.budget/4 && n == c.n && c.n < c.max:
-		c.n = min(2*c.n, c.max)
+	case d < c.budget/4 && n == c.n && c.n < c.most:
+		c.n = min(2*c.n, c.most)
 	}
 }
 
@@ -130,12 +132,12 @@ func writeBW(ctx context.Context, c *conn, size int, p bwParams, y *yielder) (ti
 					signaled[i] = want
 				}
 			}
-			start := cycles()
+			t0 := cycles()
 			if err := list.PostChains(n, postList); err != nil {
 				return 0, err
 			}
 			now := cycles()
-			calls.took(k, now-start)
+			calls.took(k, now-t0)
 			posted += n
 			y.at(now)
 		}
@@ -181,11 +183,11 @@ func warmUp(ctx context.Context, c *conn, list *verbs.SendList, base verbs.SendF
 	}
 	for left := n; left > 0; {
 		k := min(left, calls.n*p.postList)
-		start := cycles()
+		t0 := cycles()
 		if err := list.PostChains(k, p.postList); err != nil {
 			return err
 		}
-		calls.took((k+p.postList-1)/p.postList, cycles()-start)
+		calls.took((k+p.postList-1)/p.postList, cycles()-t0)
 		left -= k
 	}
 	for range n / p.postList {
