@@ -43,6 +43,17 @@ func newCallSize(most int) *callSize {
 	return &callSize{n: 1, most: most, budget: int64(float64(callBudget) * cyclesPerNS())}
 }
 
+// post posts list's first n requests in chains of per (SendList.PostChains)
+// and adapts the size to what the call took; it returns the time (cycles)
+// after the call.
+func (c *callSize) post(list *verbs.SendList, n, per int) (int64, error) {
+	t0 := cycles()
+	err := list.PostChains(n, per)
+	now := cycles()
+	c.took((n+per-1)/per, now-t0)
+	return now, err
+}
+
 // took adapts the size to a call of n posts that took d cycles.
 func (c *callSize) took(n int, d int64) {
 	switch {
@@ -112,8 +123,8 @@ func writeBW(ctx context.Context, c *conn, size int, p bwParams, y *yielder) (ti
 		// The posts perftest would make now, one after the other, in
 		// calls into C of calls.n posts.
 		for {
-			n, k := 0, 0
-			for ; k < calls.n && posted+n < iters && posted+n+postList-completed <= txDepth; k++ {
+			n := 0
+			for k := 0; k < calls.n && posted+n < iters && posted+n+postList-completed <= txDepth; k++ {
 				n += min(postList, iters-posted-n)
 			}
 			if n == 0 {
@@ -132,12 +143,10 @@ func writeBW(ctx context.Context, c *conn, size int, p bwParams, y *yielder) (ti
 					signaled[i] = want
 				}
 			}
-			t0 := cycles()
-			if err := list.PostChains(n, postList); err != nil {
+			now, err := calls.post(list, n, postList)
+			if err != nil {
 				return 0, err
 			}
-			now := cycles()
-			calls.took(k, now-t0)
 			posted += n
 			y.at(now)
 		}
@@ -183,11 +192,9 @@ func warmUp(ctx context.Context, c *conn, list *verbs.SendList, base verbs.SendF
 	}
 	for left := n; left > 0; {
 		k := min(left, calls.n*p.postList)
-		t0 := cycles()
-		if err := list.PostChains(k, p.postList); err != nil {
+		if _, err := calls.post(list, k, p.postList); err != nil {
 			return err
 		}
-		calls.took((k+p.postList-1)/p.postList, cycles()-t0)
 		left -= k
 	}
 	for range n / p.postList {
