@@ -26,7 +26,8 @@ if [[ ${1:-} == --guest ]]; then
 	set +e +o pipefail
 	out=$RDMA_VM_OUT
 	mapfile -t runs <"$out/runs"
-	# The probes name a copy in the guest's /tmp: uprobes refuse a file on 9p.
+	# The probes go on a copy in the guest's own /tmp (tmpfs), not on the
+	# host's file over 9p.
 	bin=/tmp/rdma-perf
 	cp "$out/bin/rdma-perf" "$bin"
 	mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null
