@@ -246,14 +246,24 @@ type busyWait struct {
 
 // empty is called after each burst of empty polls.
 func (w *busyWait) empty() {
+	if w.due() {
+		Yield()
+	}
+}
+
+// due reports whether the wait yields now: yieldEvery after its first
+// burst, then yieldEvery after each yield.
+func (w *busyWait) due() bool {
 	if w.start.IsZero() {
 		w.start, w.next = time.Now(), yieldEvery
-		return
+		return false
 	}
-	if d := time.Since(w.start); d >= w.next {
-		Yield()
-		w.next = d + yieldEvery
+	d := time.Since(w.start)
+	if d < w.next {
+		return false
 	}
+	w.next = d + yieldEvery
+	return true
 }
 
 // BusyPoll polls until at least one completion is in wcs, ctx is done or

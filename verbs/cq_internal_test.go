@@ -1,38 +1,41 @@
 package verbs
 
 import (
-	"runtime"
-	"runtime/debug"
-	"sync/atomic"
 	"testing"
 	"time"
 )
 
-// A busy wait yields once yieldEvery has passed, before the runtime's
-// preemption (10 ms) would let another goroutine on the processor run.
-// (Whether it runs sooner is not checked: in the guest it once ran 0.24 ms
-// into the wait, before any yield, at the start of the test binary.)
-func TestBusyWaitYields(t *testing.T) {
-	// No collection (whose stop of the world could run the other goroutine
-	// first) and one processor.
-	runtime.GC()
-	defer debug.SetGCPercent(debug.SetGCPercent(-1))
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
-	// A time slice of its own: the test's goroutine may have inherited
-	// one that is nearly over.
-	Yield()
-	var ran atomic.Bool
-	go ran.Store(true)
+// A busy wait is due to yield once yieldEvery has passed since its first
+// burst, then yieldEvery after each yield: never sooner, and never later
+// than the first burst that ends after that. (That Yield lets another
+// goroutine run is TestYield's.) The times the test reads bound the wait's
+// own from both sides, so the check holds however the thread is scheduled.
+func TestBusyWaitDue(t *testing.T) {
 	var w busyWait
-	w.empty() // starts the wait's clock
-	for {
+	if w.due() {
+		t.Fatal("due at the first burst")
+	}
+	// Each due time is bounded by the test's readings around the call that
+	// returned it: earliest below, latest above.
+	var dues int
+	var earliest, latest time.Duration
+	for dues < 3 {
 		before := time.Since(w.start)
-		w.empty()
-		if ran.Load() {
-			break
+		due := w.due()
+		after := time.Since(w.start)
+		switch {
+		case due && after < earliest+yieldEvery && dues > 0:
+			t.Fatalf("due %v into the wait, less than %v after the last", after, yieldEvery)
+		case due && dues == 0 && after < yieldEvery:
+			t.Fatalf("first due %v into the wait, before %v", after, yieldEvery)
+		case !due && dues == 0 && before >= yieldEvery:
+			t.Fatalf("not due %v into the wait", before)
+		case !due && dues > 0 && before >= latest+yieldEvery:
+			t.Fatalf("not due %v into the wait, %v after the last", before, before-latest)
 		}
-		if before > yieldEvery+4*time.Millisecond {
-			t.Fatalf("no yield %v into the busy wait", before)
+		if due {
+			dues++
+			earliest, latest = before, after
 		}
 	}
 }
