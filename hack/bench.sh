@@ -5,7 +5,7 @@
 # with the same parameters, alternating C and Go for several rounds, then a
 # markdown table of the medians and the Go/C ratios.
 #
-#   hack/bench.sh [-r ROUNDS] [-o DIR] [-m | -g]
+#   hack/bench.sh [-r ROUNDS] [-o DIR] [-m | -g | -a]
 #   hack/bench.sh -t DIR    # the table of an earlier run, again
 #
 # -m runs the C tools with hack/monitor-thread.c preloaded: a thread in each
@@ -19,6 +19,10 @@
 # runtime/proc.go, patched in $RDMA_CACHE/goroot-sysmon): the other way round,
 # the Go side without most of those wake-ups (BENCHMARKS.md, "Go with the
 # monitor thread's tick at 1 s").
+#
+# -a runs the C tools in Go's place too, C against C by the same method: the
+# table then shows how far the host's noise alone moves a median ratio and
+# the "behind" counts (BENCHMARKS.md, "C against C").
 #
 # The guest boots once (hack/vm-run, for at most 600 s and 300 s a round); every
 # command has a bounded timeout.
@@ -37,6 +41,8 @@ if [[ ${1:-} == --guest ]]; then
 	# The C tools' command prefix: nothing, or the monitor thread (-m).
 	cpre=()
 	[[ -n ${3:-} ]] && cpre=(env "LD_PRELOAD=$3")
+	# -a: the C tools run in Go's place too.
+	aa=${4:-}
 	out=$RDMA_VM_OUT
 	perf=$out/bin/rdma-perf
 	mkdir -p "$out/raw"
@@ -153,7 +159,7 @@ if [[ ${1:-} == --guest ]]; then
 				args=(-s "$s" -n "$n" -t 128 -l 1 -Q 100)
 				for tool in "${order[@]}"; do
 					f=$out/raw/$dev-write_bw-$s-$tool-$r
-					if [[ $tool == c ]]; then
+					if [[ $tool == c || -n $aa ]]; then
 						pair "$f" 1.5 "${cpre[@]}" ib_write_bw -R -d "$ibdev" "${args[@]}" -- "${cpre[@]}" ib_write_bw -R -d "$ibdev" "${args[@]}" "$addr"
 						v=$(c_bw "$f" "$s")
 					else
@@ -170,7 +176,7 @@ if [[ ${1:-} == --guest ]]; then
 				[[ $mode != read_lat ]] && args+=(-I 0)
 				for tool in "${order[@]}"; do
 					f=$out/raw/$dev-$mode-$tool-$r
-					if [[ $tool == c ]]; then
+					if [[ $tool == c || -n $aa ]]; then
 						pair "$f" 1.5 "${cpre[@]}" "ib_$mode" -R -d "$ibdev" "${args[@]}" -- "${cpre[@]}" "ib_$mode" -R -d "$ibdev" "${args[@]}" "$addr"
 						v=$(c_lat "$f")
 					else
@@ -184,19 +190,21 @@ if [[ ${1:-} == --guest ]]; then
 			done
 			for tool in "${order[@]}"; do
 				f=$out/raw/$dev-cmtime-$tool-$r
-				if [[ $tool == c ]]; then
+				if [[ $tool == c || -n $aa ]]; then
 					pair "$f" 1.5 "${cpre[@]}" cmtime -b "$addr" -c "$conns" -- "${cpre[@]}" cmtime -s "$addr" -b "$addr" -c "$conns"
 					# rdma-perf resolves the address and the route in one
 					# call: the C steps are summed to compare. Each C step
-					# is also the reference of Go's second pass.
-					awk -v dev="$dev" -v r="$r" -F: '
+					# is also the reference of Go's second pass (with -a
+					# there is none: C against C has no such rows).
+					awk -v dev="$dev" -v r="$r" -v tool="$tool" -v aa="$aa" -F: '
 						/^(create id|bind addr|resolve addr|resolve route|create qp|connect|disconnect|destroy) *:/ {
 							name = $1; sub(/ +$/, "", name); split($2, v, " ")
 							if (name ~ /^resolve/) { res += v[4]; nres++; if (nres < 2) next; name = "resolve addr+route"; v[4] = res }
-							printf "%s\tcmtime %s\tus/conn\tc\t%s\t%s\n", dev, name, r, v[4]
-							printf "%s\tcmtime %s, Go 2nd pass\tus/conn\tc\t%s\t%s\n", dev, name, r, v[4]
+							printf "%s\tcmtime %s\tus/conn\t%s\t%s\t%s\n", dev, name, tool, r, v[4]
+							if (aa == "")
+								printf "%s\tcmtime %s, Go 2nd pass\tus/conn\t%s\t%s\t%s\n", dev, name, tool, r, v[4]
 							if (name ~ /^(create id|bind addr|create qp|destroy)$/)
-								printf "%s\tcmtime %s\tfastest us\tc\t%s\t%s\n", dev, name, r, v[3]
+								printf "%s\tcmtime %s\tfastest us\t%s\t%s\t%s\n", dev, name, tool, r, v[3]
 						}' "$f" >>"$results"
 				else
 					# Two passes: the first against C's, the second (code
@@ -237,7 +245,8 @@ out=$CACHE/bench
 run=1
 monitor=
 goroot=
-while getopts r:o:t:mg opt; do
+aa=
+while getopts r:o:t:mga opt; do
 	case $opt in
 	r)
 		rounds=$OPTARG
@@ -245,15 +254,16 @@ while getopts r:o:t:mg opt; do
 		;;
 	m) monitor=1 ;;
 	g) goroot=1 ;;
+	a) aa=1 ;;
 	o) out=$OPTARG ;;
 	t) out=$OPTARG run= ;;
 	*)
-		echo "usage: hack/bench.sh [-r ROUNDS] [-o DIR] [-m | -g] | -t DIR" >&2
+		echo "usage: hack/bench.sh [-r ROUNDS] [-o DIR] [-m | -g | -a] | -t DIR" >&2
 		exit 2
 		;;
 	esac
 done
-[[ -n $monitor && -n $goroot ]] && die "-m and -g are two different comparisons: give one"
+[[ $monitor$goroot$aa == 1?* ]] && die "-m, -g and -a are different comparisons: give one"
 if [[ -n $run ]]; then
 	mkdir -p "$out/bin"
 	out=$(cd "$out" && pwd)
@@ -262,15 +272,19 @@ if [[ -n $run ]]; then
 		(cd "$root" && GOTOOLCHAIN=local GOROOT=$goroot "$goroot/bin/go" build -o "$out/bin/rdma-perf" ./cmd/rdma-perf)
 		echo "Go, monitor thread's tick 1 s" >"$out/go-label"
 	else
+		# With -a too: held open in the guest as in the runs it stands beside.
 		(cd "$root" && go build -o "$out/bin/rdma-perf" ./cmd/rdma-perf)
 		rm -f "$out/go-label"
+		if [[ -n $aa ]]; then
+			echo "C again" >"$out/go-label"
+		fi
 	fi
 	so=
 	if [[ -n $monitor ]]; then
 		so=$out/bin/monitor-thread.so
 		gcc -O2 -Wall -shared -fPIC -o "$so" "$here/monitor-thread.c" -pthread
 	fi
-	"$here/vm-run" -t $((600 + 300 * rounds)) -o "$out" -- bash "$here/bench.sh" --guest "$rounds" ${so:+"$so"}
+	"$here/vm-run" -t $((600 + 300 * rounds)) -o "$out" -- bash "$here/bench.sh" --guest "$rounds" "$so" "$aa"
 fi
 
 # One row per device, test and metric: the medians of each tool over the
@@ -281,12 +295,14 @@ fi
 # that is not a number (perftest prints "inf" when it could not measure
 # the CPU's clock) counts as a failed run.
 # With -m, "C" is the C tools with the monitor thread; with -g, "Go" is
-# rdma-perf built with the patched runtime.
+# rdma-perf built with the patched runtime; with -a, "Go" is the C tools.
 c=C
 [[ -s $out/c-prefix ]] && c="C + monitor thread"
 g=Go
 [[ -s $out/go-label ]] && g=$(cat "$out/go-label")
-echo "| device | test | metric | $c (median) | $g (median) | Go/C | Go/C per round | Go behind C |"
+b=Go
+[[ $g == "C again" ]] && b=$g
+echo "| device | test | metric | $c (median) | $g (median) | $b/C | $b/C per round | $b behind C |"
 echo "|---|---|---|---:|---:|---:|---:|---:|"
 sort -t$'\t' -k1,1 -k2,2V -k3,3 "$out/results.tsv" | awk -F'\t' '
 	function median(a, n,   i, j, t) {
